@@ -1,0 +1,1 @@
+"""Neural networks: the stacked hourglass, the discriminator, the losses, checkpoints, shipped weights."""

@@ -1,0 +1,60 @@
+"""The ``mould`` console script: one subcommand per job.
+
+Each subcommand lives in ``mould/commands/<name>.py`` with two functions: ``add_parser(subparsers)``,
+which declares its options (and must import nothing heavy), and ``run(args)``, which maps the options
+onto the command's frozen config and calls the libraries. Heavy imports happen inside ``run``, so
+``mould --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from mould.errors import MouldError
+
+# name -> module under mould.commands; the order is the order of `mould --help`.
+COMMANDS = ("encode", "decode", "show", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mould",
+        description="Moulding Humans: one photo of a person to a textured, watertight 3D mesh. "
+        "Units are metres; cameras use OpenCV axes (x right, y down, z forward); depth is camera-space z.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"mould.commands.{name}").add_parser(subparsers)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # anny imports NVIDIA Warp, which prints banners to stdout unless told to be quiet.
+    os.environ.setdefault("WARP_QUIET", "1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 some items failed, 2 bad input, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args.run(args) or 0)
+    except MouldError as error:
+        print(f"mould {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mould: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The :class:`Mould`: a person as two depth maps seen from one camera, and its ``.npz`` file format.
+
+File schema (version 1), one ``.npz`` without pickles:
+
+============================ ================= =====================================================
+key                          shape, dtype      meaning
+============================ ================= =====================================================
+``schema_version``           () int64          1
+``visible``                  (H, W) float32    camera-space z of the first surface hit, metres; 0 outside
+                                               the mask
+``hidden``                   (H, W) float32    camera-space z of the last surface hit, metres; 0 outside
+``mask``                     (H, W) bool       pixels whose ray hits the person
+``camera_kind``              () str            ``perspective`` or ``orthographic``
+``camera_intrinsics``        (3,) float64      focal (px; orthographic: px/m), cx, cy (px)
+``camera_cam_to_world``      (4, 4) float64    rigid camera-to-world transform (OpenCV camera axes)
+``image``       (optional)   (H, W, 3) uint8   the RGB crop the mould was seen in
+``visible_normals`` (opt.)   (H, W, 3) float32 unit surface normals at the visible hits, camera frame,
+                                               pointing out of the body (towards the camera)
+``hidden_normals``  (opt.)   (H, W, 3) float32 the same at the hidden hits (away from the camera)
+============================ ================= =====================================================
+
+H = W = the camera's resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mould.camera import Camera
+from mould.checks import check_array
+from mould.errors import InputError
+from mould.files import write_atomic
+from mould.tolerances import DEFAULT_TOLERANCES
+
+SCHEMA_VERSION = 1
+_OPTIONAL = ("image", "visible_normals", "hidden_normals")
+
+
+@dataclass(frozen=True, eq=False)
+class Mould:
+    """The two halves of a mould: visible (front) and hidden (back) depth maps, with their camera.
+
+    Attributes:
+        visible: (H, W) float32, camera-space z of the nearest surface, metres; 0 outside ``mask``.
+        hidden: (H, W) float32, camera-space z of the farthest surface, metres; 0 outside ``mask``.
+        mask: (H, W) bool, True where the pixel's ray hits the person.
+        camera: the camera, H = W = ``camera.resolution``.
+        image: optional (H, W, 3) uint8 RGB crop.
+        visible_normals, hidden_normals: optional (H, W, 3) float32 unit normals, camera frame, pointing
+            out of the body; zero outside ``mask``.
+
+    A mould validates itself on construction and raises ``ValueError`` naming the field.
+    """
+
+    visible: np.ndarray
+    hidden: np.ndarray
+    mask: np.ndarray
+    camera: Camera
+    image: np.ndarray | None = None
+    visible_normals: np.ndarray | None = None
+    hidden_normals: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.camera, Camera):
+            raise ValueError(f"camera: expected a Camera, got {type(self.camera).__name__}")
+        n = self.camera.resolution
+        check_array("mask", self.mask, (n, n), "bool")
+        for name in ("visible", "hidden"):
+            value = check_array(name, self.__getattribute__(name), (n, n), "float")
+            if value.dtype != np.float32:
+                object.__setattr__(self, name, value.astype(np.float32))
+            inside = self.__getattribute__(name)[self.mask]
+            if not np.all(np.isfinite(inside)):
+                raise ValueError(f"{name}: NaN or infinite depth inside the mask")
+            if inside.size and inside.min() <= 0:
+                raise ValueError(f"{name}: depth must be > 0 inside the mask, found {inside.min():.4g}")
+        if np.any(self.hidden[self.mask] < self.visible[self.mask] - DEFAULT_TOLERANCES.order_slack):
+            worst = float(np.max(self.visible[self.mask] - self.hidden[self.mask]))
+            raise ValueError(f"hidden: must be >= visible inside the mask, found hidden {worst:.4g} m in front")
+        if self.image is not None:
+            check_array("image", self.image, (n, n, 3), np.uint8)
+        for name in ("visible_normals", "hidden_normals"):
+            value = self.__getattribute__(name)
+            if value is not None:
+                check_array(name, value, (n, n, 3), "float")
+                if value.dtype != np.float32:
+                    object.__setattr__(self, name, value.astype(np.float32))
+
+    @property
+    def resolution(self) -> int:
+        return self.camera.resolution
+
+    @property
+    def has_normals(self) -> bool:
+        return self.visible_normals is not None and self.hidden_normals is not None
+
+    def replace(self, **changes) -> Mould:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    # -- files --------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the mould to ``path`` (``.npz``) atomically: a temporary file renamed into place."""
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {
+            "schema_version": np.array(SCHEMA_VERSION, dtype=np.int64),
+            "visible": np.where(self.mask, self.visible, 0).astype(np.float32),
+            "hidden": np.where(self.mask, self.hidden, 0).astype(np.float32),
+            "mask": self.mask,
+            "camera_kind": np.array(self.camera.kind),
+            "camera_intrinsics": np.array([self.camera.focal, self.camera.cx, self.camera.cy]),
+            "camera_cam_to_world": np.asarray(self.camera.cam_to_world, dtype=np.float64),
+        }
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                arrays[name] = value
+        write_atomic(path, lambda handle: np.savez_compressed(handle, **arrays))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Mould:
+        """Read and validate a mould file; any problem raises :class:`InputError` naming the file."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: the file is empty")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+            raise InputError(f"{path}: not a readable .npz mould file ({error})") from None
+        try:
+            return cls._from_arrays(arrays)
+        except (KeyError, ValueError, TypeError) as error:
+            message = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+            raise InputError(f"{path}: invalid mould: {message}") from None
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> Mould:
+        version = int(arrays["schema_version"])
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {version} is not supported (this toolkit reads {SCHEMA_VERSION})")
+        intrinsics = check_array("camera_intrinsics", arrays["camera_intrinsics"], (3,), "float")
+        visible = arrays["visible"]
+        if visible.ndim != 2 or visible.shape[0] != visible.shape[1]:
+            raise ValueError(f"visible: expected a square (N, N) map, got {visible.shape}")
+        camera = Camera(
+            kind=str(arrays["camera_kind"]),
+            resolution=visible.shape[0],
+            focal=float(intrinsics[0]),
+            cx=float(intrinsics[1]),
+            cy=float(intrinsics[2]),
+            cam_to_world=arrays["camera_cam_to_world"],
+        )
+        optional = {name: arrays[name] for name in _OPTIONAL if name in arrays}
+        return cls(visible=visible, hidden=arrays["hidden"], mask=arrays["mask"], camera=camera, **optional)

@@ -1,0 +1,55 @@
+"""Pictures of moulds for people to look at: depth maps and masks side by side with a colour bar."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mould.container import Mould
+from mould.files import write_atomic
+
+
+def mould_figure(mould: Mould, title: str = ""):
+    """A matplotlib figure: image (if any), visible depth, hidden depth, mask; depths share one colour bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = ([("image", mould.image)] if mould.image is not None else []) + [
+        ("visible depth (m)", mould.visible),
+        ("hidden depth (m)", mould.hidden),
+        ("mask", mould.mask),
+    ]
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 0.8, 3.6), squeeze=False)
+    inside = np.concatenate([mould.visible[mould.mask], mould.hidden[mould.mask]])
+    low, high = (float(inside.min()), float(inside.max())) if inside.size else (0.0, 1.0)
+    depth_image = None
+    for axis, (name, data) in zip(axes[0], panels):
+        axis.set_title(name, fontsize=10)
+        axis.set_axis_off()
+        if name == "image":
+            axis.imshow(data)
+        elif name == "mask":
+            axis.imshow(data, cmap="gray", vmin=0, vmax=1)
+        else:
+            depth_image = axis.imshow(np.ma.masked_where(~mould.mask, data), cmap="viridis", vmin=low, vmax=high)
+    if depth_image is not None:
+        figure.colorbar(depth_image, ax=axes[0].tolist(), fraction=0.025, pad=0.02, label="camera-space z (m)")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def save_figure(figure, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    try:
+        write_atomic(path, lambda handle: figure.savefig(handle, format="png", dpi=dpi, bbox_inches="tight"))
+    finally:
+        plt.close(figure)
+    return path

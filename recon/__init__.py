@@ -1,0 +1,1 @@
+"""From moulds to meshes: Poisson and stitching, texture, export, metrics."""
