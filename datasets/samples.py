@@ -1,0 +1,92 @@
+"""The on-disk sample format shared by every dataset writer and the training loader.
+
+A sample named ``NAME`` in a folder is three files:
+
+- ``NAME.png``: the RGB crop, N x N, 8-bit;
+- ``NAME.npz``: its mould (schema of :mod:`mould.container`, normally with ground-truth normals and
+  without the ``image`` key, which the PNG holds);
+- ``NAME.json``: the parameters that generated it (for synthetic data: phenotype, pose, clothing, camera,
+  seed) with at least ``{"name": NAME, "source": "..."}``.
+
+Each file is written atomically; the JSON is written last, so a sample whose JSON exists is complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mould.container import Mould
+from mould.errors import InputError
+from mould.files import write_atomic
+
+SAMPLE_SUFFIXES = (".png", ".npz", ".json")
+
+
+def write_sample(folder: str | os.PathLike, name: str, mould: Mould, image: np.ndarray, params: dict) -> Path:
+    """Write ``name``'s PNG, NPZ and JSON into ``folder`` (JSON last). Returns the JSON path."""
+    import imageio.v3 as iio
+
+    folder = Path(folder)
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"name: a sample name is a plain file stem, got {name!r}")
+    if image.shape != (mould.resolution, mould.resolution, 3) or image.dtype != np.uint8:
+        raise ValueError(f"image: expected ({mould.resolution}, {mould.resolution}, 3) uint8, got {image.shape}")
+    buffer = io.BytesIO()
+    iio.imwrite(buffer, image, extension=".png")
+    write_atomic(folder / f"{name}.png", lambda handle: handle.write(buffer.getvalue()))
+    mould.replace(image=None).save(folder / f"{name}.npz")
+    text = json.dumps({"name": name, **params}, indent=1, sort_keys=True, default=_jsonable)
+    write_atomic(folder / f"{name}.json", lambda handle: handle.write(text.encode()))
+    return folder / f"{name}.json"
+
+
+def read_sample(folder: str | os.PathLike, name: str) -> tuple[Mould, dict]:
+    """Read a sample; the returned mould carries the PNG as its ``image``.
+
+    Raises:
+        InputError: a file is missing or corrupt; the message names it.
+    """
+    import imageio.v3 as iio
+
+    folder = Path(folder)
+    png, npz, meta = (folder / f"{name}{suffix}" for suffix in SAMPLE_SUFFIXES)
+    for path in (png, npz, meta):
+        if not path.is_file():
+            raise InputError(f"{path}: missing file of sample {name}")
+    try:
+        params = json.loads(meta.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"{meta}: not valid JSON ({error})") from None
+    mould = Mould.load(npz)
+    try:
+        image = iio.imread(png)
+    except Exception as error:  # imageio raises many types for truncated or corrupt files
+        raise InputError(f"{png}: cannot decode the image ({type(error).__name__}: {error})") from None
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]
+    if image.shape != (mould.resolution, mould.resolution, 3) or image.dtype != np.uint8:
+        raise InputError(
+            f"{png}: expected a {mould.resolution}x{mould.resolution} RGB 8-bit image, got {image.shape}"
+        )
+    try:
+        return mould.replace(image=image), params
+    except ValueError as error:
+        raise InputError(f"{npz}: {error}") from None
+
+
+def sample_names(folder: str | os.PathLike) -> list[str]:
+    """Sorted names of the samples in ``folder`` (those with a JSON file; completeness is checked on read)."""
+    return sorted(path.stem for path in Path(folder).glob("*.json") if not path.name.startswith("."))
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
