@@ -1,0 +1,194 @@
+"""Finding the person in a photo and cutting the square crop the network sees.
+
+The crop follows the toolkit's one framing rule (:func:`mould.camera.square_box`): the square around the
+person's silhouette with the same margin as the training crops. Where the silhouette comes from:
+
+1. an alpha channel that is a real mask (see :meth:`mould.images.Photo.alpha_mask`);
+2. else a mask file (``--mask``);
+3. else the network's own silhouette head: predict on the whole photo padded to a square, crop around the
+   predicted silhouette, predict again, until the crop stops moving.
+
+**Several people:** the crop frames the largest connected region of the silhouette; others are ignored
+(they may still show at the crop's edge, and the mask keeps only the framed person's region).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mould.camera import Camera, SquareBox, square_box
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    """How the person is framed."""
+
+    size: int = 256
+    """Side of the crop in pixels: the network's input."""
+    margin: float = 0.1
+    """Free border on each side, as a fraction of the crop; the training crops use the same 0.1."""
+    max_iterations: int = 4
+    """Silhouette-guided re-crops at most; each one costs a forward pass."""
+    stable_iou: float = 0.95
+    """Two successive crops with at least this overlap (area IoU) are stable."""
+    min_pixels: int = 20
+    """A silhouette smaller than this many crop pixels is 'no person found'."""
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the largest 8-connected region of ``mask`` (all False when it is empty)."""
+    from scipy.ndimage import label
+
+    labels, count = label(mask, structure=np.ones((3, 3), bool))
+    if count <= 1:
+        return mask.astype(bool)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
+def mask_box(mask: np.ndarray, margin: float) -> SquareBox | None:
+    """The framing square (pixel-centre coordinates) around a mask's largest region, or None if empty."""
+    region = largest_component(mask)
+    rows, cols = np.nonzero(region)
+    if len(rows) == 0:
+        return None
+    # Pixel (r, c) covers [c - 0.5, c + 0.5]: frame the pixels' extent, not their centres.
+    return square_box(cols.min() - 0.5, cols.max() + 0.5, rows.min() - 0.5, rows.max() + 0.5, margin=margin)
+
+
+def box_iou(a: SquareBox, b: SquareBox) -> float:
+    """Area intersection-over-union of two squares."""
+    overlap_u = max(0.0, min(a.u + a.side / 2, b.u + b.side / 2) - max(a.u - a.side / 2, b.u - b.side / 2))
+    overlap_v = max(0.0, min(a.v + a.side / 2, b.v + b.side / 2) - max(a.v - a.side / 2, b.v - b.side / 2))
+    inter = overlap_u * overlap_v
+    return inter / (a.side**2 + b.side**2 - inter)
+
+
+def crop_square(
+    image: np.ndarray, box: SquareBox, size: int, *, fill: int = 0, nearest: bool = False
+) -> np.ndarray:
+    """Resample the square ``box`` of ``image`` to ``size`` x ``size``; outside the image is ``fill``.
+
+    Args:
+        image: (H, W, 3) uint8 or (H, W) uint8/bool.
+        box: centre and side in the image's pixel-centre coordinates.
+        nearest: nearest-neighbour sampling (for masks) instead of bilinear.
+
+    Returns:
+        (size, size, 3) uint8 or (size, size) of ``image``'s dtype.
+    """
+    from PIL import Image
+
+    is_bool = image.dtype == np.bool_
+    source = Image.fromarray(image.astype(np.uint8) * (255 if is_bool else 1))
+    # PIL's EXTENT uses pixel-edge coordinates: pixel i spans [i, i + 1], so shift by half a pixel.
+    x0, y0 = box.u - box.side / 2 + 0.5, box.v - box.side / 2 + 0.5
+    resample = Image.Resampling.NEAREST if nearest or is_bool else Image.Resampling.BILINEAR
+    fill_value = fill if source.mode == "L" else (fill, fill, fill)
+    out = source.transform(
+        (size, size),
+        Image.Transform.EXTENT,
+        (x0, y0, x0 + box.side, y0 + box.side),
+        resample,
+        fillcolor=fill_value,
+    )
+    array = np.asarray(out)
+    return array >= 128 if is_bool else array
+
+
+def whole_image_box(height: int, width: int) -> SquareBox:
+    """The square holding the whole image, centred: the photo 'padded to a square'."""
+    return SquareBox((width - 1) / 2, (height - 1) / 2, float(max(height, width)))
+
+
+def crop_camera(box: SquareBox, size: int, focal: float, image_shape: tuple[int, int]) -> Camera:
+    """The camera of a crop, from the photo's focal length (pixels) and a principal point at its centre.
+
+    The crop's pixel j maps to the photo's coordinate ``box.u - box.side/2 + (j + 0.5) * s - 0.5`` with
+    ``s = box.side / size``, so ``f_crop = f / s`` and ``c_crop = (c - box.u + box.side/2 + 0.5) / s - 0.5``.
+    The camera frame is the world frame (identity extrinsics).
+    """
+    height, width = image_shape
+    scale = box.side / size
+    cx = ((width - 1) / 2 - box.u + box.side / 2 + 0.5) / scale - 0.5
+    cy = ((height - 1) / 2 - box.v + box.side / 2 + 0.5) / scale - 0.5
+    return Camera("perspective", size, focal / scale, cx, cy, np.eye(4))
+
+
+@dataclass(frozen=True)
+class PersonCrop:
+    """Where the person is and the crop the network sees.
+
+    Attributes:
+        box: the framing square in the photo's pixel-centre coordinates.
+        image: (size, size, 3) uint8 crop.
+        mask: (size, size) bool silhouette in the crop when it came from alpha or a mask file, else None.
+        source: "alpha", "mask-file" or "network".
+        iterations: network passes spent framing (0 for a given mask).
+    """
+
+    box: SquareBox
+    image: np.ndarray
+    mask: np.ndarray | None
+    source: str
+    iterations: int
+
+
+class NoPersonFound(ValueError):
+    """The silhouette is empty or tiny: there is nobody to reconstruct."""
+
+
+def find_person(
+    rgb: np.ndarray,
+    predict_silhouette: Callable[[np.ndarray], np.ndarray],
+    *,
+    mask: np.ndarray | None = None,
+    mask_source: str = "mask-file",
+    config: CropConfig = CropConfig(),
+) -> PersonCrop:
+    """Frame the person in a photo.
+
+    Args:
+        rgb: (H, W, 3) uint8 photo.
+        predict_silhouette: crop (size, size, 3) uint8 -> (size, size) float person probability; called
+            only when ``mask`` is None.
+        mask: optional (H, W) bool person mask (from alpha or a file).
+        mask_source: how ``mask`` was obtained, for the record.
+
+    Raises:
+        NoPersonFound: the mask or the predicted silhouette is empty.
+    """
+    height, width = rgb.shape[:2]
+    if mask is not None:
+        box = mask_box(mask, config.margin)
+        if box is None or largest_component(mask).sum() < config.min_pixels:
+            raise NoPersonFound("no person in the given mask")
+        crop_mask = crop_square(largest_component(mask), box, config.size)
+        return PersonCrop(box, crop_square(rgb, box, config.size), crop_mask, mask_source, 0)
+
+    box = whole_image_box(height, width)
+    passes = 0
+    while passes < config.max_iterations:
+        passes += 1
+        crop = crop_square(rgb, box, config.size)
+        silhouette = predict_silhouette(crop) > 0.5
+        if largest_component(silhouette).sum() < config.min_pixels:
+            raise NoPersonFound("no person found (the predicted silhouette is empty)")
+        inner = mask_box(silhouette, config.margin)
+        # Map the crop-space square back to photo coordinates.
+        scale = box.side / config.size
+        new_box = SquareBox(
+            box.u - box.side / 2 + (inner.u + 0.5) * scale - 0.5,
+            box.v - box.side / 2 + (inner.v + 0.5) * scale - 0.5,
+            inner.side * scale,
+        )
+        stable = box_iou(box, new_box) >= config.stable_iou
+        box = new_box
+        if stable or not math.isfinite(box.side):
+            break
+    return PersonCrop(box, crop_square(rgb, box, config.size), None, "network", passes)
