@@ -87,7 +87,11 @@ class Camera:
     def __post_init__(self) -> None:
         if self.kind not in CAMERA_KINDS:
             raise ValueError(f"camera kind: expected one of {CAMERA_KINDS}, got {self.kind!r}")
-        if not isinstance(self.resolution, (int, np.integer)) or self.resolution < 1:
+        if (
+            not isinstance(self.resolution, (int, np.integer))
+            or isinstance(self.resolution, (bool, np.bool_))
+            or self.resolution < 1
+        ):
             raise ValueError(f"camera resolution: expected a positive integer, got {self.resolution!r}")
         object.__setattr__(self, "resolution", int(self.resolution))
         for name in ("focal", "cx", "cy"):
