@@ -1,1 +1,52 @@
-"""Neural networks: the stacked hourglass, the discriminator, the losses, checkpoints, shipped weights."""
+"""Neural networks: the stacked hourglass, the discriminator, the losses, checkpoints, shipped weights.
+
+Public API (torch is imported with this package; keep it out of the CLI's ``--help`` path)::
+
+    CONFIGS, ModelConfig, LossConfig, build_model, MouldNet       configs and the network
+    build_discriminator                                           PatchGAN discriminator
+    generator_losses, discriminator_losses                        losses (mould.models.losses)
+    reference_depth, depth_to_relative, relative_to_depth         depth parametrisation (mould.models.depth)
+    save_checkpoint, load_checkpoint                              safetensors checkpoints
+    predict, predict_moulds                                       inference
+    shipped_checkpoint                                            the packaged small model, if any
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mould.models.checkpoint import load_checkpoint, save_checkpoint
+from mould.models.configs import CONFIGS, LossConfig, ModelConfig
+from mould.models.depth import depth_to_relative, reference_depth, relative_to_depth
+from mould.models.discriminator import build_discriminator
+from mould.models.hourglass import MouldNet, build_model, count_parameters
+from mould.models.losses import discriminator_losses, generator_losses
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""The folder of shipped weights (package data)."""
+
+
+def shipped_checkpoint() -> Path | None:
+    """The checkpoint shipped in the package (``weights/small.safetensors``), or None if absent."""
+    path = WEIGHTS_DIR / "small.safetensors"
+    return path if path.is_file() else None
+
+
+__all__ = [
+    "CONFIGS",
+    "LossConfig",
+    "ModelConfig",
+    "MouldNet",
+    "WEIGHTS_DIR",
+    "build_discriminator",
+    "build_model",
+    "count_parameters",
+    "depth_to_relative",
+    "discriminator_losses",
+    "generator_losses",
+    "load_checkpoint",
+    "reference_depth",
+    "relative_to_depth",
+    "save_checkpoint",
+    "shipped_checkpoint",
+]

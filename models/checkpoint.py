@@ -1,0 +1,140 @@
+"""Network checkpoints as safetensors: the weights, and the config in the metadata, so that a checkpoint
+alone rebuilds its network. Loading never unpickles anything.
+
+Metadata keys (all strings): ``format`` = ``"mould-checkpoint"``, ``format_version`` = ``"1"``,
+``model_config`` = the :class:`ModelConfig` as JSON, plus any the caller adds (training step, data, ...).
+Optimiser states are the trainer's business and live in a separate file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from mould.models.configs import ModelConfig
+from mould.models.hourglass import MouldNet, build_model
+
+from mould.errors import InputError
+from mould.files import write_atomic
+
+FORMAT = "mould-checkpoint"
+FORMAT_VERSION = "1"
+_RESERVED = ("format", "format_version", "model_config")
+
+
+def save_checkpoint(
+    path: str | os.PathLike, model: MouldNet, config: ModelConfig, metadata: dict[str, str] | None = None
+) -> Path:
+    """Write ``model``'s weights and buffers with ``config`` to ``path`` (.safetensors), atomically.
+
+    Args:
+        metadata: extra string pairs to store; the keys ``format``, ``format_version`` and
+            ``model_config`` are reserved.
+
+    Returns:
+        The path written.
+    """
+    from safetensors.torch import save
+
+    metadata = dict(metadata or {})
+    clashes = sorted(set(metadata) & set(_RESERVED))
+    if clashes:
+        raise ValueError(f"metadata: the keys {clashes} are reserved")
+    bad = [key for key, value in metadata.items() if not (isinstance(key, str) and isinstance(value, str))]
+    if bad:
+        raise ValueError(f"metadata: keys and values must be strings, not so for {bad}")
+    metadata.update(format=FORMAT, format_version=FORMAT_VERSION, model_config=config.to_json())
+    # Plain contiguous copies: safetensors refuses shared or strided storage (channels_last weights).
+    tensors = {name: value.detach().cpu().contiguous().clone() for name, value in model.state_dict().items()}
+    payload = save(tensors, metadata=metadata)
+    path = Path(path)
+    write_atomic(path, lambda handle: handle.write(payload))
+    return path
+
+
+def _describe_non_safetensors(head: bytes) -> str:
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (torch.save's format), which holds pickles"
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"c", b"]", b"}"):
+        return "a Python pickle"
+    return "not a safetensors file"
+
+
+def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a safetensors checkpoint, read from its JSON header only.
+
+    Raises:
+        InputError: the file is missing, is not safetensors (a pickle is refused, never unpickled), or
+            is not a mould checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        head = file.read(8)
+        # safetensors: an 8-byte little-endian header length, then a JSON header starting with '{'.
+        length = int.from_bytes(head, "little") if len(head) == 8 else 0
+        header = file.read(min(length, size)) if 0 < length <= size - 8 else b""
+    if not header.startswith(b"{"):
+        raise InputError(
+            f"{path}: refusing to load: {_describe_non_safetensors(head)}; "
+            "weights must be a .safetensors file written by mould (pickles are never unpickled)"
+        )
+    try:
+        metadata = json.loads(header).get("__metadata__") or {}
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise InputError(f"{path}: corrupt safetensors header ({error})") from None
+    if metadata.get("format") != FORMAT or "model_config" not in metadata:
+        raise InputError(f"{path}: a safetensors file but not a mould checkpoint (no model config in metadata)")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise InputError(
+            f"{path}: checkpoint format version {metadata.get('format_version')!r} is not supported "
+            f"(this toolkit reads {FORMAT_VERSION})"
+        )
+    return dict(metadata)
+
+
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[MouldNet, ModelConfig, dict[str, str]]:
+    """Rebuild a network from a checkpoint written by :func:`save_checkpoint`.
+
+    Returns:
+        ``(model, config, metadata)``: the network in eval mode on ``device``, its config, and the
+        metadata the caller stored (reserved keys removed).
+
+    Raises:
+        InputError: naming the file, for a missing file, a pickle or other non-safetensors file (never
+            unpickled), a bad config, or weights that do not fit the config.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    metadata = read_checkpoint_metadata(path)
+    try:
+        config = ModelConfig.from_json(metadata["model_config"])
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{path}: invalid model config in the metadata ({error})") from None
+    try:
+        tensors = load_file(path, device=str(device))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InputError(f"{path}: unreadable safetensors file ({error})") from None
+    model = build_model(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = sorted(key for key in set(expected) & set(tensors) if expected[key].shape != tensors[key].shape)
+    if missing or unexpected or wrong:
+        problems = [
+            f"{label} {keys[:3]}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if keys
+        ]
+        raise InputError(f"{path}: the weights do not fit the config {config.name!r}: {'; '.join(problems)}")
+    model.load_state_dict(tensors, strict=True)
+    model.to(device).eval()
+    return model, config, {key: value for key, value in metadata.items() if key not in _RESERVED}

@@ -1,0 +1,183 @@
+"""Configurations of the network and of its losses: frozen dataclasses, validated on construction.
+
+Three model sizes ship (:data:`CONFIGS`):
+
+- ``paper``: 2 stacks of 256 features, the width of Newell et al.'s hourglass and of Moulding Humans.
+- ``small``: 2 stacks of 64 features, sized like the CPU calibration run of FACTS.md (~0.45 M parameters);
+  trains on a laptop CPU and is the model shipped in the package.
+- ``tiny``: 2 stacks of 16 features, for tests (overfits four samples in seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from mould.models.depth import DEFAULT_DEPTH_SCALE
+
+HiddenKind = Literal["thickness", "free"]
+AdversarialKind = Literal["lsgan", "hinge"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture of a :class:`~mould.models.hourglass.MouldNet` and its discriminator."""
+
+    name: str = "custom"
+    """A label stored in checkpoints; it does not select anything."""
+    stacks: int = 2
+    """Hourglass stacks; each predicts the three maps and feeds the next (intermediate supervision)."""
+    features: int = 256
+    """Channels of the hourglasses, which work at 1/4 of the input side (64² for a 256² crop)."""
+    hourglass_depth: int = 4
+    """Recursion depth of each hourglass: 64² down to 4² for a 256² crop."""
+    stem_features: int = 64
+    """Channels of the stem at 1/2 of the input side (7x7 stride-2 conv and a residual block); also the
+    128² skip into the output heads."""
+    head_features: int = 32
+    """Channels of the output heads at 1/2 of the input side (128²)."""
+    full_features: int = 16
+    """Channels at the full input resolution (256²): the stem's full-resolution skip and the heads' last
+    stage. Full-resolution convolutions dominate the cost of small models, hence the narrow width."""
+    depth_scale: float = DEFAULT_DEPTH_SCALE
+    """Metres per unit of the relative depth the network predicts (see :mod:`mould.models.depth`)."""
+    hidden: HiddenKind = "thickness"
+    """``"thickness"``: hidden = visible + softplus(raw), so hidden >= visible by construction;
+    ``"free"``: the hidden map is predicted on its own (may cross the visible one)."""
+    discriminator_features: int = 64
+    """Channels of the discriminator's first layer (doubled at each stride-2 layer)."""
+    discriminator_layers: int = 3
+    """Stride-2 layers of the PatchGAN discriminator (3: 70x70 receptive field, as in pix2pix)."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "stacks",
+            "features",
+            "hourglass_depth",
+            "stem_features",
+            "head_features",
+            "full_features",
+            "discriminator_features",
+            "discriminator_layers",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.features % 2 or self.stem_features % 2:
+            raise ValueError("features, stem_features: expected even numbers (bottleneck blocks halve them)")
+        if not isinstance(self.depth_scale, (int, float)) or not self.depth_scale > 0:
+            raise ValueError(f"depth_scale: expected a positive number of metres, got {self.depth_scale!r}")
+        if self.hidden not in ("thickness", "free"):
+            raise ValueError(f"hidden: expected 'thickness' or 'free', got {self.hidden!r}")
+
+    @property
+    def input_multiple(self) -> int:
+        """Input sides must be multiples of this: the stem divides by 4, each hourglass level by 2."""
+        return 4 * 2**self.hourglass_depth
+
+    def to_json(self) -> str:
+        """The config as a JSON object (:meth:`from_json` inverts it)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        """Parse :meth:`to_json`'s output; unknown or invalid fields raise ``ValueError``."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("model config: expected a JSON object")
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"model config: unknown fields {unknown}")
+        return cls(**data)
+
+
+CONFIGS: dict[str, ModelConfig] = {
+    "paper": ModelConfig(
+        name="paper", stacks=2, features=256, stem_features=64, head_features=32, full_features=16
+    ),
+    "small": ModelConfig(
+        name="small",
+        stacks=2,
+        features=64,
+        stem_features=32,
+        head_features=16,
+        full_features=8,
+        discriminator_features=32,
+    ),
+    "tiny": ModelConfig(
+        name="tiny",
+        stacks=2,
+        features=16,
+        stem_features=8,
+        head_features=8,
+        full_features=4,
+        discriminator_features=8,
+        discriminator_layers=2,
+    ),
+}
+"""The named model sizes; see the module docstring."""
+
+
+def model_config(name_or_config: str | ModelConfig) -> ModelConfig:
+    """A config given by name (a key of :data:`CONFIGS`) or as itself.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+    """
+    if isinstance(name_or_config, ModelConfig):
+        return name_or_config
+    if isinstance(name_or_config, str) and name_or_config in CONFIGS:
+        return CONFIGS[name_or_config]
+    raise ValueError(f"model config: unknown name {name_or_config!r}; known: {', '.join(CONFIGS)}")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights and options of the training losses (:mod:`mould.models.losses`).
+
+    The reconstruction terms are summed over the stacks (intermediate supervision), the last stack with
+    weight 1 and the others with ``intermediate``; the adversarial term judges the last stack only.
+    """
+
+    visible: float = 1.0
+    """Masked L1 on the visible depth, relative units (metres / ``depth_scale``)."""
+    hidden: float = 1.0
+    """Masked L1 on the hidden depth, relative units."""
+    mask: float = 1.0
+    """Binary cross-entropy of the silhouette logits."""
+    normals: float = 0.1
+    """1 - cosine between normals of predicted and true depth (both maps); sharpens local shape, which
+    L1 alone blurs."""
+    adversarial: float = 0.01
+    """Weight of the generator's adversarial term; 0 disables it (no discriminator needed)."""
+    adversarial_kind: AdversarialKind = "lsgan"
+    """``"lsgan"`` (least squares, Mao et al. 2017) or ``"hinge"``."""
+    intermediate: float = 1.0
+    """Weight of every stack but the last (Newell et al. supervise all stacks equally)."""
+    depth_scale: float = DEFAULT_DEPTH_SCALE
+    """Metres per relative unit; must equal the model's ``ModelConfig.depth_scale``
+    (use :meth:`for_model`)."""
+    normal_jump: float = 0.05
+    """Metres: a ground-truth depth step larger than this between 4-neighbours is a discontinuity (an arm
+    in front of the torso) where gradient normals mean nothing; those pixels are left out of the normal
+    loss."""
+
+    def __post_init__(self) -> None:
+        for name in ("visible", "hidden", "mask", "normals", "adversarial", "intermediate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{name}: expected a weight >= 0, got {value!r}")
+        for name in ("depth_scale", "normal_jump"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name}: expected a positive number of metres, got {value!r}")
+        if self.adversarial_kind not in ("lsgan", "hinge"):
+            raise ValueError(f"adversarial_kind: expected 'lsgan' or 'hinge', got {self.adversarial_kind!r}")
+
+    @classmethod
+    def for_model(cls, config: ModelConfig, **weights) -> LossConfig:
+        """A loss config whose ``depth_scale`` matches ``config``'s; ``weights`` override the defaults."""
+        return cls(depth_scale=config.depth_scale, **weights)

@@ -1,0 +1,175 @@
+"""The double stacked hourglass (Newell et al., ECCV 2016) that predicts a mould from a crop.
+
+Layout for a 256² crop (sides scale with the input, which must be a multiple of
+``ModelConfig.input_multiple``, 64 for depth-4 hourglasses)::
+
+    image 256² ─ 3x3 conv ─────────────────────────────────────────────── full skip (256², full_features)
+        └─ 7x7 stride-2 conv ─ residual ──────────────────────────────── half skip (128², stem_features)
+                                   └─ max-pool ─ residual ─ x (64², features)
+    for each stack:  x ─ hourglass(depth 4: 64² → 4² → 64²) ─ residual ─ 1x1 ─ y
+                     coarse = 1x1(y)                      3 maps at 64²: visible, thickness, mask logits
+                     maps   = up4(coarse) + head(y, half skip, full skip)        3 maps at 256²
+                     x      = x + 1x1(y) + 1x1(coarse)     (all stacks but the last)
+
+The head is the learned upsampling: 2x2 stride-2 transposed convolutions with additive skips from the stem,
+and a 3x3 convolution at each resolution; it refines the bilinearly upsampled coarse maps, so the coarse
+maps (which are what is fed back to the next stack) are real predictions.
+
+Outputs are in the relative depth parametrisation of :mod:`mould.models.depth`; with
+``hidden="thickness"`` the hidden map is ``visible + softplus(raw)``: a body is never thinner than zero,
+and the network need not learn that constraint.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from mould.models.configs import ModelConfig, model_config
+from torch import nn
+
+OUTPUT_KEYS = ("visible", "hidden", "mask_logits")
+"""The keys of each stack's prediction dict."""
+
+
+def _conv(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
+
+
+class Residual(nn.Module):
+    """Pre-activation bottleneck block: BN-ReLU-1x1 (halve), BN-ReLU-3x3, BN-ReLU-1x1, plus a skip
+    (1x1 convolution when the width changes)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        mid = max(cout // 2, 1)
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(cin),
+            nn.ReLU(inplace=True),
+            _conv(cin, mid, 1),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            _conv(mid, mid, 3),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            _conv(mid, cout, 1),
+        )
+        self.skip = nn.Identity() if cin == cout else _conv(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.skip(x)
+
+
+class Hourglass(nn.Module):
+    """A recursive hourglass: an upper branch at this resolution, a lower branch through max-pool, a
+    smaller hourglass (or a residual block at the bottom), and nearest upsampling, summed."""
+
+    def __init__(self, depth: int, features: int) -> None:
+        super().__init__()
+        self.upper = Residual(features, features)
+        self.down = Residual(features, features)
+        self.inner = Hourglass(depth - 1, features) if depth > 1 else Residual(features, features)
+        self.up = Residual(features, features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lower = self.up(self.inner(self.down(F.max_pool2d(x, 2))))
+        return self.upper(x) + F.interpolate(lower, scale_factor=2.0, mode="nearest")
+
+
+class Head(nn.Module):
+    """Learned upsampling from 1/4 to full resolution with additive skips from the stem."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        half, full = config.head_features, config.full_features
+        self.reduce = nn.Sequential(_conv(config.features, half, 1), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
+        self.up_half = nn.ConvTranspose2d(half, half, 2, stride=2)
+        self.skip_half = _conv(config.stem_features, half, 1)
+        self.fuse_half = nn.Sequential(
+            nn.BatchNorm2d(half), nn.ReLU(inplace=True), _conv(half, half, 3), nn.BatchNorm2d(half), nn.ReLU()
+        )
+        self.up_full = nn.ConvTranspose2d(half, full, 2, stride=2)
+        self.fuse_full = nn.Sequential(
+            nn.BatchNorm2d(full), nn.ReLU(inplace=True), _conv(full, len(OUTPUT_KEYS), 3)
+        )
+
+    def forward(
+        self, features: torch.Tensor, coarse: torch.Tensor, skip_half: torch.Tensor, skip_full: torch.Tensor
+    ) -> torch.Tensor:
+        x = self.fuse_half(self.up_half(self.reduce(features)) + self.skip_half(skip_half))
+        x = self.fuse_full(self.up_full(x) + skip_full)
+        return F.interpolate(coarse, scale_factor=4.0, mode="bilinear", align_corners=False) + x
+
+
+class Stack(nn.Module):
+    """One hourglass stack with its coarse predictor and full-resolution head."""
+
+    def __init__(self, config: ModelConfig, last: bool) -> None:
+        super().__init__()
+        f = config.features
+        self.hourglass = Hourglass(config.hourglass_depth, f)
+        self.after = nn.Sequential(Residual(f, f), _conv(f, f, 1), nn.BatchNorm2d(f), nn.ReLU(inplace=True))
+        self.coarse = _conv(f, len(OUTPUT_KEYS), 1)
+        self.head = Head(config)
+        # Newell et al.: features and predictions are mapped back by 1x1 convolutions and added.
+        self.remap_features = None if last else _conv(f, f, 1)
+        self.remap_predictions = None if last else _conv(len(OUTPUT_KEYS), f, 1)
+
+
+class MouldNet(nn.Module):
+    """Stacked hourglass predicting visible depth, hidden depth and silhouette logits from a crop.
+
+    Build it with :func:`build_model`. ``forward(image)`` takes ``(B, 3, N, N)`` float RGB in [0, 1]
+    (N = 256 for the trained models; any multiple of ``config.input_multiple`` works) and returns one
+    dict per stack (the last is the final prediction) with ``"visible"``, ``"hidden"`` (relative depth,
+    see :mod:`mould.models.depth`) and ``"mask_logits"``, each ``(B, 1, N, N)``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        s, f = config.stem_features, config.features
+        self.stem_full = nn.Sequential(_conv(3, config.full_features, 3), nn.BatchNorm2d(config.full_features))
+        self.stem_half = nn.Sequential(
+            _conv(3, s, 7, stride=2), nn.BatchNorm2d(s), nn.ReLU(inplace=True), Residual(s, s)
+        )
+        self.stem_quarter = Residual(s, f)
+        self.stacks = nn.ModuleList(Stack(config, last=i == config.stacks - 1) for i in range(config.stacks))
+
+    def _maps(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        visible, second, mask_logits = raw[:, 0:1], raw[:, 1:2], raw[:, 2:3]
+        hidden = visible + F.softplus(second) if self.config.hidden == "thickness" else second
+        return {"visible": visible, "hidden": hidden, "mask_logits": mask_logits}
+
+    def forward(self, image: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        multiple = self.config.input_multiple
+        if image.ndim != 4 or image.shape[1] != 3 or image.shape[2] != image.shape[3] or image.shape[2] % multiple:
+            raise ValueError(
+                f"image: expected (B, 3, N, N) with N a multiple of {multiple}, got {tuple(image.shape)}"
+            )
+        if self.stem_half[0].weight.is_contiguous(memory_format=torch.channels_last):
+            image = image.contiguous(memory_format=torch.channels_last)
+        skip_full = self.stem_full(image)
+        skip_half = self.stem_half(image)
+        x = self.stem_quarter(F.max_pool2d(skip_half, 2))
+        outputs = []
+        for stack in self.stacks:
+            y = stack.after(stack.hourglass(x))
+            coarse = stack.coarse(y)
+            outputs.append(self._maps(stack.head(y, coarse, skip_half, skip_full)))
+            if stack.remap_features is not None:
+                x = x + stack.remap_features(y) + stack.remap_predictions(coarse)
+        return outputs
+
+
+def build_model(name_or_config: str | ModelConfig) -> MouldNet:
+    """A freshly initialised network for a named config (``"paper"``, ``"small"``, ``"tiny"``) or a config.
+
+    Raises:
+        ValueError: an unknown name; the message lists the known ones.
+    """
+    return MouldNet(model_config(name_or_config))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

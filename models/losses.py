@@ -1,0 +1,269 @@
+"""Training losses: pure functions of predictions and a collated batch of records.
+
+Units and regions (the choices, once):
+
+- **Depth L1** is measured in relative units (metres / ``depth_scale``; 1 unit = 0.5 m by default), the
+  unit the network predicts in, inside the **union** of the true silhouette and the predicted one
+  (``sigmoid(mask_logits) > 0.5``, no gradient through that choice). Outside the true silhouette there is
+  no true depth: the target there is the true depth continued smoothly (pull-push,
+  :func:`~mould.models.depth.extend_outside`), so a pixel wrongly taken for the person is pulled onto the
+  nearby surface, where it does least harm to a reconstructed mesh.
+- **Silhouette**: binary cross-entropy of the logits against the true mask, over all pixels.
+- **Normals**: 1 - cos between the normals of the predicted and the true depth, both from
+  :func:`~mould.models.depth.depth_normals` with the batch's cameras (perspective-correct back-projection),
+  on true-silhouette pixels whose 4-neighbours are in the silhouette and on the same surface (no depth
+  step above ``LossConfig.normal_jump``). Predicted depth is made metric with the true reference.
+- **Adversarial**: LSGAN or hinge on the discriminator's patch logits, last stack only.
+
+:func:`generator_losses` returns every term by name (each summed over the stacks, the non-final ones
+weighted by ``LossConfig.intermediate``) and ``"total"``, the weighted sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from mould.models.configs import LossConfig
+from mould.models.depth import depth_normals, depth_to_relative, extend_outside, reference_depth, relative_to_depth
+from mould.models.discriminator import fake_discriminator_input, real_discriminator_input
+from torch import nn
+
+
+# -- pure terms -------------------------------------------------------------------------------------------
+def masked_l1(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference over the pixels where ``weight`` > 0 (weighted mean; 0 if none).
+
+    Args:
+        prediction, target: (B, C, H, W) float.
+        weight: (B, 1, H, W) float or bool, broadcast over C.
+
+    Returns:
+        () float, in the units of the inputs.
+    """
+    weight = weight.to(prediction.dtype).expand_as(prediction)
+    return ((prediction - target).abs() * weight).sum() / weight.sum().clamp(min=1)
+
+
+def silhouette_bce(mask_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of silhouette logits against the true mask, mean over pixels.
+
+    Args:
+        mask_logits: (B, 1, H, W) float logits.
+        mask: (B, 1, H, W) float in {0, 1} (or bool).
+    """
+    return F.binary_cross_entropy_with_logits(mask_logits, mask.to(mask_logits.dtype))
+
+
+def normal_cosine_loss(predicted: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean of 1 - cos(angle) between unit normals over the ``valid`` pixels (0 if none).
+
+    Args:
+        predicted, target: (B, 3, H, W) unit normals.
+        valid: (B, 1, H, W) bool or float.
+    """
+    weight = valid.to(predicted.dtype)
+    cosine = (predicted * target).sum(dim=1, keepdim=True)
+    return ((1 - cosine) * weight).sum() / weight.sum().clamp(min=1)
+
+
+def normal_loss(
+    depth: torch.Tensor,
+    target_depth: torch.Tensor,
+    valid: torch.Tensor,
+    intrinsics: torch.Tensor,
+    perspective: torch.Tensor,
+    *,
+    facing: str,
+) -> torch.Tensor:
+    """:func:`normal_cosine_loss` between the gradient normals of two metric depth maps.
+
+    Args:
+        depth, target_depth: (B, 1, H, W) float, camera-space z, metres.
+        valid: (B, 1, H, W) pixels to compare (see :func:`normal_valid`).
+        intrinsics, perspective: the batch's cameras, see :func:`~mould.models.depth.depth_to_points`.
+        facing: ``"towards"`` (visible map) or ``"away"`` (hidden map).
+    """
+    predicted = depth_normals(depth, intrinsics, perspective, facing=facing)
+    with torch.no_grad():
+        target = depth_normals(target_depth, intrinsics, perspective, facing=facing)
+    return normal_cosine_loss(predicted, target, valid)
+
+
+def normal_valid(depth: torch.Tensor, mask: torch.Tensor, jump: float) -> torch.Tensor:
+    """Pixels whose gradient normals mean something: in the mask with their 4-neighbours, and no depth
+    step larger than ``jump`` metres to any of them.
+
+    Args:
+        depth: (B, 1, H, W) float, metres. mask: (B, 1, H, W) bool or float. jump: metres.
+
+    Returns:
+        (B, 1, H, W) bool.
+    """
+    inside = mask > 0.5
+    padded = F.pad(inside.to(depth.dtype), (1, 1, 1, 1))
+    ok = inside.clone()
+    values = F.pad(depth, (1, 1, 1, 1), mode="replicate")
+    for dv, du in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        h, w = depth.shape[-2:]
+        neighbour_in = padded[..., dv : dv + h, du : du + w] > 0.5
+        step = (values[..., dv : dv + h, du : du + w] - depth).abs()
+        ok &= neighbour_in & (step < jump)
+    return ok
+
+
+def adversarial_generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """The generator's adversarial term on the discriminator's logits of its predictions.
+
+    ``"lsgan"``: mean (D(fake) - 1)^2; ``"hinge"``: mean -D(fake).
+    """
+    if kind == "lsgan":
+        return ((fake_logits - 1) ** 2).mean()
+    if kind == "hinge":
+        return -fake_logits.mean()
+    raise ValueError(f"kind: expected 'lsgan' or 'hinge', got {kind!r}")
+
+
+def adversarial_discriminator_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The discriminator's terms on real and fake logits, returned as ``(real, fake)``.
+
+    ``"lsgan"``: 0.5 mean (D(real) - 1)^2 and 0.5 mean D(fake)^2; ``"hinge"``: mean relu(1 - D(real)) and
+    mean relu(1 + D(fake)).
+    """
+    if kind == "lsgan":
+        return 0.5 * ((real_logits - 1) ** 2).mean(), 0.5 * (fake_logits**2).mean()
+    if kind == "hinge":
+        return F.relu(1 - real_logits).mean(), F.relu(1 + fake_logits).mean()
+    raise ValueError(f"kind: expected 'lsgan' or 'hinge', got {kind!r}")
+
+
+# -- targets ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Targets:
+    """What the losses compare predictions with, derived once per batch.
+
+    Attributes:
+        reference: (B,) metres, median true visible depth (see :func:`reference_depth`).
+        visible, hidden: (B, 1, H, W) true relative depth, continued smoothly outside the silhouette.
+        visible_metric, hidden_metric: the same in metres.
+        mask: (B, 1, H, W) float true silhouette.
+        visible_valid, hidden_valid: (B, 1, H, W) bool pixels for the normal loss.
+    """
+
+    reference: torch.Tensor
+    visible: torch.Tensor
+    hidden: torch.Tensor
+    visible_metric: torch.Tensor
+    hidden_metric: torch.Tensor
+    mask: torch.Tensor
+    visible_valid: torch.Tensor
+    hidden_valid: torch.Tensor
+
+
+def loss_targets(batch: dict[str, torch.Tensor], config: LossConfig) -> Targets:
+    """The :class:`Targets` of a collated batch of records (no gradient)."""
+    with torch.no_grad():
+        mask = batch["mask"].float()
+        reference = reference_depth(batch["visible"], mask)
+        visible_metric = extend_outside(batch["visible"], mask)
+        hidden_metric = extend_outside(batch["hidden"], mask)
+        return Targets(
+            reference=reference,
+            visible=depth_to_relative(visible_metric, reference, config.depth_scale),
+            hidden=depth_to_relative(hidden_metric, reference, config.depth_scale),
+            visible_metric=visible_metric,
+            hidden_metric=hidden_metric,
+            mask=mask,
+            visible_valid=normal_valid(batch["visible"], mask, config.normal_jump),
+            hidden_valid=normal_valid(batch["hidden"], mask, config.normal_jump),
+        )
+
+
+# -- combined ---------------------------------------------------------------------------------------------
+def stack_losses(
+    prediction: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], targets: Targets, config: LossConfig
+) -> dict[str, torch.Tensor]:
+    """The unweighted reconstruction terms of one stack's prediction: ``visible``, ``hidden`` (relative
+    units), ``mask``, ``visible_normals``, ``hidden_normals``."""
+    union = (targets.mask > 0.5) | (prediction["mask_logits"].detach() > 0)  # sigmoid > 0.5 <=> logit > 0
+    terms = {
+        "visible": masked_l1(prediction["visible"], targets.visible, union),
+        "hidden": masked_l1(prediction["hidden"], targets.hidden, union),
+        "mask": silhouette_bce(prediction["mask_logits"], targets.mask),
+    }
+    if config.normals > 0:
+        cameras = (batch["intrinsics"], batch["perspective"])
+        for name, facing in (("visible", "towards"), ("hidden", "away")):
+            metric = relative_to_depth(prediction[name], targets.reference, config.depth_scale)
+            target = getattr(targets, f"{name}_metric")
+            valid = getattr(targets, f"{name}_valid")
+            terms[f"{name}_normals"] = normal_loss(metric, target, valid, *cameras, facing=facing)
+    return terms
+
+
+_WEIGHTS = {
+    "visible": "visible",
+    "hidden": "hidden",
+    "mask": "mask",
+    "visible_normals": "normals",
+    "hidden_normals": "normals",
+    "adversarial": "adversarial",
+}
+
+
+def generator_losses(
+    predictions: list[dict[str, torch.Tensor]],
+    batch: dict[str, torch.Tensor],
+    config: LossConfig,
+    discriminator: nn.Module | None = None,
+) -> dict[str, torch.Tensor]:
+    """All the network's loss terms, by name, and their weighted ``"total"``.
+
+    Args:
+        predictions: :class:`~mould.models.hourglass.MouldNet` output, one dict per stack.
+        batch: a collated batch of training records (:mod:`mould.datasets.records`).
+        config: the weights; ``config.depth_scale`` must be the model's.
+        discriminator: when given and ``config.adversarial`` > 0, adds ``"adversarial"`` (last stack).
+
+    Returns:
+        ``"visible"``, ``"hidden"``, ``"mask"``, ``"visible_normals"``, ``"hidden_normals"`` (when the
+        normal weight is > 0), ``"adversarial"`` (when used): each a () tensor summed over the stacks
+        (unweighted, for logging); ``"total"``: the weighted sum to minimise.
+    """
+    if not predictions:
+        raise ValueError("predictions: expected at least one stack")
+    targets = loss_targets(batch, config)
+    terms: dict[str, torch.Tensor] = {}
+    total = predictions[0]["visible"].new_zeros(())
+    for index, prediction in enumerate(predictions):
+        stack_weight = 1.0 if index == len(predictions) - 1 else config.intermediate
+        for name, value in stack_losses(prediction, batch, targets, config).items():
+            terms[name] = terms[name] + value if name in terms else value
+            total = total + stack_weight * getattr(config, _WEIGHTS[name]) * value
+    if discriminator is not None and config.adversarial > 0:
+        logits = discriminator(fake_discriminator_input(predictions[-1], batch, config.depth_scale))
+        terms["adversarial"] = adversarial_generator_loss(logits, config.adversarial_kind)
+        total = total + config.adversarial * terms["adversarial"]
+    terms["total"] = total
+    return terms
+
+
+def discriminator_losses(
+    discriminator: nn.Module,
+    predictions: list[dict[str, torch.Tensor]],
+    batch: dict[str, torch.Tensor],
+    config: LossConfig,
+) -> dict[str, torch.Tensor]:
+    """The discriminator's loss on the true moulds against the last stack's (detached) predictions.
+
+    Returns:
+        ``"real"``, ``"fake"`` and their sum ``"total"``, each a () tensor.
+    """
+    final = {key: value.detach() for key, value in predictions[-1].items()}
+    real_logits = discriminator(real_discriminator_input(batch, config.depth_scale))
+    fake_logits = discriminator(fake_discriminator_input(final, batch, config.depth_scale))
+    real, fake = adversarial_discriminator_loss(real_logits, fake_logits, config.adversarial_kind)
+    return {"real": real, "fake": fake, "total": real + fake}
