@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,9 +134,12 @@ class Mould:
         if path.stat().st_size == 0:
             raise InputError(f"{path}: the file is empty")
         try:
-            with np.load(path, allow_pickle=False) as data:
+            loaded = np.load(path, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy array
+                raise ValueError("a single .npy array, not an .npz archive")
+            with loaded as data:
                 arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
             raise InputError(f"{path}: not a readable .npz mould file ({error})") from None
         try:
             return cls._from_arrays(arrays)
