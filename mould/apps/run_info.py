@@ -1,0 +1,106 @@
+"""``RUN_DIR/run.json``: what a model card needs to say about a run (command, data, hardware, time, scores).
+
+Rank 0 rewrites it atomically at the start, at every checkpoint and at the end. Keys:
+``command`` (argv), ``train_config`` and ``model_config`` (JSON objects), ``parameters`` (generator),
+``data`` (per folder: path, weight, samples), ``val`` (folder, samples), ``environment`` (see
+:func:`environment`), ``status`` (``running``, ``finished``, ``interrupted``), ``step``, ``samples_seen``,
+``elapsed_s`` (training wall time over all sessions), ``sessions`` (one entry per start or resume: start
+time, first step, last step, steps/s), ``last_validation`` (``val/...`` scores), ``replica_difference``
+(under torchrun: the largest parameter difference between processes at the end; 0 means in sync).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from mould.files import write_atomic
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+
+
+def environment(device, world_size: int, threads: int, precision: str) -> dict:
+    """Hardware and software of this run: CPU model and cores, GPU, torch, python, git commit."""
+    import torch
+
+    info = {
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if getattr(device, "type", "") == "cuda" else None,
+        "processes": world_size,
+        "threads_per_process": threads,
+        "precision": precision,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "mould_commit": _git_commit(),
+    }
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    """The commit of the mould source tree, when it is a git checkout (editable installs)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() + (" (modified)" if dirty.stdout.strip() else "")
+
+
+def read_run_info(run_dir: str | os.PathLike) -> dict:
+    """The run's ``run.json`` (an empty dict when missing or unreadable)."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_run_info(run_dir: str | os.PathLike, info: dict) -> None:
+    text = json.dumps(info, indent=1, sort_keys=True, default=str)
+    write_atomic(Path(run_dir) / RUN_FILE, lambda handle: handle.write(text.encode()))
+
+
+def command_line() -> list[str]:
+    return [Path(sys.argv[0]).name, *sys.argv[1:]]
+
+
+def update_run_info(run_dir: str | os.PathLike, session: dict, **fields) -> dict:
+    """Merge ``fields`` into ``run.json`` and record ``session`` (replacing the entry with the same
+    ``started`` time, so a session is one entry however often it is written). Returns the new content."""
+    info = read_run_info(run_dir)
+    sessions = info.get("sessions", [])
+    if sessions and sessions[-1].get("started") == session.get("started"):
+        sessions[-1] = session
+    else:
+        sessions.append(session)
+    info.update(fields, sessions=sessions, command=command_line())
+    write_run_info(run_dir, info)
+    return info

@@ -1,0 +1,140 @@
+"""The options of a training run (:class:`TrainConfig`) and the defaults of each model size.
+
+Kept free of torch so that ``mould train --help`` and config validation stay instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mould.errors import InputError
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
+
+PRESETS: dict[str, dict[str, object]] = {
+    # Per model size, the defaults that differ from TrainConfig's own; the command line overrides them.
+    # tiny: unit tests and smoke runs on CPU.
+    "tiny": {"batch_size": 4, "steps": 200, "warmup_steps": 20, "val_every": 100, "ckpt_every": 100},
+    # small: the shipped model, trained on CPU (FACTS.md: ~2.6 steps/s at batch 8 for a model this size).
+    "small": {"batch_size": 8, "steps": 20_000},
+    # paper: Gabeur et al. (2 stacks, 256 features) on a GPU.
+    "paper": {"batch_size": 16, "steps": 200_000, "lr": 2.5e-4, "val_every": 2000, "ckpt_every": 2000},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of ``mould train``. Validated on construction (:class:`InputError` naming the option)."""
+
+    model: str
+    """Model size, a name of ``mould.models.CONFIGS`` (``tiny``, ``small``, ``paper``)."""
+    data: tuple[tuple[Path, float], ...]
+    """Training folders with their sampling weights (``--data DIR[:WEIGHT][,DIR...]``)."""
+    out: Path
+    """The run folder: checkpoints, logs, metrics; nothing is written outside it."""
+    steps: int = 20_000
+    """Total optimisation steps (one generator update, plus one discriminator update once adversarial)."""
+    batch_size: int = 8
+    """Samples per step and per process (under torchrun the global batch is this times the processes)."""
+    lr: float = 2e-4
+    """Peak learning rate of the generator's Adam."""
+    discriminator_lr: float | None = None
+    """Peak learning rate of the discriminator's Adam; None: the same as ``lr``."""
+    warmup_steps: int = 500
+    """Linear learning-rate warm-up from 0, then a cosine decay to ``min_lr_ratio`` x the peak at ``steps``."""
+    min_lr_ratio: float = 0.05
+    """Final learning rate as a fraction of the peak."""
+    grad_clip: float = 1.0
+    """Largest global gradient norm (per network); larger gradients are scaled down. 0 turns clipping off."""
+    adversarial_start: float = 0.3
+    """When the adversarial term and the discriminator's updates switch on: a fraction of ``steps`` if
+    < 1, else a step number. Before it the generator learns from the reconstruction losses alone, so the
+    discriminator does not start against noise."""
+    precision: Precision = "auto"
+    """Arithmetic: ``auto`` is bf16 autocast on a GPU that has it (fp16 with gradient scaling on older
+    GPUs) and fp32 on CPU, where autocast is slower."""
+    device: Device = "auto"
+    """``auto`` picks CUDA when available."""
+    seed: int = 0
+    """Seeds weights, data order and augmentation: the same seed and options give the same run."""
+    workers: int = 2
+    """DataLoader worker processes per training process (0 loads in the training process)."""
+    threads: int | None = None
+    """torch CPU threads per process; None: the machine's cores divided among the local processes."""
+    augment: bool = True
+    """Augment training records (crop jitter, flips, colour, occluders: mould.datasets.augment)."""
+    val: Path | None = None
+    """Held-out folder of samples for the validation pass; None: no validation (logged)."""
+    val_every: int = 500
+    """Steps between validation passes (also at the end)."""
+    val_samples: int = 64
+    """Validation samples scored per pass (evenly spread over the folder)."""
+    val_meshes: int = 4
+    """Of those, how many are meshed for the point-to-surface error (meshing costs ~1 s each)."""
+    ckpt_every: int = 500
+    """Steps between checkpoints (also at the end, and when the run is interrupted)."""
+    keep_checkpoints: int = 3
+    """Most recent checkpoints kept; older ones are deleted once a newer one is safely written."""
+    log_every: int = 10
+    """Steps between loss records in metrics.csv and TensorBoard (each record averages those steps)."""
+    resume: bool = False
+    """Continue the run in ``out`` from its latest checkpoint."""
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise InputError("--data: expected at least one folder")
+        positive = ("steps", "batch_size", "val_every", "val_samples", "ckpt_every", "keep_checkpoints")
+        for name in (*positive, "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"--{name.replace('_', '-')}: expected >= 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "workers", "val_meshes"):
+            if int(getattr(self, name)) < 0:
+                raise InputError(f"--{name.replace('_', '-')}: expected >= 0, got {getattr(self, name)}")
+        for name in ("lr", "discriminator_lr"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < 1:
+                raise InputError(f"--{name.replace('_', '-')}: expected 0 < lr < 1, got {value}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise InputError(f"--min-lr-ratio: expected 0 to 1, got {self.min_lr_ratio}")
+        if self.grad_clip < 0:
+            raise InputError(f"--grad-clip: expected >= 0, got {self.grad_clip}")
+        if self.adversarial_start < 0:
+            raise InputError(f"--adversarial-start: expected >= 0, got {self.adversarial_start}")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise InputError(f"--precision: expected auto, fp32, bf16 or fp16, got {self.precision}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads: expected >= 1, got {self.threads}")
+
+    @property
+    def adversarial_step(self) -> int:
+        """The first step with the adversarial term."""
+        if self.adversarial_start < 1:
+            return int(round(self.adversarial_start * self.steps))
+        return int(self.adversarial_start)
+
+    def to_json(self) -> str:
+        """The options as JSON (paths as strings), recorded in the run folder and the checkpoints."""
+
+        def plain(value):
+            if isinstance(value, Path):
+                return str(value)
+            if isinstance(value, (tuple, list)):
+                return [plain(v) for v in value]
+            return value
+
+        return json.dumps({k: plain(v) for k, v in dataclasses.asdict(self).items()}, sort_keys=True)
+
+
+def make_train_config(model: str, **options) -> TrainConfig:
+    """A :class:`TrainConfig` for a model size: :data:`PRESETS`, then ``options`` that are not None."""
+    # A size without a preset takes TrainConfig's defaults; whether mould.models knows it is checked when
+    # the model is built (that needs torch, which this module avoids).
+    merged = {**PRESETS.get(model, {}), **{k: v for k, v in options.items() if v is not None}}
+    return TrainConfig(model=model, **merged)

@@ -1,0 +1,161 @@
+"""The validation pass of a training run, and the batched prediction it shares with ``mould eval``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mould.apps.pictures import grid, prediction_row
+from mould.apps.scores import MetricDepths, depth_scores, mesh_scores, metric_depths, predicted_mould
+from mould.errors import MouldError
+
+log = logging.getLogger(__name__)
+
+PICTURE_ROWS = 4
+"""Samples drawn in the validation picture."""
+
+
+def predict_batch(
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    depth_scale: float,
+    autocast: contextlib.AbstractContextManager | None = None,
+) -> tuple[MetricDepths, dict[str, torch.Tensor]]:
+    """Run the model (no gradients) on a collated batch already on the model's device.
+
+    Returns:
+        The last stack's metric prediction (:func:`~mould.apps.scores.metric_depths`) and its per-sample
+        :func:`~mould.apps.scores.depth_scores`.
+    """
+    with torch.no_grad(), autocast or contextlib.nullcontext():
+        image = batch["image"].contiguous(memory_format=torch.channels_last)
+        final = model(image)[-1]
+    predicted = metric_depths({k: v.float() for k, v in final.items()}, batch, depth_scale)
+    return predicted, depth_scores(predicted, batch)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    non_blocking = device.type == "cuda"
+    return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
+
+
+def batch_row(batch: dict[str, torch.Tensor], predicted: MetricDepths, i: int) -> list[np.ndarray]:
+    """The picture panels (:func:`~mould.apps.pictures.prediction_row`) of item ``i`` of a batch."""
+
+    def plane(value: torch.Tensor) -> np.ndarray:
+        return value[i, 0].detach().float().cpu().numpy()
+
+    image = batch["image"][i].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5
+    truth = plane(batch["mask"]) > 0.5
+    return prediction_row(
+        image.astype(np.uint8),
+        plane(batch["visible"]),
+        plane(batch["hidden"]),
+        truth,
+        plane(predicted.visible),
+        plane(predicted.hidden),
+        plane(predicted.mask) > 0.5,
+    )
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Mean scores (``val/...`` tags) and a picture ((H, W, 3) uint8) of the first samples."""
+
+    scores: dict[str, float]
+    picture: np.ndarray
+
+
+class Validator:
+    """Scores a model on a fixed, evenly spread subset of a held-out folder.
+
+    Args:
+        folder: a folder of samples (or any folder :func:`mould.datasets.mixing.open_dataset` reads).
+        samples: how many samples to score.
+        meshes: how many of them to mesh for the point-to-surface error (0: none).
+        mesher: ``poisson`` or ``stitch`` (:func:`mould.recon.mesh.mould_to_mesh`).
+        batch_size: samples per forward pass.
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike, samples: int, meshes: int, mesher: str = "poisson", batch_size: int = 8
+    ) -> None:
+        from mould.datasets.mixing import open_dataset
+
+        self.dataset = open_dataset(folder, augment=None)
+        count = min(samples, len(self.dataset))
+        self.indices = np.unique(np.linspace(0, len(self.dataset) - 1, count).round().astype(int)).tolist()
+        self.meshes = min(meshes, len(self.indices))
+        self.mesher = mesher
+        self.batch_size = batch_size
+        self._truth_meshes: dict[int, object] = {}
+        self._mesh_warning = False
+
+    def run(
+        self,
+        model: torch.nn.Module,
+        depth_scale: float,
+        device: torch.device,
+        autocast: contextlib.AbstractContextManager | None = None,
+    ) -> ValidationResult:
+        """Score ``model`` (left in training mode afterwards)."""
+        from torch.utils.data import default_collate
+
+        was_training = model.training
+        model.eval()
+        per_sample: dict[str, list[float]] = {}
+        rows: list[list[np.ndarray]] = []
+        try:
+            for start in range(0, len(self.indices), self.batch_size):
+                chunk = self.indices[start : start + self.batch_size]
+                batch = to_device(default_collate([self.dataset[i] for i in chunk]), device)
+                predicted, scores = predict_batch(model, batch, depth_scale, autocast)
+                for name, values in scores.items():
+                    per_sample.setdefault(name, []).extend(values.cpu().tolist())
+                for j, index in enumerate(chunk):
+                    if len(rows) < PICTURE_ROWS:
+                        rows.append(batch_row(batch, predicted, j))
+                    if start + j < self.meshes:
+                        for name, value in self._mesh_scores(index, batch, predicted, j).items():
+                            per_sample.setdefault(name, []).append(value)
+        finally:
+            model.train(was_training)
+        means = {f"val/{name}": float(np.nanmean(values)) for name, values in per_sample.items() if values}
+        return ValidationResult(means, grid(rows))
+
+    def _mesh_scores(self, index: int, batch, predicted: MetricDepths, j: int) -> dict[str, float]:
+        if self._mesh_warning:
+            return {}
+        try:
+            return self._mesh_scores_of(index, batch, predicted, j)
+        except ImportError as error:
+            log.warning("meshing is not available (%s): validation skips the mesh scores (P2S)", error)
+            self._mesh_warning = True
+            return {}
+
+    def _mesh_scores_of(self, index: int, batch, predicted: MetricDepths, j: int) -> dict[str, float]:
+        from mould.datasets.records import record_to_mould
+        from mould.recon.mesh import mould_to_mesh
+
+        truth = record_to_mould({k: v.cpu() for k, v in batch.items()}, j)
+        mould = predicted_mould(
+            predicted.visible[j, 0].float().cpu().numpy(),
+            predicted.hidden[j, 0].float().cpu().numpy(),
+            predicted.mask[j, 0].cpu().numpy(),
+            truth,
+        )
+        if mould is None:
+            return {"mesh_failures": 1.0}
+        try:
+            if index not in self._truth_meshes:
+                self._truth_meshes[index] = mould_to_mesh(truth, mesher=self.mesher)
+            scores = mesh_scores(mould_to_mesh(mould, mesher=self.mesher), self._truth_meshes[index])
+        except (ValueError, RuntimeError, MouldError) as error:  # a degenerate prediction early in training
+            log.info("validation sample %d: meshing failed (%s)", index, error)
+            return {"mesh_failures": 1.0}
+        return {**{k: v for k, v in scores.items() if k in ("p2s_mm", "chamfer_mm")}, "mesh_failures": 0.0}

@@ -1,0 +1,111 @@
+"""``mould train --config small --data DIR[:WEIGHT][,DIR...] --out RUN_DIR``: train the network.
+
+The options map onto :class:`mould.apps.train_config.TrainConfig`; the loop is :func:`mould.apps.train.train`.
+Under ``torchrun --nproc-per-node K`` the same command trains with K processes (DistributedDataParallel).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train the network on folders of samples (resumable, TensorBoard, torchrun)",
+        description="Train the mould network. Writes RUN_DIR/checkpoints/step_XXXXXX.safetensors (weights) "
+        "with _state.pt (optimisers, RNG states, data position), metrics.csv, tensorboard/, images/, run.json "
+        "and train.log. Ctrl-C or SIGTERM stop after the current step with a checkpoint; --resume continues "
+        "exactly where the run stopped. Under `torchrun --nproc-per-node K -m mould.cli train ...` it "
+        "trains on K processes (GPUs, or CPU with gloo).",
+    )
+    p.add_argument("--config", required=True, metavar="NAME", help="model size: tiny, small or paper")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR[:WEIGHT][,DIR...]",
+        help="training folders of samples (mould synth), each with a sampling weight (default 1)",
+    )
+    p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="the run folder")
+    p.add_argument(
+        "--steps", type=int, help="total steps (default by config: tiny 200, small 20000, paper 200000)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, help="samples per step and process (default tiny 4, small 8, paper 16)"
+    )
+    p.add_argument("--lr", type=float, help="peak learning rate of Adam (default 2e-4; paper 2.5e-4)")
+    p.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up steps before the cosine decay")
+    p.add_argument(
+        "--adversarial-start",
+        type=float,
+        help="when the adversarial loss switches on: a fraction of --steps if < 1, else a step (default 0.3)",
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto (CUDA if any)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="auto: bf16 (or fp16) autocast on GPU, fp32 on CPU",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--val", type=Path, metavar="DIR", help="held-out folder of samples for validation passes")
+    p.add_argument("--val-every", type=int, help="steps between validation passes (default 500)")
+    p.add_argument("--val-samples", type=int, help="samples scored per validation pass (default 64)")
+    p.add_argument("--val-meshes", type=int, help="validation samples meshed for P2S (default 4)")
+    p.add_argument("--ckpt-every", type=int, help="steps between checkpoints (default 500)")
+    p.add_argument("--log-every", type=int, help="steps between loss records (default 10)")
+    p.add_argument("--seed", type=int, help="seed of weights, data order and augmentation (default 0)")
+    p.add_argument("--workers", type=int, help="data-loading processes per training process (default 2)")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process (default: cores / processes)")
+    p.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no augmentation")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mould.apps.train_config import make_train_config
+
+    config = make_train_config(
+        args.config,
+        data=tuple(_parse_data(args.data)),
+        out=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        adversarial_start=args.adversarial_start,
+        device=args.device,
+        precision=args.precision,
+        resume=args.resume,
+        val=args.val,
+        val_every=args.val_every,
+        val_samples=args.val_samples,
+        val_meshes=args.val_meshes,
+        ckpt_every=args.ckpt_every,
+        log_every=args.log_every,
+        seed=args.seed,
+        workers=args.workers,
+        threads=args.threads,
+        augment=args.augment,
+    )
+    from mould.apps.train import train
+
+    result = train(config)
+    if result.rank != 0:  # under torchrun, rank 0 alone reports
+        return 130 if result.interrupted else 0
+    figures = ", ".join(f"{k.split('/')[-1]} {v:.4g}" for k, v in result.validation.items())
+    state = "interrupted at" if result.interrupted else "finished at"
+    print(
+        f"{state} step {result.step}: {result.checkpoint} ({result.steps_per_s:.2f} steps/s this session, "
+        f"{result.elapsed_s / 60:.1f} min in all){'; ' + figures if figures else ''}"
+    )
+    if result.interrupted:
+        print(f"resume with: mould train ... --out {config.out} --resume")
+        return 130
+    return 0
+
+
+def _parse_data(text: str):
+    from mould.datasets.mixing import parse_data_spec
+
+    return parse_data_spec(text)
