@@ -9,7 +9,6 @@ comparing metric depths. Depth errors are means over the ground-truth mask, in m
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,49 +104,32 @@ def predicted_mould(visible: np.ndarray, hidden: np.ndarray, mask: np.ndarray, t
     )
 
 
-MESH_SCORE_NAMES = ("chamfer_mm", "p2s_mm", "s2p_mm", "normal_consistency", "fscore")
-"""The mesh figures a report lists (the keys :func:`mould.recon.metrics.compare_meshes` returns that we
-keep, with its own names mapped onto these where they differ)."""
+MESH_SCORES = {
+    "chamfer_mm": "chamfer_l1_mm",
+    "p2s_mm": "p2s_a_to_b_mm",
+    "s2p_mm": "p2s_b_to_a_mm",
+    "normal_consistency": "normal_consistency",
+    "fscore": "fscore",
+    "volume_iou": "iou",
+}
+"""Report name -> name in :func:`mould.recon.metrics.compare_meshes`, called with the prediction as mesh
+A and the truth as B. ``p2s_mm`` is the usual P2S (points of the reconstruction to the true surface)."""
 
 
-def mesh_scores(predicted, truth) -> dict[str, float]:
-    """Distances between a predicted and a true mesh (``mould.recon.metrics.compare_meshes``), in mm.
+def mesh_scores(predicted, truth, samples: int | None = None) -> dict[str, float]:
+    """Distances between a predicted and a true mesh (:func:`mould.recon.metrics.compare_meshes`).
+
+    Args:
+        predicted, truth: ``mould.recon.mesh.Mesh`` or ``(vertices, faces)``, same frame, metres.
+        samples: surface points per mesh (None: compare_meshes' default, 100,000); fewer is faster and
+            noisier.
 
     Returns:
-        ``chamfer_mm`` (mean of both directions), ``p2s_mm`` (predicted points to the true surface, the
-        usual P2S), ``s2p_mm`` (the reverse), ``normal_consistency`` (0 to 1), ``fscore`` (0 to 1, at the
-        threshold of compare_meshes), plus any other figure compare_meshes returns, unchanged.
+        The keys of :data:`MESH_SCORES`: ``chamfer_mm`` (mean of both directions), ``p2s_mm``, ``s2p_mm``
+        (mm), ``normal_consistency``, ``fscore`` (at compare_meshes' ``tau_mm``), ``volume_iou`` (in [0, 1]).
     """
-    from mould.recon.metrics import compare_meshes
+    from mould.recon.metrics import MetricConfig, compare_meshes
 
-    raw = {k: float(v) for k, v in compare_meshes(predicted, truth).items() if _is_number(v)}
-    return {**raw, **{k: v for k, v in _standard_names(raw).items() if k not in raw}}
-
-
-def _standard_names(raw: dict[str, float]) -> dict[str, float]:
-    """Map compare_meshes' names onto :data:`MESH_SCORE_NAMES` by recognising common spellings."""
-    found: dict[str, float] = {}
-    lower = {k.lower(): v for k, v in raw.items()}
-    for target, candidates in {
-        "chamfer_mm": ("chamfer_mm", "chamfer"),
-        "p2s_mm": ("p2s_mm", "p2s_a_to_b_mm", "p2s_ab_mm", "p2s"),
-        "s2p_mm": ("s2p_mm", "p2s_b_to_a_mm", "p2s_ba_mm", "s2p"),
-        "normal_consistency": ("normal_consistency", "normals"),
-        "fscore": ("fscore", "f_score", "f-score"),
-    }.items():
-        for name in candidates:
-            if name in lower:
-                found[target] = lower[name]
-                break
-        else:
-            matches = [k for k in lower if k.startswith(target.split("_")[0])]
-            if matches:
-                found[target] = lower[sorted(matches)[0]]
-    return found
-
-
-def _is_number(value) -> bool:
-    try:
-        return math.isfinite(float(value)) or math.isnan(float(value))
-    except (TypeError, ValueError):
-        return False
+    config = None if samples is None else MetricConfig(samples=samples, volume_samples=2 * samples)
+    raw = compare_meshes(predicted, truth, config)
+    return {name: float(raw[key]) for name, key in MESH_SCORES.items()}

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 PICTURE_ROWS = 4
 """Samples drawn in the validation picture."""
+VAL_MESH_SAMPLES = 20_000
+"""Surface points per mesh for validation mesh scores: a fifth of the evaluation's, ~0.2 mm noise on P2S."""
 
 
 def predict_batch(
@@ -154,7 +156,9 @@ class Validator:
         try:
             if index not in self._truth_meshes:
                 self._truth_meshes[index] = mould_to_mesh(truth, mesher=self.mesher)
-            scores = mesh_scores(mould_to_mesh(mould, mesher=self.mesher), self._truth_meshes[index])
+            scores = mesh_scores(
+                mould_to_mesh(mould, mesher=self.mesher), self._truth_meshes[index], samples=VAL_MESH_SAMPLES
+            )
         except (ValueError, RuntimeError, MouldError) as error:  # a degenerate prediction early in training
             log.info("validation sample %d: meshing failed (%s)", index, error)
             return {"mesh_failures": 1.0}

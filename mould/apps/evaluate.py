@@ -1,0 +1,219 @@
+"""``mould eval``: score a checkpoint on a folder of samples, per sample and on average.
+
+Per sample (see :mod:`mould.apps.scores` for the definitions):
+
+- depth L1 of the visible and hidden maps over the true silhouette (mm), and silhouette IoU, with the
+  prediction placed at the true reference depth (one photo does not fix the distance);
+- mesh scores (Chamfer, P2S, S2P, normal consistency, F-score, volume IoU) between the mesh of the
+  predicted mould (:func:`mould.recon.mesh.mould_to_mesh`) and the **true mesh**: the sample's source mesh
+  when its JSON names one (key ``"mesh"``, a path relative to the folder, in the mould's world frame),
+  otherwise the true mould meshed the same way (with its stored normals). The second excludes what no
+  mould can hold (layers between the first and last hit) and the mesher's own error, so it measures the
+  network; ``truth_mesh`` in the CSV says which was used.
+
+Outputs in the report folder (:mod:`mould.apps.eval_report`): ``per_sample.csv``, ``report.json``,
+``cases.png`` (best, median and worst samples).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from mould.apps.scores import mesh_scores, predicted_mould
+from mould.apps.validation import batch_row, predict_batch, to_device
+from mould.errors import InputError, MouldError
+
+log = logging.getLogger(__name__)
+
+Mesher = Literal["poisson", "stitch"]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Options of ``mould eval``."""
+
+    checkpoint: Path
+    """A ``.safetensors`` checkpoint, or a run folder (its latest checkpoint)."""
+    data: Path
+    """A folder of samples (``mould synth`` or any :func:`~mould.datasets.samples.write_sample` writer)."""
+    out: Path
+    """The report folder; nothing is written outside it."""
+    mesher: Mesher = "poisson"
+    """How moulds become meshes for the mesh scores."""
+    limit: int | None = None
+    """Score only the first N samples (sorted by name); None: all."""
+    meshes: bool = True
+    """Compute the mesh scores (about 2 s a sample with Poisson); False: depth and silhouette only."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """``auto`` picks CUDA when available."""
+    batch_size: int = 8
+    """Samples per forward pass."""
+
+    def __post_init__(self) -> None:
+        if self.mesher not in ("poisson", "stitch"):
+            raise InputError(f"--mesher: expected poisson or stitch, got {self.mesher}")
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"--limit: expected >= 1, got {self.limit}")
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size: expected >= 1, got {self.batch_size}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The outcome of :func:`evaluate`.
+
+    Attributes:
+        rows: one dict per scored sample (``name``, the scores, ``truth_mesh``, ``mesh_error``).
+        means, medians: per score over the samples (NaN ignored).
+        skipped: ``(name, reason)`` of samples that could not be read.
+        files: the files written.
+    """
+
+    rows: list[dict]
+    means: dict[str, float]
+    medians: dict[str, float]
+    skipped: list[tuple[str, str]]
+    files: list[Path]
+
+
+def evaluate(config: EvalConfig) -> EvalReport:
+    """Score ``config.checkpoint`` on ``config.data`` and write the report (see the module docstring).
+
+    Raises:
+        InputError: a missing or bad checkpoint, a folder without samples, crops the model cannot take.
+    """
+    from mould.apps.eval_report import write_report
+    from mould.apps.trainer_state import resolve_checkpoint
+    from mould.datasets.samples import sample_names
+    from mould.models.checkpoint import load_checkpoint
+
+    started = time.perf_counter()
+    if not config.data.is_dir():
+        raise InputError(f"{config.data}: not a folder")
+    names = sample_names(config.data)
+    if not names:
+        raise InputError(f"{config.data}: no samples found")
+    names = names[: config.limit] if config.limit else names
+    device = _device(config.device)
+    checkpoint = resolve_checkpoint(config.checkpoint)
+    model, model_config, metadata = load_checkpoint(checkpoint, device=device)
+    model = model.to(memory_format=torch.channels_last).eval()
+    rows, skipped = [], []
+    for start in range(0, len(names), config.batch_size):
+        chunk = names[start : start + config.batch_size]
+        samples = _read(config.data, chunk, model_config.input_multiple, skipped)
+        if samples:
+            rows += _score(model, model_config.depth_scale, samples, config, device)
+        log.info("scored %d of %d samples", min(start + config.batch_size, len(names)), len(names))
+    if not rows:
+        raise InputError(f"{config.data}: none of the {len(names)} samples could be read")
+    report = write_report(
+        config,
+        rows,
+        skipped,
+        checkpoint=checkpoint,
+        model_config=model_config,
+        metadata=metadata,
+        seconds=time.perf_counter() - started,
+        draw=lambda chosen: _rows_for_picture(model, model_config.depth_scale, config, chosen, device),
+    )
+    return report
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available")
+    return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def _read(folder: Path, names: list[str], multiple: int, skipped: list) -> list[tuple[str, object, dict, dict]]:
+    """``(name, mould, params, record)`` of each readable sample; unreadable ones go to ``skipped``."""
+    from mould.datasets.records import mould_to_record
+    from mould.datasets.samples import read_sample
+
+    samples = []
+    for name in names:
+        try:
+            mould, params = read_sample(folder, name)
+            record = mould_to_record(mould)
+        except (InputError, ValueError) as error:
+            log.warning("skipping sample %s: %s", name, error)
+            skipped.append((name, str(error)))
+            continue
+        if mould.resolution % multiple:
+            raise InputError(
+                f"{folder / name}: a {mould.resolution}² crop; this model needs a multiple of {multiple}"
+            )
+        samples.append((name, mould, params, record))
+    return samples
+
+
+def _score(model, depth_scale: float, samples: list, config: EvalConfig, device) -> list[dict]:
+    from torch.utils.data import default_collate
+
+    batch = to_device(default_collate([record for *_, record in samples]), device)
+    predicted, scores = predict_batch(model, batch, depth_scale)
+    rows = []
+    for i, (name, mould, params, _) in enumerate(samples):
+        row = {"name": name, **{key: float(value[i]) for key, value in scores.items()}}
+        if config.meshes:
+            row.update(_mesh_row(config, mould, params, predicted, i))
+        rows.append(row)
+    return rows
+
+
+def _mesh_row(config: EvalConfig, truth, params: dict, predicted, i: int) -> dict:
+    from mould.recon.mesh import mould_to_mesh
+
+    source, true_mesh = _source_mesh(config.data, params)
+    mould = predicted_mould(
+        predicted.visible[i, 0].float().cpu().numpy(),
+        predicted.hidden[i, 0].float().cpu().numpy(),
+        predicted.mask[i, 0].cpu().numpy(),
+        truth,
+    )
+    try:
+        if mould is None:
+            raise InputError("the predicted silhouette is empty")
+        if true_mesh is None:
+            true_mesh = mould_to_mesh(truth, mesher=config.mesher)
+        return {**mesh_scores(mould_to_mesh(mould, mesher=config.mesher), true_mesh), "truth_mesh": source}
+    except (MouldError, ValueError) as error:  # InputError is both; a degenerate prediction
+        return {"truth_mesh": source, "mesh_error": str(error).splitlines()[0]}
+
+
+def _source_mesh(folder: Path, params: dict) -> tuple[str, tuple | None]:
+    """``("source", (vertices, faces))`` when the sample's JSON names a readable mesh, else
+    ``("mould", None)``."""
+    name = params.get("mesh")
+    if isinstance(name, str) and name:
+        from mould.files import path_inside
+        from mould.meshfile import load_mesh
+
+        try:
+            return "source", load_mesh(path_inside(folder, name))
+        except InputError as error:
+            log.warning("sample source mesh %s unusable (%s): the true mould is meshed instead", name, error)
+    return "mould", None
+
+
+def _rows_for_picture(
+    model, depth_scale: float, config: EvalConfig, names: list[str], device
+) -> list[list[np.ndarray]]:
+    """Picture panels (:func:`mould.apps.pictures.prediction_row`) of the named samples, predicted again
+    (cheaper than keeping every sample's panels)."""
+    from torch.utils.data import default_collate
+
+    samples = _read(config.data, names, 1, [])
+    batch = to_device(default_collate([record for *_, record in samples]), device)
+    predicted, _ = predict_batch(model, batch, depth_scale)
+    return [batch_row(batch, predicted, i) for i in range(len(samples))]
