@@ -14,6 +14,7 @@ import functools
 import io
 import logging
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,6 +59,25 @@ def anny_bodies(phenotypes: dict[str, np.ndarray] | None = None, pose=None, batc
     Returns:
         (B, 13718, 3) float64 vertices, metres.
     """
+    return posed_bodies(phenotypes, pose, batch).vertices
+
+
+@dataclass(frozen=True)
+class PosedBodies:
+    """Posed anny bodies and their bones, world frame (+Y up, facing +Z), feet on y = 0.
+
+    Attributes:
+        vertices: (B, 13718, 3) float64, metres.
+        bone_heads: (B, 104, 3) float64, metres, the head (joint) of each bone of ``anny_model().bone_labels``,
+            moved with the vertices.
+    """
+
+    vertices: np.ndarray
+    bone_heads: np.ndarray
+
+
+def posed_bodies(phenotypes: dict[str, np.ndarray] | None = None, pose=None, batch: int = 1) -> PosedBodies:
+    """Like :func:`anny_bodies`, with the bones' heads too (for pose checks and garment building)."""
     import torch
 
     model = anny_model()
@@ -71,10 +91,11 @@ def anny_bodies(phenotypes: dict[str, np.ndarray] | None = None, pose=None, batc
     with torch.no_grad():
         out = model(pose_parameters=pose, phenotype_kwargs=kwargs or {"gender": torch.full((batch,), 0.5)})
     vertices = out["vertices"].cpu().numpy().astype(np.float64) @ _ANNY_TO_WORLD.T
+    heads = out["bone_poses"][..., :3, 3].cpu().numpy().astype(np.float64) @ _ANNY_TO_WORLD.T
     low = vertices.min(axis=1, keepdims=True)
     high = vertices.max(axis=1, keepdims=True)
     offset = np.concatenate([(low + high)[..., :1] / 2, low[..., 1:2], (low + high)[..., 2:] / 2], axis=-1)
-    return vertices - offset
+    return PosedBodies(vertices=vertices - offset, bone_heads=heads - offset)
 
 
 def anny_body(**phenotypes: float) -> tuple[np.ndarray, np.ndarray]:

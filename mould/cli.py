@@ -17,7 +17,7 @@ import sys
 from mould.errors import MouldError
 
 # name -> module under mould.commands; the order is the order of `mould --help`.
-COMMANDS = ("encode", "decode", "show", "bench", "train", "eval")
+COMMANDS = ("encode", "decode", "show", "bench", "train", "eval", "synth", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,73 @@
+"""``mould data show DIR -o sheet.png``: a contact sheet of a folder of training samples."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from mould.errors import InputError
+
+
+@dataclass(frozen=True)
+class DataShowConfig:
+    """Options of ``mould data show``."""
+
+    folder: Path
+    """A folder of samples (``mould synth`` output or any folder in the sample format)."""
+    output: Path
+    """Output ``.png`` contact sheet."""
+    count: int = 8
+    """How many samples to show, spread evenly over the folder."""
+    columns: int = 2
+    """Samples per row of the sheet."""
+    panel: int = 128
+    """Side of each panel in pixels."""
+
+    def __post_init__(self) -> None:
+        if self.output.suffix.lower() != ".png":
+            raise InputError(f"{self.output}: the contact sheet must be a .png file")
+        if not 1 <= self.count <= 1000:
+            raise InputError(f"--count: expected 1 to 1000, got {self.count}")
+        if not 1 <= self.columns <= 50:
+            raise InputError(f"--columns: expected 1 to 50, got {self.columns}")
+        if not 16 <= self.panel <= 1024:
+            raise InputError(f"--panel: expected 16 to 1024, got {self.panel}")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "data",
+        help="look at training data: `mould data show DIR -o sheet.png`",
+        description="Inspect a folder of training samples.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = actions.add_parser(
+        "show",
+        help="contact sheet of samples: image, visible depth, hidden depth, mask",
+        description="Draw a contact sheet: for each sample its image, its visible and hidden depth on one "
+        "colour scale (near = yellow, far = blue) and its mask. Corrupt samples are reported and passed over.",
+    )
+    show.add_argument("folder", type=Path, help="folder of samples (NAME.png, NAME.npz, NAME.json)")
+    show.add_argument("-o", "--output", type=Path, required=True, help="output contact sheet (.png)")
+    show.add_argument("--count", type=int, default=8, help="samples to show, spread over the folder (default 8)")
+    show.add_argument("--columns", type=int, default=2, help="samples per row (default 2)")
+    show.add_argument("--panel", type=int, default=128, help="panel side in pixels (default 128)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = DataShowConfig(
+        folder=args.folder, output=args.output, count=args.count, columns=args.columns, panel=args.panel
+    )
+    import imageio.v3 as iio
+
+    from mould.datasets.sheet import contact_sheet
+    from mould.files import write_atomic
+
+    sheet, shown = contact_sheet(config.folder, config.count, columns=config.columns, panel=config.panel)
+    config.output.parent.mkdir(parents=True, exist_ok=True)
+    data = iio.imwrite("<bytes>", sheet, extension=".png")
+    write_atomic(config.output, lambda handle: handle.write(data))
+    print(f"wrote {config.output}: {len(shown)} samples ({sheet.shape[1]}x{sheet.shape[0]} px)")
+    return 0
