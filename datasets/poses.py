@@ -431,7 +431,7 @@ _PAIRS = [
 ]
 """Pairs of body parts that may not pass through each other (neighbours along a limb may touch)."""
 
-COLLISION_OVERLAP = 0.5
+COLLISION_OVERLAP = 0.6
 """Two parts collide when their capsules' axes come closer than this fraction of the sum of their radii:
 touching (a hand on a hip, crossed arms) is allowed, passing through is not."""
 

@@ -88,6 +88,7 @@ def contact_sheet(
         shown.append(name)
     if not strips:
         raise InputError(f"{folder}: no readable sample")
+    columns = min(columns, len(strips))
     rows = -(-len(strips) // columns)
     gap = 4
     sheet = np.full((rows * (panel + gap) - gap, columns * (4 * panel + gap) - gap, 3), 255, np.uint8)

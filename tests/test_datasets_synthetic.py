@@ -1,0 +1,211 @@
+"""The synthetic generator: reproducible, clothing and hair as geometry, resumable runs, contact sheets."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from mould.datasets.appearance import Material, albedo, value_noise
+from mould.datasets.synthetic import SynthConfig, generate_sample, synthesize
+
+from mould.camera import frame_points
+from mould.encode import encode_mesh
+from mould.errors import InputError
+
+SMALL = SynthConfig(resolution=48)
+
+
+def test_generate_sample_is_deterministic(anny_body):
+    a_mould, a_image, a_params = generate_sample(3, 11, SMALL)
+    b_mould, b_image, b_params = generate_sample(3, 11, SMALL)
+    assert np.array_equal(a_image, b_image)
+    assert np.array_equal(a_mould.visible, b_mould.visible) and np.array_equal(a_mould.hidden, b_mould.hidden)
+    assert json.dumps(a_params, sort_keys=True) == json.dumps(b_params, sort_keys=True)
+    c_mould, _, c_params = generate_sample(4, 11, SMALL)
+    assert c_params["phenotype"] != a_params["phenotype"]
+    assert a_mould.has_normals and a_mould.mask.sum() > 100
+    assert a_params["seed"] == 11 and a_params["index"] == 3 and a_params["source"] == "synthetic"
+
+
+def _body_and_atlas():
+    from mould.datasets.atlas import body_atlas
+    from mould.datasets.bodies import anny_model, posed_bodies
+    from mould.datasets.poses import neutral_pose, pose_to_anny
+    from mould.datasets.shells import vertex_normals
+
+    pose = neutral_pose()
+    for side in "LR":  # arms a little away from the body and legs apart, so that the regions are clear
+        pose[f"shoulder.{side}"] = [0.0, 25.0, 0.0]
+        pose[f"hip.{side}"] = [0.0, 8.0, 0.0]
+    body = posed_bodies(None, pose_to_anny(pose))
+    labels = anny_model().bone_labels
+    heads = {name: body.bone_heads[0][labels.index(name)] for name in labels}
+    atlas = body_atlas()
+    vertices = body.vertices[0]
+    return vertices, vertex_normals(vertices, atlas.faces), heads, atlas
+
+
+def _mould(meshes, camera):
+    vertices = np.concatenate([m[0] for m in meshes])
+    offsets = np.cumsum([0] + [len(m[0]) for m in meshes])
+    faces = np.concatenate([m[1] + o for m, o in zip(meshes, offsets)])
+    return encode_mesh(vertices, faces, camera).mould
+
+
+def test_clothing_and_hair_change_the_silhouette_and_the_back(anny_body):
+    from mould.datasets.clothing import Garment, garment_surfaces
+    from mould.datasets.hair import Hairstyle, hair_surfaces
+
+    vertices, normals, heads, atlas = _body_and_atlas()
+    body = (vertices, atlas.faces)
+    camera = frame_points(vertices, 128, yaw_deg=90.0, box_scale=1.3)  # side view, room for the clothes
+    naked = _mould([body], camera)
+
+    top = Garment("top", sleeve=2.0, hem=-0.1, collar=0.95, ease=0.04, folds=0.0)
+    shells = garment_surfaces(top, atlas, vertices, normals, heads)
+    dressed = _mould([body] + [(s.vertices, s.faces) for s in shells], camera)
+    assert dressed.mask.sum() > naked.mask.sum() * 1.05  # a 4 cm ease widens a side view visibly
+    both = naked.mask & dressed.mask
+    thicker = (dressed.hidden - dressed.visible)[both] - (naked.hidden - naked.visible)[both]
+    changed = thicker[thicker > 0.01]
+    assert changed.size > 0.3 * both.sum()
+    assert np.percentile(changed, 10) > 0.07  # front and back each move out by the 4 cm ease
+
+    front = frame_points(vertices, 128, box_scale=1.3)
+    skirt = Garment("skirt", waist=0.3, ease=0.005, flare=0.2, length=0.6)
+    surfaces = garment_surfaces(skirt, atlas, vertices, normals, heads)
+    assert len(surfaces) == 2  # a waistband shell and the draped tube
+    with_skirt = _mould([body] + [(s.vertices, s.faces) for s in surfaces], front)
+    without = _mould([body], front)
+    # Between the legs, above the knees: background without the skirt, fabric with it.
+    gap = without.mask == 0
+    rows = slice(int(128 * 0.45), int(128 * 0.6))
+    assert (with_skirt.mask[rows] & gap[rows]).sum() > 20
+
+    hair = Hairstyle("long", thickness=0.02, hairline=0.4, nape=-0.6, length=0.35)
+    strands = hair_surfaces(hair, atlas, vertices, normals)
+    assert len(strands) == 2  # scalp shell and the curtain down the back
+    long_hair = _mould([body] + [(s.vertices, s.faces) for s in strands], front)
+    neck_and_back = without.mask & long_hair.mask
+    deeper = long_hair.hidden[neck_and_back] - without.hidden[neck_and_back]
+    assert (deeper > 0.01).sum() > 50  # the back surface moved out behind the hair
+
+
+def test_albedo_patterns_and_noise():
+    points = np.random.default_rng(0).uniform(-1, 1, (500, 3))
+    noise = value_noise(points * 5, seed=3)
+    assert np.array_equal(noise, value_noise(points * 5, seed=3))
+    assert noise.min() >= -1 and noise.max() <= 1 and noise.std() > 0.1
+    # Continuity: a step of 1 % of the lattice spacing changes the noise by little.
+    assert np.abs(value_noise(points * 5 + 0.01, seed=3) - noise).max() < 0.1
+    stripes = Material("stripes", (1.0, 0.0, 0.0), (0.0, 0.0, 1.0), 0.1, (0.0, 1.0, 0.0), 0.0, 1)
+    line = np.stack([np.zeros(8), np.array([0.01, 0.03, 0.06, 0.09, 0.11, 0.13, 0.16, 0.19]), np.zeros(8)], 1)
+    colours = albedo(stripes, line)
+    # The first half of each 0.1 m period takes the second colour (blue), the other half the first (red).
+    assert np.array_equal(colours[:, 2] > 0.5, np.array([1, 1, 0, 0, 1, 1, 0, 0], bool))
+    with pytest.raises(ValueError, match="pattern"):
+        albedo(Material("zigzag", (1, 1, 1), (0, 0, 0), 0.1, (0, 1, 0), 0, 1), line)
+
+
+def test_render_of_a_sphere_under_ambient_light_is_its_albedo():
+    import trimesh
+    from mould.datasets.render import Lighting, render_scene
+    from mould.datasets.shells import Surface
+
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    surface = Surface(np.asarray(sphere.vertices), np.asarray(sphere.faces), np.asarray(sphere.vertices))
+    grey = Material("solid", (0.5, 0.25, 1.0), (0.0, 0.0, 0.0), 0.1, (0.0, 1.0, 0.0), 0.0, 1)
+    camera = frame_points(surface.vertices, 32)
+    background = np.zeros((32, 32, 3))
+    mould, image = render_scene([(surface, grey)], camera, Lighting((0.8, 0.8, 0.8), ()), background)
+    expected = encode_mesh(surface.vertices, surface.faces, camera, normals=True).mould
+    assert np.array_equal(mould.mask, expected.mask) and np.array_equal(mould.visible, expected.visible)
+    interior = mould.mask.copy()
+    interior[1:-1, 1:-1] &= (
+        mould.mask[:-2, 1:-1] & mould.mask[2:, 1:-1] & mould.mask[1:-1, :-2] & mould.mask[1:-1, 2:]
+    )
+    assert np.all(np.abs(image[interior].astype(int) - [102, 51, 204]) <= 1)  # 0.8 x albedo x 255
+    assert np.all(image[~mould.mask] <= 60)  # background, softened only at the silhouette
+
+
+def _zip_members(path):
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_synthesize_is_reproducible_resumable_and_guards_its_folder(tmp_path, anny_body):
+    first, second = tmp_path / "a", tmp_path / "b"
+    summary = synthesize(first, 3, seed=5, config=SMALL, progress=False)
+    assert (summary.written, summary.skipped, summary.failed) == (3, 0, [])
+    synthesize(second, 3, seed=5, config=SMALL, progress=False)
+    for name in ("0000000", "0000001", "0000002"):
+        assert (first / f"{name}.png").read_bytes() == (second / f"{name}.png").read_bytes()
+        assert (first / f"{name}.json").read_bytes() == (second / f"{name}.json").read_bytes()
+        # .npz zip entries carry a write time; the arrays inside must be byte-identical.
+        assert _zip_members(first / f"{name}.npz") == _zip_members(second / f"{name}.npz")
+
+    (first / "0000001.json").unlink()  # as if the run had been interrupted while writing sample 1
+    again = synthesize(first, 4, seed=5, config=SMALL, progress=False)
+    assert (again.written, again.skipped) == (2, 2)
+    assert (first / "0000001.png").read_bytes() == (second / "0000001.png").read_bytes()
+
+    with pytest.raises(InputError, match="seed"):
+        synthesize(first, 4, seed=6, config=SMALL, progress=False)
+    (first / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="notes.txt"):
+        synthesize(first, 4, seed=5, config=SMALL, progress=False)
+    forced = synthesize(first, 1, seed=5, config=SMALL, force=True, progress=False)
+    assert forced.written == 1 and (first / "notes.txt").exists()
+
+
+@pytest.mark.slow
+def test_workers_write_the_same_samples_as_one_process(tmp_path):
+    synthesize(tmp_path / "one", 4, seed=2, config=SMALL, progress=False)
+    synthesize(tmp_path / "two", 4, seed=2, config=SMALL, workers=2, progress=False)
+    for i in range(4):
+        name = f"{i:07d}"
+        assert (tmp_path / "one" / f"{name}.png").read_bytes() == (tmp_path / "two" / f"{name}.png").read_bytes()
+        assert _zip_members(tmp_path / "one" / f"{name}.npz") == _zip_members(tmp_path / "two" / f"{name}.npz")
+
+
+def test_synth_and_data_show_commands(tmp_path, capsys, anny_body):
+    from mould.cli import main
+
+    out = tmp_path / "data"
+    assert main(["-q", "synth", str(out), "--count", "2", "--resolution", "32"]) == 0
+    assert "2 written" in capsys.readouterr().out
+    (out / "0000001.npz").write_bytes(b"corrupt")
+    sheet = tmp_path / "sheet.png"
+    assert main(["data", "show", str(out), "-o", str(sheet), "--count", "2", "--panel", "32"]) == 0
+    import imageio.v3 as iio
+
+    picture = iio.imread(sheet)
+    assert picture.shape == (32, 4 * 32, 3)  # only the readable sample is shown
+    assert main(["data", "show", str(tmp_path / "missing"), "-o", str(sheet)]) == 2
+    assert main(["synth", str(out), "--count", "0"]) == 2
+    assert "--count" in capsys.readouterr().err
+
+
+def test_contact_sheet_layout(tmp_path, anny_body):
+    from mould.datasets.samples import write_sample
+    from mould.datasets.sheet import contact_sheet
+
+    for i in range(3):
+        mould, image, params = generate_sample(i, 0, SynthConfig(resolution=32))
+        write_sample(tmp_path, f"s{i}", mould, image, params)
+    sheet, shown = contact_sheet(tmp_path, 3, columns=2, panel=20)
+    assert shown == ["s0", "s1", "s2"]
+    assert sheet.shape == (2 * 20 + 4, 2 * 4 * 20 + 4, 3)
+    with pytest.raises(InputError, match="no samples"):
+        contact_sheet(tmp_path / "nothing" if (tmp_path / "nothing").mkdir() is None else tmp_path)
+
+
+def test_manifest_is_not_a_sample(tmp_path, anny_body):
+    from mould.datasets.samples import sample_names
+
+    synthesize(tmp_path, 1, seed=0, config=SynthConfig(resolution=32), progress=False)
+    assert sample_names(tmp_path) == ["0000000"]
+    assert json.loads(io.StringIO((tmp_path / ".synth.json").read_text()).read())["seed"] == 0
