@@ -108,13 +108,16 @@ def encode_mesh(
     t_last = beyond - backward["t_hit"].numpy()
     hit = np.isfinite(t_first)
 
-    visible = np.where(hit, t_first, 0).astype(np.float32)
-    hidden = np.where(hit, np.maximum(t_last, t_first), 0).astype(np.float32)
     invalid = np.uint32(o3d.t.geometry.RaycastingScene.INVALID_ID)
     visible_faces = forward["primitive_ids"].numpy().astype(np.int64)
     hidden_faces = backward["primitive_ids"].numpy().astype(np.int64)
     visible_faces[visible_faces == invalid] = -1
     hidden_faces[hidden_faces == invalid] = -1
+    # A ray crosses a triangle's plane once: the same face hit both ways is one hit (an open sheet), whose
+    # two casts differ only by round-off (~1e-7 m); keep its thickness exactly zero.
+    t_last = np.where(hidden_faces == visible_faces, t_first, np.maximum(t_last, t_first))
+    visible = np.where(hit, t_first, 0).astype(np.float32)
+    hidden = np.where(hit, t_last, 0).astype(np.float32)
     mask = hit.reshape(n, n)
 
     normal_maps: dict[str, np.ndarray] = {}
