@@ -69,9 +69,11 @@ def train(config: TrainConfig) -> TrainResult:
             checkpoint, or a new run in a folder that already holds one.
     """
     processes = dist_tools.start_processes(config.device)
+    threads = torch.get_num_threads()
     try:
         return Trainer(config, processes).run()
     finally:
+        torch.set_num_threads(threads)  # the caller's setting, which Trainer changed for the run
         dist_tools.stop_processes(processes)
 
 

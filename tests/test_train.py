@@ -1,0 +1,211 @@
+"""``mould train`` end to end on a tiny synthetic set (CPU): checkpoints, metrics, resume, bad input.
+
+The samples are capsules of random proportions seen from random sides at 64² (the tiny model takes any
+multiple of 64), encoded with the real encoder and shaded by their true normals, so a run takes seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mould.cli import main
+
+RESOLUTION = 64
+
+
+def make_samples(
+    folder: Path, count: int, seed: int = 0, resolution: int = RESOLUTION, source_meshes: bool = False
+) -> Path:
+    """Write ``count`` capsule samples into ``folder`` (the on-disk sample format); returns ``folder``.
+
+    With ``source_meshes``, each capsule is also written as ``NAME.ply`` and named in the JSON (``"mesh"``).
+    """
+    import trimesh
+    from mould.datasets.samples import write_sample
+
+    from mould.camera import frame_points
+    from mould.encode import encode_mesh
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        mesh = trimesh.creation.capsule(
+            height=rng.uniform(0.8, 1.4), radius=rng.uniform(0.15, 0.3), count=[16, 16]
+        )
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))  # stand up (+Y)
+        mesh.apply_scale([rng.uniform(0.7, 1.3), 1, rng.uniform(0.6, 1.0)])
+        camera = frame_points(mesh.vertices, resolution, yaw_deg=rng.uniform(-40, 40))
+        mould = encode_mesh(mesh.vertices, mesh.faces, camera, normals=True).mould
+        shade = np.clip(-mould.visible_normals[..., 2], 0, 1)[..., None] * rng.uniform(0.3, 1.0, 3)
+        image = np.where(mould.mask[..., None], shade, rng.uniform(0, 0.3, 3))
+        params = {"source": "test-capsule"}
+        if source_meshes:
+            mesh.export(folder / f"s{i:04d}.ply")
+            params["mesh"] = f"s{i:04d}.ply"
+        write_sample(folder, f"s{i:04d}", mould, (image * 255).astype(np.uint8), params)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> tuple[Path, Path]:
+    """(training folder of 12 samples, validation folder of 3)."""
+    root = tmp_path_factory.mktemp("samples")
+    return make_samples(root / "train", 12), make_samples(root / "val", 3, seed=1)
+
+
+# One thread: these machines are shared, and two OpenMP threads on two busy cores run many times slower.
+TINY = ["--config", "tiny", "--workers", "0", "--batch-size", "2", "--log-every", "1", "--threads", "1"]
+
+
+def train(run: Path, train_dir: Path, *options: str) -> int:
+    return main(["-q", "train", *TINY, "--data", str(train_dir), "--out", str(run), *options])
+
+
+def metrics(run: Path) -> list[dict]:
+    with (run / "metrics.csv").open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_two_steps_write_a_checkpoint_and_resume_continues_at_step_3(tmp_path, data):
+    from mould.models.checkpoint import load_checkpoint
+
+    from mould.apps.trainer_state import latest_checkpoint, load_training_state, state_path
+
+    run = tmp_path / "run"
+    # Adversarial from step 1, so both networks' updates and states are exercised.
+    val = ["--val", str(data[1]), "--val-meshes", "1"]
+    assert train(run, data[0], "--steps", "2", "--adversarial-start", "1", *val) == 0
+    weights = latest_checkpoint(run)
+    assert weights == run / "checkpoints" / "step_000002.safetensors"
+    model, config, metadata = load_checkpoint(weights)
+    assert config.name == "tiny" and metadata["step"] == "2"
+    state = load_training_state(state_path(weights))  # weights_only: plain data only
+    assert state["step"] == 2 and state["consumed"] == 4 and state["discriminator"] is not None
+    rows = metrics(run)
+    assert {int(row["step"]) for row in rows} == {1, 2}
+    assert all(math.isfinite(float(row["value"])) for row in rows if not row["tag"].endswith("mesh_failures"))
+    tags = {row["tag"] for row in rows}
+    assert {"train/total", "train/visible", "train/hidden", "train/mask", "train/d_total", "val/visible_l1_mm",
+            "val/silhouette_iou"} <= tags  # fmt: skip
+    assert any((run / "tensorboard").iterdir()) and any((run / "images").iterdir())
+
+    assert train(run, data[0], "--steps", "3", "--adversarial-start", "1", *val, "--resume") == 0
+    assert latest_checkpoint(run).name == "step_000003.safetensors"
+    assert {int(row["step"]) for row in metrics(run)} == {1, 2, 3}
+    info = json.loads((run / "run.json").read_text())
+    assert info["step"] == 3 and info["status"] == "finished"
+    assert [(s["first_step"], s["last_step"]) for s in info["sessions"]] == [(0, 2), (2, 3)]
+
+
+def test_sampler_resumes_and_shards_the_same_stream():
+    from mould.apps.sampler import StepBatchSampler
+
+    whole = list(StepBatchSampler(7, 3, 6, seed=4))
+    assert list(StepBatchSampler(7, 3, 6, seed=4)) == whole  # deterministic
+    assert list(StepBatchSampler(7, 3, 4, seed=4, start=2 * 3)) == whole[2:]  # resume from a position
+    assert list(StepBatchSampler(7, 3, 6, seed=5)) != whole
+    # Every epoch is a permutation: the first 7 positions hold each index once.
+    flat = [item for batch in whole for item in batch]
+    assert sorted(index for epoch, index in flat[:7]) == list(range(7)) and {e for e, _ in flat[:7]} == {0}
+    # Two ranks of batch 3 split the global batches of one process with batch 6, in rank order.
+    global_batches = list(StepBatchSampler(7, 6, 3, seed=4))
+    ranks = [list(StepBatchSampler(7, 3, 3, seed=4, rank=r, world_size=2)) for r in (0, 1)]
+    assert [a + b for a, b in zip(*ranks)] == global_batches
+
+
+def test_learning_rate_warms_up_then_decays_to_the_floor():
+    from mould.apps.train_setup import lr_factor
+
+    assert lr_factor(0, 10, 100, 0.05) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100, 0.05) == pytest.approx(1.0)
+    assert lr_factor(10, 10, 100, 0.05) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100, 0.05) == pytest.approx(0.05 + 0.95 * 0.5)  # half way down the cosine
+    assert lr_factor(100, 10, 100, 0.05) == pytest.approx(0.05)
+    assert lr_factor(500, 10, 100, 0.05) == pytest.approx(0.05)
+
+
+def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
+    import random
+
+    from mould.apps.trainer_state import capture_rng, restore_rng
+
+    state = capture_rng()
+    path = tmp_path / "rng.pt"
+    torch.save(state, path)
+    expected = (random.random(), np.random.random(), torch.rand(3))
+    restore_rng(torch.load(path, weights_only=True))
+    again = (random.random(), np.random.random(), torch.rand(3))
+    assert expected[:2] == again[:2] and torch.equal(expected[2], again[2])
+
+
+def test_resumed_metrics_drop_what_was_logged_after_the_checkpoint(tmp_path):
+    from mould.apps.run_log import HEADER, truncate_metrics
+
+    path = tmp_path / "metrics.csv"
+    path.write_text(
+        ",".join(HEADER) + "\n1,0.1,train/total,2\n2,0.2,train/total,1.5\n3,0.3,train/total,1\n4,0.4,tr"
+    )
+    truncate_metrics(path, 2)  # the last line was cut short by a kill
+    assert path.read_text().splitlines() == [",".join(HEADER), "1,0.1,train/total,2", "2,0.2,train/total,1.5"]
+
+
+def test_depth_scores_have_their_analytic_values():
+    from mould.apps.scores import MetricDepths, depth_scores
+
+    truth = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+    truth[..., :2, :] = True  # 8 pixels
+    predicted_mask = torch.zeros_like(truth)
+    predicted_mask[..., 1:3, :] = True  # 8 pixels, 4 shared: IoU = 4 / 12
+    visible = torch.where(truth, torch.tensor(2.0), torch.tensor(0.0))
+    batch = {"visible": visible, "hidden": visible + 0.3, "mask": truth.float()}
+    predicted = MetricDepths(visible + 0.01, visible + 0.3 - 0.02, predicted_mask, torch.tensor([2.0]))
+    scores = depth_scores(predicted, batch)
+    assert scores["visible_l1_mm"].item() == pytest.approx(10.0, abs=1e-3)  # float32 round-off at 2 m
+    assert scores["hidden_l1_mm"].item() == pytest.approx(20.0, abs=1e-3)
+    assert scores["silhouette_iou"].item() == pytest.approx(1 / 3)
+
+
+class Payload:
+    """Anything but plain data: ``torch.load(weights_only=True)`` must refuse to unpickle it."""
+
+
+# -- bad input: one line, exit 2 ------------------------------------------------------------------------------
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, data, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (["--data", str(empty), "--out", str(tmp_path / "a")], "no samples found"),
+        (["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "b")], "not a folder"),
+        (["--data", str(data[0]), "--out", str(tmp_path / "c"), "--resume"], "holds no checkpoint"),
+        (["--data", str(data[0]), "--out", str(tmp_path / "d"), "--steps", "0"], "--steps"),
+    ]
+    for options, message in cases:
+        assert main(["-q", "train", "--config", "tiny", *options]) == 2
+        error = capsys.readouterr().err.strip()
+        assert message in error and len(error.splitlines()) == 1, error
+    assert main(["-q", "train", "--config", "huge", "--data", str(data[0]), "--out", str(tmp_path / "e")]) == 2
+    assert "unknown config 'huge'" in capsys.readouterr().err
+
+
+def test_incompatible_or_pickled_checkpoints_are_refused(tmp_path, data, capsys):
+    run = tmp_path / "run"
+    assert train(run, data[0], "--steps", "1") == 0
+    capsys.readouterr()
+    assert train(run, data[0], "--steps", "2") == 2  # a new run must not overwrite an old one
+    assert "already holds a run" in capsys.readouterr().err
+    options = ["-q", "train", "--config", "small", "--workers", "0", "--threads", "1", "--data", str(data[0])]
+    options += ["--out", str(run)]
+    assert main([*options, "--resume"]) == 2
+    assert "incompatible checkpoint" in capsys.readouterr().err
+
+    torch.save({"format": 1, "payload": Payload()}, run / "checkpoints" / "step_000001_state.pt")
+    assert train(run, data[0], "--steps", "2", "--resume") == 2
+    error = capsys.readouterr().err
+    assert "not a readable training state" in error and len(error.strip().splitlines()) == 1
