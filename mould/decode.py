@@ -10,6 +10,12 @@ pixels and their neighbours are read, so decoding costs in proportion to the per
 The optional **side band** fills the gap at the silhouette where the two maps meet: along the rays of the
 silhouette's boundary pixels, points are placed between the visible and the hidden depth, with normals
 perpendicular to the ray, pointing out of the silhouette. Meshing then closes the sides cleanly.
+Where it stands (tested): a boundary pixel's outer 4-neighbour has a ray that misses the body, so a side
+point inside the body is within one pixel footprint (z / f) of the surface. A boundary ray that crosses
+two separate parts (legs seen from the side, a hand before the hip) has its visible and hidden hits on
+different parts, and its side points bridge the gap between them, as the mould itself does (it holds the
+body as solid from visible to hidden). On anny bodies at 256^2: ~2 % of side points seen from the front,
+~50-80 % seen from the side.
 """
 
 from __future__ import annotations
@@ -106,13 +112,14 @@ def _normals_at(
     Returns:
         (M, 3) float32 unit normals, camera frame.
     """
-    tangents = []
+    tangents, same_surface = [], []
     for axis, (after, before) in enumerate((neighbours[:2], neighbours[2:])):  # along u (columns), then v
         forward = points[after] - points  # garbage where after == -1; never used there
         backward = points - points[before]
         step_f, step_b = np.abs(forward[:, 2]), np.abs(backward[:, 2])
         ok_f = (after >= 0) & (step_f < jump)
         ok_b = (before >= 0) & (step_b < jump)
+        same_surface += [ok_f, ok_b]
         smooth = ok_f & ok_b & (np.abs(forward[:, 2] - backward[:, 2]) < jump)
         # With no neighbour on the same surface, a steep slope looks like a jump on both sides at this
         # resolution: take the smaller step to a mask neighbour anyway (measured on anny bodies: median
@@ -137,7 +144,14 @@ def _normals_at(
     along = np.einsum("ij,ij->i", normal, view)
     want = -1.0 if facing == "towards" else 1.0
     normal *= np.where(along * want < 0, np.float32(-1), np.float32(1))[:, None]
-    return normal
+    # Average with the same-surface 4-neighbours (weights 1, the pixel itself 2). Mesh triangles about a
+    # pixel wide make the raw normal wobble from facet to facet: on anny bodies at 256^2 this lifts the
+    # share within 5 degrees of the smooth surface's normal from 94-97 % to 97-99 %.
+    total = normal * np.float32(2)
+    for index, same in zip(neighbours, same_surface):
+        total += normal[index] * same[:, None]
+    length = np.sqrt(np.einsum("ij,ij->i", total, total))[:, None]
+    return np.where(length > 1e-6, total / np.maximum(length, np.float32(1e-6)), normal)
 
 
 def gradient_normals(
@@ -155,6 +169,7 @@ def gradient_normals(
     the one-sided difference with the smaller depth step. A pixel with a depth jump on both sides along an
     axis takes the smaller of the two steps all the same (a steep slope); one with no mask neighbour along
     an axis (a part one pixel wide) takes the surface as parallel to the image plane along that axis.
+    Each normal is then averaged with those of its 4-neighbours on the same surface (weights 1, itself 2).
 
     Args:
         depth: (N, N) float, camera-space z, metres.
