@@ -51,11 +51,10 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
-from mould.datasets.augment import AugmentConfig, augment_record
+from mould.datasets.augment import AugmentConfig
 from mould.datasets.crops import crop_around, mask_extent, sample_frame
-from mould.datasets.records import mould_to_record
 from mould.datasets.smpl import SmplModel, load_smpl, smpl_joints, smpl_vertices
+from mould.datasets.source import RecordSource
 
 from mould.container import Mould
 from mould.encode import encode_mesh
@@ -136,7 +135,7 @@ def find_clips(root: str | os.PathLike, split: str) -> list[Path]:
     return clips
 
 
-class SurrealDataset(torch.utils.data.Dataset):
+class SurrealDataset(RecordSource):
     """SURREAL frames as training records (see the module docstring).
 
     Args:
@@ -148,8 +147,8 @@ class SurrealDataset(torch.utils.data.Dataset):
         depth_kind: ``"ray"`` (SURREAL's Cycles Z pass, converted) or ``"planar"``.
         augment, seed: as :class:`~mould.datasets.folder.SampleFolder`.
 
-    A frame that cannot be read (corrupt file, empty mask) is logged, counted in ``skipped`` and replaced by
-    the next one.
+    A frame that cannot be read (corrupt file, empty mask) is logged, counted and replaced by the next one
+    (:mod:`mould.datasets.source`).
     """
 
     def __init__(
@@ -184,58 +183,34 @@ class SurrealDataset(torch.utils.data.Dataset):
         )
         for path in self.smpl_paths.values():
             load_smpl(path)  # fail now, not in a worker
+        super().__init__(augment, seed)
         self.root = Path(root)
         self.resolution = int(resolution)
         self.depth_kind = depth_kind
-        self.augment = augment
-        self.seed = int(seed)
-        self.epoch = 0
         self.items: list[tuple[Path, int]] = []
         for clip in find_clips(self.root, split):
             count = _frame_count(clip)
             self.items.extend((clip, t) for t in range(0, count, frame_step))
         if not self.items:
             raise InputError(f"{self.root}: no SURREAL clips found under cmu/{split}/run*/<seq>/")
-        self.skipped = 0
-        self.bad: dict[str, str] = {}
+        self.size = len(self.items)
         self._models: dict[str, SmplModel] = {}
 
-    def __len__(self) -> int:
-        return len(self.items)
+    def __repr__(self) -> str:
+        return f"SurrealDataset({self.root})"
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def describe(self, index: int) -> str:
+        clip, t = self.items[index]
+        return f"{clip} frame {t}"
+
+    def load_mould(self, index: int) -> Mould:
+        return self.frame_mould(*self.items[index])
 
     def model(self, gender: str) -> SmplModel:
         """The SMPL model of ``"female"`` or ``"male"`` (read once per dataset object and process)."""
         if gender not in self._models:
             self._models[gender] = load_smpl(self.smpl_paths[gender])
         return self._models[gender]
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        steps = 0
-        for step in range(len(self.items)):
-            clip, t = self.items[(index + step) % len(self.items)]
-            key = f"{clip}#{t}"
-            if key in self.bad:
-                steps += 1
-                continue
-            try:
-                mould = self.frame_mould(clip, t)
-            except (InputError, OSError, ValueError, KeyError) as error:
-                self.bad[key] = str(error)
-                log.warning("skipping SURREAL frame %s frame %d: %s", clip, t, error)
-                steps += 1
-                continue
-            self.skipped += steps
-            record = mould_to_record(mould)
-            if self.augment is not None:
-                record = augment_record(
-                    record, self.augment, np.random.default_rng([self.seed, self.epoch, index])
-                )
-            record["skipped"] = torch.tensor(steps)
-            return record
-        raise InputError(f"{self.root}: no readable SURREAL frame")
 
     def frame_maps(self, clip: Path, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
         """Frame ``t`` (0-based) of a clip as read at the door, un-mirrored, at full 320 x 240 size.

@@ -96,7 +96,7 @@ def test_all_bad_raises_an_input_error(tmp_path):
     root = make_folder(tmp_path, 2)
     for path in root.glob("*.npz"):
         path.write_bytes(b"garbage")
-    with pytest.raises(InputError, match="no readable sample"):
+    with pytest.raises(InputError, match="no readable"):
         SampleFolder(root)[0]
 
 
