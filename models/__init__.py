@@ -7,7 +7,8 @@ Public API (torch is imported with this package; keep it out of the CLI's ``--he
     generator_losses, discriminator_losses                        losses (mould.models.losses)
     reference_depth, depth_to_relative, relative_to_depth         depth parametrisation (mould.models.depth)
     save_checkpoint, load_checkpoint                              safetensors checkpoints
-    predict, predict_moulds                                       inference
+    predict, predict_moulds                                       inference (mould.models.inference)
+    export_onnx                                                   in mould.models.onnx
     shipped_checkpoint                                            the packaged small model, if any
 """
 
@@ -19,7 +20,8 @@ from mould.models.checkpoint import load_checkpoint, save_checkpoint
 from mould.models.configs import CONFIGS, LossConfig, ModelConfig
 from mould.models.depth import depth_to_relative, reference_depth, relative_to_depth
 from mould.models.discriminator import build_discriminator
-from mould.models.hourglass import MouldNet, build_model, count_parameters
+from mould.models.hourglass import MouldNet, build_model, count_flops, count_parameters
+from mould.models.inference import predict, predict_moulds
 from mould.models.losses import discriminator_losses, generator_losses
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -40,11 +42,14 @@ __all__ = [
     "WEIGHTS_DIR",
     "build_discriminator",
     "build_model",
+    "count_flops",
     "count_parameters",
     "depth_to_relative",
     "discriminator_losses",
     "generator_losses",
     "load_checkpoint",
+    "predict",
+    "predict_moulds",
     "reference_depth",
     "relative_to_depth",
     "save_checkpoint",

@@ -142,10 +142,9 @@ class MouldNet(nn.Module):
 
     def forward(self, image: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         multiple = self.config.input_multiple
-        if image.ndim != 4 or image.shape[1] != 3 or image.shape[2] != image.shape[3] or image.shape[2] % multiple:
-            raise ValueError(
-                f"image: expected (B, 3, N, N) with N a multiple of {multiple}, got {tuple(image.shape)}"
-            )
+        shape = tuple(int(size) for size in image.shape)  # plain ints: no tracer warnings during export
+        if len(shape) != 4 or shape[1] != 3 or shape[2] != shape[3] or shape[2] % multiple:
+            raise ValueError(f"image: expected (B, 3, N, N) with N a multiple of {multiple}, got {shape}")
         if self.stem_half[0].weight.is_contiguous(memory_format=torch.channels_last):
             image = image.contiguous(memory_format=torch.channels_last)
         skip_full = self.stem_full(image)
@@ -173,3 +172,22 @@ def build_model(name_or_config: str | ModelConfig) -> MouldNet:
 def count_parameters(model: nn.Module) -> int:
     """The number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, resolution: int = 256, batch: int = 1) -> int:
+    """Floating-point operations of one forward pass on ``(batch, 3, resolution, resolution)``.
+
+    Counted by :class:`torch.utils.flop_counter.FlopCounterMode`: convolutions and matrix products, two
+    per multiply-add; normalisations, activations and resampling are not counted (a few % here).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.zeros(batch, 3, resolution, resolution, device=device))
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
