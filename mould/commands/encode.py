@@ -101,8 +101,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{config.mesh}: {error}") from None
     if not encoding.mould.mask.any():
         raise InputError(f"{config.mesh}: no pixel of the crop sees the mesh")
-    config.output.parent.mkdir(parents=True, exist_ok=True)
-    encoding.mould.save(config.output)
+    try:
+        config.output.parent.mkdir(parents=True, exist_ok=True)
+        encoding.mould.save(config.output)
+    except OSError as error:  # a folder that is a file, no permission, a full disk
+        raise InputError(f"{config.output}: cannot write ({error.strerror or error})") from None
     mould = encoding.mould
     thickness = (mould.hidden - mould.visible)[mould.mask]
     print(

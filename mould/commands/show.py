@@ -41,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from mould.preview import mould_figure, save_figure
 
     mould = Mould.load(config.mould)
-    config.output.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(mould_figure(mould, title=config.mould.name), config.output)
+    try:
+        config.output.parent.mkdir(parents=True, exist_ok=True)
+        save_figure(mould_figure(mould, title=config.mould.name), config.output)
+    except OSError as error:  # a folder that is a file, no permission, a full disk
+        raise InputError(f"{config.output}: cannot write ({error.strerror or error})") from None
     print(f"wrote {config.output}")
     return 0
