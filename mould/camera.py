@@ -210,15 +210,25 @@ class Camera:
             origins = self.to_world(self.backproject(u, v, np.zeros_like(u)))
         return np.ascontiguousarray(origins), directions_cam @ rotation.T
 
+    def unit_rays(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Unit viewing directions through pixel coordinates, camera frame, into the scene.
+
+        Args:
+            u, v: (...) float, pixel coordinates (column, row).
+
+        Returns:
+            (..., 3) float32 unit vectors; (0, 0, 1) everywhere for an orthographic camera.
+        """
+        u, v = np.broadcast_arrays(np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64))
+        if self.kind == "orthographic":
+            return np.broadcast_to(np.float32([0, 0, 1]), u.shape + (3,)).copy()
+        d = self.backproject(u, v, 1.0)
+        return (d / np.linalg.norm(d, axis=-1, keepdims=True)).astype(np.float32)
+
     @functools.cached_property
     def view_rays_camera(self) -> np.ndarray:
         """(N, N, 3) float32 unit viewing directions per pixel, camera frame, into the scene (cached)."""
-        if self.kind == "orthographic":
-            rays = np.broadcast_to(np.float32([0, 0, 1]), (self.resolution, self.resolution, 3)).copy()
-        else:
-            u, v = self.pixel_grid()
-            d = self.backproject(u, v, np.ones_like(u))
-            rays = (d / np.linalg.norm(d, axis=-1, keepdims=True)).astype(np.float32)
+        rays = self.unit_rays(*self.pixel_grid())
         rays.flags.writeable = False
         return rays
 

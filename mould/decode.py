@@ -67,10 +67,7 @@ def _view_rays(camera: Camera, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
     The same values as ``camera.view_rays_camera[rows, cols]``, computed for these pixels only: a decode
     of a fresh mould then costs in proportion to its mask, not to the whole crop.
     """
-    if camera.kind == "orthographic":
-        return np.broadcast_to(np.float32([0, 0, 1]), (len(rows), 3))
-    d = camera.backproject(cols.astype(np.float64), rows.astype(np.float64), 1.0)
-    return (d / np.linalg.norm(d, axis=-1, keepdims=True)).astype(np.float32)
+    return camera.unit_rays(cols, rows)
 
 
 def _footprint(camera: Camera, depth: np.ndarray) -> np.ndarray:

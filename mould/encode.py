@@ -123,15 +123,15 @@ def encode_mesh(
     normal_maps: dict[str, np.ndarray] = {}
     if normals:
         rotation = camera.world_to_cam[:3, :3]
-        per_face = face_normals(vertices, faces) @ rotation.T
-        view = camera.view_rays_camera.reshape(-1, 3)
+        pixels = np.flatnonzero(hit)
+        view = camera.unit_rays(pixels % n, pixels // n)  # only the hit pixels: a fresh camera is cheap
         sides = (("visible_normals", visible_faces, -1.0), ("hidden_normals", hidden_faces, 1.0))
         for name, face_ids, sign in sides:
             normal = np.zeros((n * n, 3), np.float32)
-            chosen = per_face[face_ids[hit]]
+            chosen = face_normals(vertices, faces[face_ids[pixels]]) @ rotation.T
             # Orient by the ray, not the winding: visible normals face the camera, hidden ones face away.
-            flip = np.sign(np.sum(chosen * view[hit], axis=1)) * sign
-            normal[hit] = chosen * np.where(flip < 0, -1.0, 1.0)[:, None]
+            flip = np.sign(np.sum(chosen * view, axis=1)) * sign
+            normal[pixels] = chosen * np.where(flip < 0, -1.0, 1.0)[:, None]
             normal_maps[name] = normal.reshape(n, n, 3)
 
     touches_border = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
