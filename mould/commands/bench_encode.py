@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import platform
 import time
@@ -41,6 +43,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _cpu_name() -> str:
+    """The CPU's model name where Linux tells it, else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _median_ms(function, repeats: int) -> float:
     function()  # warm-up: first calls pay for lazy initialisation
     times = []
@@ -60,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if config.mesh is None:
         from mould.datasets.bodies import anny_body
 
-        vertices, faces = anny_body()
+        with contextlib.redirect_stdout(io.StringIO()):  # NVIDIA Warp announces its kernels on stdout
+            vertices, faces = anny_body()
         name = "anny body (rest pose)"
     else:
         from mould.meshfile import load_mesh
@@ -68,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         vertices, faces = load_mesh(config.mesh)
         name = str(config.mesh)
     print(f"mesh: {name}, {len(vertices)} vertices, {len(faces)} triangles")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads n/a")
+    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (1 min)")
     print("| resolution | encode (ms) | encode + normals (ms) | decode (ms) | points |")
     print("| --- | --- | --- | --- | --- |")
     for resolution in config.resolutions:
