@@ -17,7 +17,7 @@ import sys
 from mould.errors import MouldError
 
 # name -> module under mould.commands; the order is the order of `mould --help`.
-COMMANDS = ("encode", "decode", "show", "bench", "train", "eval", "synth", "data")
+COMMANDS = ("encode", "decode", "show", "bench", "train", "eval", "synth", "data", "model-info", "export-onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"mould.commands.{name}").add_parser(subparsers)
+        # a command "model-info" lives in the module mould/commands/model_info.py
+        importlib.import_module(f"mould.commands.{name.replace('-', '_')}").add_parser(subparsers)
     return parser
 
 
