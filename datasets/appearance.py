@@ -218,7 +218,7 @@ def background(size: int, rng: np.random.Generator, images: list[Path] | None = 
         if crop is not None:
             return crop, {"kind": "image", "path": path.name}
     v, u = np.mgrid[0:size, 0:size] / max(size - 1, 1)
-    wall, floor = rng.uniform(0.1, 0.95, 3), rng.uniform(0.05, 0.8, 3)
+    wall, floor = _muted(rng.uniform(0.1, 0.95, 3), rng), _muted(rng.uniform(0.05, 0.8, 3), rng)
     horizon = rng.uniform(0.55, 1.1)
     tilt = rng.uniform(-0.15, 0.15)
     below = v > horizon + tilt * (u - 0.5)
@@ -229,6 +229,12 @@ def background(size: int, rng: np.random.Generator, images: list[Path] | None = 
         shape = (np.abs(u - cu) < r) & (np.abs(v - cv) < r * rng.uniform(0.3, 3))
         image[shape] = image[shape] * 0.4 + 0.6 * rng.uniform(0, 1, 3)
     return np.clip(image, 0, 1), {"kind": "procedural"}
+
+
+def _muted(colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A colour pulled towards its grey by a random amount: rooms are rarely fully saturated."""
+    grey = colour.mean()
+    return grey + (colour - grey) * rng.uniform(0.15, 0.8)
 
 
 def _coarse_noise(size: int, rng: np.random.Generator) -> np.ndarray:

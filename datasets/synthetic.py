@@ -192,11 +192,19 @@ class SynthSummary:
     written: int
     skipped: int
     seconds: float
+    """Wall-clock time, worker start-up included."""
+    cpu_seconds: float = 0.0
+    """CPU time of this process and its workers (user + system), start-up included."""
     failed: list[str] = field(default_factory=list)
 
     @property
     def samples_per_second(self) -> float:
         return self.written / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def samples_per_cpu_second(self) -> float:
+        """Samples per second of one core's time: the throughput per core, even on a shared machine."""
+        return self.written / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
 
 
 def sample_name(index: int) -> str:
@@ -325,6 +333,7 @@ def synthesize(
     skipped = count - len(todo)
     failed: list[str] = []
     start = time.perf_counter()
+    cpu_start = _cpu_seconds()
     bar = tqdm(total=len(todo), unit="sample", disable=not progress, desc="synth")
     if workers == 1 or len(todo) <= 1:
         import torch
@@ -349,5 +358,18 @@ def synthesize(
     bar.close()
     seconds = time.perf_counter() - start
     return SynthSummary(
-        requested=count, written=len(todo) - len(failed), skipped=skipped, seconds=seconds, failed=failed
+        requested=count,
+        written=len(todo) - len(failed),
+        skipped=skipped,
+        seconds=seconds,
+        cpu_seconds=_cpu_seconds() - cpu_start,
+        failed=failed,
     )
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished children (pool workers)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime

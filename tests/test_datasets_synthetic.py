@@ -209,3 +209,23 @@ def test_manifest_is_not_a_sample(tmp_path, anny_body):
     synthesize(tmp_path, 1, seed=0, config=SynthConfig(resolution=32), progress=False)
     assert sample_names(tmp_path) == ["0000000"]
     assert json.loads(io.StringIO((tmp_path / ".synth.json").read_text()).read())["seed"] == 0
+
+
+def test_backgrounds_from_images(tmp_path):
+    import imageio.v3 as iio
+    from mould.datasets.appearance import background, background_images
+
+    (tmp_path / "sub").mkdir()
+    iio.imwrite(tmp_path / "sub" / "room.png", np.full((50, 80, 3), [10, 200, 30], np.uint8))
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "notes.txt").write_text("ignored")
+    images = background_images(tmp_path)
+    assert [p.name for p in images] == ["broken.jpg", "room.png"]
+    kinds = set()
+    for seed in range(12):
+        picture, info = background(24, np.random.default_rng(seed), images)
+        assert picture.shape == (24, 24, 3) and 0 <= picture.min() and picture.max() <= 1
+        kinds.add(info["kind"])
+        if info["kind"] == "image":
+            assert info["path"] == "room.png" and np.allclose(picture[0, 0], [10 / 255, 200 / 255, 30 / 255])
+    assert kinds == {"image", "procedural"}  # the broken file (and 10 % of draws) fall back to procedural

@@ -98,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"mould synth: {summary.written} written, {summary.skipped} already there, {len(summary.failed)} failed "
-        f"in {summary.seconds:.1f} s ({summary.samples_per_second:.2f} samples/s with {config.workers} "
-        f"worker{'s' if config.workers > 1 else ''}) -> {config.outdir}"
+        f"in {summary.seconds:.1f} s: {summary.samples_per_second:.2f} samples/s with {config.workers} "
+        f"worker{'s' if config.workers > 1 else ''}, {summary.samples_per_cpu_second:.2f} samples per CPU-second "
+        f"-> {config.outdir}"
     )
     for failure in summary.failed[:10]:
         print(f"  failed {failure}")
