@@ -156,6 +156,16 @@ def depth_to_points(depth: torch.Tensor, intrinsics: torch.Tensor, perspective: 
     return torch.cat([(u - cx) / focal * stretch, (v - cy) / focal * stretch, depth], dim=1)
 
 
+def _central_difference(values: torch.Tensor, dim: int) -> torch.Tensor:
+    """``values[i + 1] - values[i - 1]`` along ``dim``, one-sided ``values[1] - values[0]`` (and the same at
+    the far end) on the borders. Slices, not ``F.pad(mode="replicate")``, which is ~1000x slower on CPU
+    for small float64 maps."""
+    step = values.diff(dim=dim)
+    first, last = step.narrow(dim, 0, 1), step.narrow(dim, step.shape[dim] - 1, 1)
+    inner = step.narrow(dim, 0, step.shape[dim] - 1) + step.narrow(dim, 1, step.shape[dim] - 1)
+    return torch.cat([first, inner, last], dim=dim)
+
+
 def depth_normals(
     depth: torch.Tensor,
     intrinsics: torch.Tensor,
@@ -178,13 +188,13 @@ def depth_normals(
         eps: floor of the cross product's length before normalising.
 
     Returns:
-        (B, 3, H, W) unit normals, camera frame; borders use one-sided differences.
+        (B, 3, H, W) unit normals, camera frame; borders use one-sided differences (H, W >= 2).
     """
     if facing not in ("towards", "away"):
         raise ValueError(f"facing: expected 'towards' or 'away', got {facing!r}")
-    points = F.pad(depth_to_points(depth, intrinsics, perspective), (1, 1, 1, 1), mode="replicate")
-    along_u = points[..., 1:-1, 2:] - points[..., 1:-1, :-2]
-    along_v = points[..., 2:, 1:-1] - points[..., :-2, 1:-1]
+    points = depth_to_points(depth, intrinsics, perspective)
+    along_u = _central_difference(points, dim=-1)
+    along_v = _central_difference(points, dim=-2)
     normal = torch.linalg.cross(along_u, along_v, dim=1)
     normal = normal / torch.linalg.vector_norm(normal, dim=1, keepdim=True).clamp(min=eps)
     return -normal if facing == "towards" else normal

@@ -1,0 +1,347 @@
+"""Depth parametrisation, normals from depth, and the losses: zero for a perfect prediction, positive
+otherwise, gradients checked in float64."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from mould.models import LossConfig, build_discriminator
+from mould.models.depth import (
+    depth_normals,
+    depth_to_relative,
+    extend_outside,
+    reference_depth,
+    relative_to_depth,
+)
+from mould.models.discriminator import INPUT_CHANNELS, fake_discriminator_input, real_discriminator_input
+from mould.models.losses import (
+    adversarial_discriminator_loss,
+    adversarial_generator_loss,
+    discriminator_losses,
+    generator_losses,
+    loss_targets,
+    masked_l1,
+    normal_cosine_loss,
+    normal_loss,
+    normal_valid,
+    silhouette_bce,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Small maps: per-op overhead dominates and a second thread only adds contention on shared machines.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def pixel_grid(side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows v and columns u of a side x side crop, float64."""
+    index = torch.arange(side, dtype=torch.float64)
+    return torch.meshgrid(index, index, indexing="ij")
+
+
+def sphere_maps(side: int, *, radius: float, distance: float, focal: float, perspective: bool):
+    """Analytic visible/hidden depth (float64, metres) and mask of a sphere centred on the optical axis."""
+    centre = (side - 1) / 2
+    v, u = torch.meshgrid(
+        torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64), indexing="ij"
+    )
+    x, y = (u - centre) / focal, (v - centre) / focal
+    if perspective:  # |t (x, y, 1) - (0, 0, d)| = r, depth = t
+        norm2 = x**2 + y**2 + 1
+        disc = distance**2 - norm2 * (distance**2 - radius**2)
+        root = disc.clamp(min=0).sqrt()
+        near, far = (distance - root) / norm2, (distance + root) / norm2
+    else:
+        disc = radius**2 - x**2 - y**2
+        root = disc.clamp(min=0).sqrt()
+        near, far = distance - root, distance + root
+    mask = disc > 0
+    return torch.where(mask, near, 0.0), torch.where(mask, far, 0.0), mask, (focal, centre, centre)
+
+
+def sphere_batch(side: int = 64) -> dict[str, torch.Tensor]:
+    """Two records: a perspective and an orthographic sphere; float32 like collated dataset records."""
+    maps = [
+        sphere_maps(side, radius=0.3, distance=3.0, focal=side * 4.0, perspective=True),
+        sphere_maps(side, radius=0.25, distance=2.0, focal=side / 0.7, perspective=False),
+    ]
+    generator = torch.Generator().manual_seed(0)
+    return {
+        "image": torch.rand(2, 3, side, side, generator=generator),
+        "visible": torch.stack([m[0] for m in maps])[:, None].float(),
+        "hidden": torch.stack([m[1] for m in maps])[:, None].float(),
+        "mask": torch.stack([m[2] for m in maps])[:, None].float(),
+        "intrinsics": torch.tensor([m[3] for m in maps], dtype=torch.float32),
+        "perspective": torch.tensor([True, False]),
+    }
+
+
+def perfect_prediction(batch: dict[str, torch.Tensor], config: LossConfig) -> dict[str, torch.Tensor]:
+    targets = loss_targets(batch, config)
+    # Logits of +-40 give a BCE of log1p(exp(-40)) = 4e-18 per pixel: zero to float32's eye.
+    return {"visible": targets.visible, "hidden": targets.hidden, "mask_logits": (batch["mask"] * 2 - 1) * 40}
+
+
+# -- depth parametrisation ------------------------------------------------------------------------------
+def test_reference_is_the_lower_median_inside_the_mask(rng):
+    visible = torch.from_numpy(rng.uniform(1, 5, (3, 1, 16, 16)))
+    mask = torch.from_numpy(rng.random((3, 1, 16, 16)) < 0.4)
+    mask[2] = False
+    reference = reference_depth(visible, mask)
+    for i in range(2):
+        assert reference[i] == torch.median(visible[i][mask[i]])  # torch's median is the lower one
+    assert reference[2] == 0
+
+
+def test_reference_checks_shapes():
+    with pytest.raises(ValueError, match="mask"):
+        reference_depth(torch.ones(2, 1, 8, 8), torch.ones(2, 1, 8, 4))
+    with pytest.raises(ValueError, match="visible"):
+        reference_depth(torch.ones(2, 2, 8, 8), torch.ones(2, 2, 8, 8))
+
+
+def test_relative_depth_round_trip():
+    depth = torch.rand(2, 1, 8, 8, dtype=torch.float64) + 2
+    reference = torch.tensor([2.5, 3.0], dtype=torch.float64)
+    relative = depth_to_relative(depth, reference, 0.5)
+    assert torch.allclose(relative[1], (depth[1] - 3.0) / 0.5)
+    torch.testing.assert_close(relative_to_depth(relative, reference, 0.5), depth)
+    torch.testing.assert_close(relative_to_depth(relative, 2.5, 0.5)[0], depth[0])
+    with pytest.raises(ValueError, match="reference"):
+        depth_to_relative(depth, torch.ones(3), 0.5)
+
+
+def test_extend_outside_keeps_inside_and_fills_everything():
+    values = torch.arange(64.0).reshape(1, 1, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    mask[..., 2:4, 2:5] = True
+    filled = extend_outside(values, mask)
+    assert torch.equal(filled[mask], values[mask])
+    assert torch.all(filled >= values[mask].min()) and torch.all(filled <= values[mask].max())
+    # A constant inside continues as that constant; an empty mask gives zeros.
+    assert torch.all(extend_outside(torch.where(mask, 7.0, -1.0), mask) == 7.0)
+    assert torch.all(extend_outside(values, torch.zeros_like(mask)) == 0)
+    # Odd sides go through ceil-mode pooling.
+    odd = extend_outside(torch.ones(2, 3, 7, 5), torch.rand(2, 1, 7, 5) > 0.7)
+    assert odd.shape == (2, 3, 7, 5) and torch.all(odd == 1)
+
+
+@pytest.mark.parametrize("perspective", [True, False])
+def test_normals_of_a_tilted_plane_are_exact(perspective):
+    # Plane n . p = c with n = (0.3, -0.2, -0.93...) facing the camera. Perspective: z = c / (n . ray);
+    # orthographic: z = (c - n_x x - n_y y) / n_z.
+    side, focal, centre = 16, 20.0, 7.5
+    normal = torch.tensor([0.3, -0.2, -math.sqrt(1 - 0.13)], dtype=torch.float64)
+    c = -2.0 * math.sqrt(1 - 0.13)
+    v, u = torch.meshgrid(
+        torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64), indexing="ij"
+    )
+    x, y = (u - centre) / focal, (v - centre) / focal
+    if perspective:
+        depth = c / (normal[0] * x + normal[1] * y + normal[2])
+    else:
+        depth = (c - normal[0] * x - normal[1] * y) / normal[2]
+    intrinsics = torch.tensor([[focal, centre, centre]], dtype=torch.float64)
+    normals = depth_normals(depth[None, None], intrinsics, torch.tensor([perspective]), facing="towards")
+    torch.testing.assert_close(normals[0], normal[:, None, None].expand(3, side, side), rtol=0, atol=1e-12)
+    back = depth_normals(depth[None, None], intrinsics, torch.tensor([perspective]), facing="away")
+    torch.testing.assert_close(back, -normals)
+
+
+@pytest.mark.parametrize("perspective", [True, False])
+def test_normals_of_a_sphere_point_out_of_it(perspective):
+    side, radius, distance = 128, 0.3, 2.0
+    focal = side * 2.2 if perspective else side / 0.7
+    visible, hidden, mask, camera = sphere_maps(
+        side, radius=radius, distance=distance, focal=focal, perspective=perspective
+    )
+    intrinsics = torch.tensor([camera], dtype=torch.float64)
+    flag = torch.tensor([perspective])
+    centre = torch.tensor([0.0, 0.0, distance], dtype=torch.float64)[:, None, None]
+    for depth, facing in ((visible, "towards"), (hidden, "away")):
+        from mould.models.depth import depth_to_points
+
+        points = depth_to_points(depth[None, None], intrinsics, flag)[0]
+        exact = (points - centre) / radius
+        normals = depth_normals(depth[None, None], intrinsics, flag, facing=facing)[0]
+        valid = normal_valid(depth[None, None], mask[None, None], 0.05)[0, 0]
+        cosine = (normals * exact).sum(0)[valid]
+        # Central differences are second-order accurate: the worst pixels, at grazing angles near the
+        # rim, are a few degrees off; the bulk is within a tenth of a degree.
+        assert cosine.min() > math.cos(math.radians(10))
+        assert cosine.median() > math.cos(math.radians(0.1))
+
+
+# -- the terms -----------------------------------------------------------------------------------------
+def test_masked_l1_is_a_mean_over_the_weighted_pixels():
+    prediction, target = torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    weight = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+    assert masked_l1(prediction, target, weight) == 2.0
+    assert masked_l1(prediction, target, torch.zeros_like(weight)) == 0
+
+
+def test_silhouette_bce_is_zero_when_confidently_right_and_log2_when_unsure():
+    mask = torch.tensor([[[[1.0, 0.0]]]])
+    assert silhouette_bce((mask * 2 - 1) * 40, mask) < 1e-16
+    assert silhouette_bce(torch.zeros_like(mask), mask).item() == pytest.approx(math.log(2))
+    assert silhouette_bce((1 - mask * 2) * 40, mask) > 39
+
+
+def test_normal_cosine_loss_values():
+    up = torch.tensor([0.0, 0.0, 1.0])[None, :, None, None].expand(1, 3, 2, 2)
+    side = torch.tensor([1.0, 0.0, 0.0])[None, :, None, None].expand(1, 3, 2, 2)
+    valid = torch.ones(1, 1, 2, 2, dtype=torch.bool)
+    assert normal_cosine_loss(up, up, valid) == 0
+    assert normal_cosine_loss(side, up, valid) == 1
+    assert normal_cosine_loss(-up, up, valid) == 2
+
+
+def test_normal_valid_excludes_the_rim_and_depth_steps():
+    depth = torch.full((1, 1, 6, 6), 3.0)
+    depth[..., :, 3:] = 3.2  # a 20 cm step between columns 2 and 3
+    mask = torch.ones(1, 1, 6, 6, dtype=torch.bool)
+    valid = normal_valid(depth, mask, 0.05)[0, 0]
+    expected = torch.zeros(6, 6, dtype=torch.bool)
+    expected[1:-1, [1, 4]] = True  # not the step's sides, not the crop's edge (no neighbour beyond it)
+    assert torch.equal(valid, expected)
+    mask[..., 2, 1] = False
+    valid = normal_valid(depth, mask, 0.05)[0, 0]
+    assert not valid[1:4, 1].any() and valid[4, 1] and valid[1:-1, 4].all()
+
+
+def test_normal_loss_gradcheck_float64():
+    side = 8
+    visible, _, mask, camera = sphere_maps(side, radius=0.3, distance=2.0, focal=side * 2.0, perspective=True)
+    target = visible[None, None]
+    valid = normal_valid(target, mask[None, None], 0.05)
+    assert valid.sum() >= 4
+    intrinsics = torch.tensor([camera], dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    depth = (
+        extend_outside(target, mask[None, None])
+        + 0.01 * torch.rand(target.shape, generator=generator, dtype=torch.float64)
+    ).requires_grad_()
+    for perspective, facing in ((True, "towards"), (False, "towards"), (True, "away")):
+        flag = torch.tensor([perspective])
+        assert torch.autograd.gradcheck(
+            lambda d, flag=flag, facing=facing: normal_loss(d, target, valid, intrinsics, flag, facing=facing),
+            (depth,),
+        )
+
+
+def test_adversarial_terms():
+    ones, zeros = torch.ones(2, 1, 3, 3), torch.zeros(2, 1, 3, 3)
+    assert adversarial_generator_loss(ones, "lsgan") == 0
+    assert adversarial_generator_loss(zeros, "lsgan") == 1
+    assert adversarial_generator_loss(ones, "hinge") == -1
+    assert adversarial_discriminator_loss(ones, zeros, "lsgan") == (0, 0)
+    real, fake = adversarial_discriminator_loss(zeros, ones, "lsgan")
+    assert real == fake == 0.5
+    assert adversarial_discriminator_loss(2 * ones, -2 * ones, "hinge") == (0, 0)
+    real, fake = adversarial_discriminator_loss(zeros, zeros, "hinge")
+    assert real == fake == 1
+    with pytest.raises(ValueError, match="kind"):
+        adversarial_generator_loss(ones, "wgan")
+
+
+# -- combined losses -------------------------------------------------------------------------------------
+RECONSTRUCTION_TERMS = ("visible", "hidden", "mask", "visible_normals", "hidden_normals")
+
+
+def test_each_loss_is_zero_for_a_perfect_prediction():
+    batch, config = sphere_batch(), LossConfig()
+    losses = generator_losses([perfect_prediction(batch, config)] * 2, batch, config)
+    assert set(losses) == {*RECONSTRUCTION_TERMS, "total"}
+    for name in ("visible", "hidden"):
+        assert losses[name] == 0, name
+    assert losses["mask"] < 1e-16
+    # Normals of the relative map made metric again: float32 round-off of (d - ref) / s * s + ref.
+    assert losses["visible_normals"] < 1e-5 and losses["hidden_normals"] < 1e-5
+    assert losses["total"] < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "positive"),
+    [
+        # A shift changes depth; normals only through perspective (back-projected x, y scale with depth).
+        ("visible", lambda p: p + 0.1, {"visible"}),
+        ("hidden", lambda p: p + 0.1, {"hidden"}),
+        # The union grows, but the perfect maps equal the continued targets there too: only the mask term.
+        ("mask_logits", lambda p: -p, {"mask"}),
+        ("visible", lambda p: p * 1.3, {"visible", "visible_normals"}),
+        ("hidden", lambda p: p.flip(-1).flip(-2) * 0.7, {"hidden", "hidden_normals"}),
+    ],
+)
+def test_each_loss_is_positive_for_a_wrong_prediction(key, change, positive):
+    batch, config = sphere_batch(), LossConfig()
+    prediction = perfect_prediction(batch, config)
+    prediction[key] = change(prediction[key])
+    losses = generator_losses([prediction], batch, config)
+    for name in RECONSTRUCTION_TERMS:
+        if name in positive:
+            assert losses[name] > 1e-3, name
+        else:  # perspective shift: 1.4e-5 on the normals
+            assert losses[name] < 1e-4, name
+
+
+def test_union_uses_the_extended_target_outside_the_true_mask():
+    batch, config = sphere_batch(), LossConfig()
+    prediction = perfect_prediction(batch, config)
+    targets = loss_targets(batch, config)
+    # Claim every pixel for the person, with the continued depth: no depth error, only the silhouette's.
+    prediction["mask_logits"] = torch.full_like(prediction["mask_logits"], 40.0)
+    prediction["visible"], prediction["hidden"] = targets.visible, targets.hidden
+    losses = generator_losses([prediction], batch, config)
+    assert losses["visible"] == 0 and losses["hidden"] == 0 and losses["mask"] > 1
+    # Outside the true mask the target is the continued surface, not the 0 of the record.
+    outside = batch["mask"] == 0
+    assert torch.all(relative_to_depth(targets.visible, targets.reference, 0.5)[outside] > 1.5)
+
+
+def test_total_is_the_weighted_sum_over_stacks():
+    batch = sphere_batch()
+    config = LossConfig(visible=2.0, hidden=0.5, mask=3.0, normals=0.7, intermediate=0.25, adversarial=0.0)
+    good = perfect_prediction(batch, config)
+    bad = {key: value * 1.1 for key, value in good.items()}
+    single = [generator_losses([p], batch, config) for p in (bad, good)]
+    losses = generator_losses([bad, good], batch, config)
+    weights = {"visible": 2.0, "hidden": 0.5, "mask": 3.0, "visible_normals": 0.7, "hidden_normals": 0.7}
+    for name in RECONSTRUCTION_TERMS:
+        torch.testing.assert_close(losses[name], single[0][name] + single[1][name])
+    expected = sum(weights[n] * (0.25 * single[0][n] + single[1][n]) for n in RECONSTRUCTION_TERMS)
+    torch.testing.assert_close(losses["total"], expected)
+
+
+def test_adversarial_term_and_discriminator_losses():
+    torch.manual_seed(0)
+    batch, config = sphere_batch(), LossConfig(adversarial=0.5)
+    discriminator = build_discriminator("tiny")
+    prediction = perfect_prediction(batch, config)
+    losses = generator_losses([prediction], batch, config, discriminator)
+    without = generator_losses([prediction], batch, config)
+    torch.testing.assert_close(losses["total"], without["total"] + 0.5 * losses["adversarial"])
+    assert "adversarial" not in generator_losses([prediction], batch, LossConfig(adversarial=0.0), discriminator)
+    d_losses = discriminator_losses(discriminator, [prediction], batch, config)
+    assert set(d_losses) == {"real", "fake", "total"}
+    torch.testing.assert_close(d_losses["total"], d_losses["real"] + d_losses["fake"])
+
+
+def test_discriminator_sees_a_perfect_prediction_as_the_truth():
+    batch = sphere_batch()
+    config = LossConfig()
+    real = real_discriminator_input(batch, config.depth_scale)
+    fake = fake_discriminator_input(perfect_prediction(batch, config), batch, config.depth_scale)
+    assert real.shape == (2, INPUT_CHANNELS, 64, 64)
+    torch.testing.assert_close(fake, real, rtol=0, atol=1e-4)
+    # Outside the true mask only the image is left.
+    # Channels: visible, hidden, 3 + 3 normals, then mask and image. Outside the true mask only the image.
+    outside = (batch["mask"] == 0).expand(-1, 8, -1, -1)
+    assert torch.all(real[:, :8][outside] == 0)
+    np.testing.assert_array_equal(real[:, 8:].numpy(), torch.cat([batch["mask"], batch["image"]], 1).numpy())

@@ -1,0 +1,197 @@
+"""The network and its configs: shapes, stacks, gradients to every parameter, memory formats, sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from mould.models import (
+    CONFIGS,
+    LossConfig,
+    ModelConfig,
+    build_discriminator,
+    build_model,
+    count_flops,
+    count_parameters,
+)
+from mould.models.losses import discriminator_losses, generator_losses
+
+
+def sphere_batch(batch: int, side: int, *, radius: float = 0.3, distance: float = 3.0) -> dict[str, torch.Tensor]:
+    """Records of a sphere seen by a perspective camera (analytic ray-sphere intersections)."""
+    focal = side * distance / (2.5 * radius)  # the sphere spans ~80 % of the crop
+    centre = (side - 1) / 2
+    v, u = torch.meshgrid(
+        torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64), indexing="ij"
+    )
+    x, y = (u - centre) / focal, (v - centre) / focal
+    norm2 = x**2 + y**2 + 1
+    disc = distance**2 - norm2 * (distance**2 - radius**2)
+    mask = disc > 0
+    root = disc.clamp(min=0).sqrt()
+    visible = torch.where(mask, (distance - root) / norm2, 0.0)
+    hidden = torch.where(mask, (distance + root) / norm2, 0.0)
+    generator = torch.Generator().manual_seed(0)
+
+    def repeat(t: torch.Tensor) -> torch.Tensor:
+        return t.float()[None, None].repeat(batch, 1, 1, 1)
+
+    return {
+        "image": torch.rand(batch, 3, side, side, generator=generator),
+        "visible": repeat(visible),
+        "hidden": repeat(hidden),
+        "mask": repeat(mask),
+        "intrinsics": torch.tensor([[focal, centre, centre]] * batch, dtype=torch.float32),
+        "perspective": torch.ones(batch, dtype=torch.bool),
+    }
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny tensors: per-op overhead dominates and a second thread only adds contention on shared machines.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_named_configs_match_the_issue():
+    assert {"paper", "small", "tiny"} <= set(CONFIGS)
+    assert (CONFIGS["paper"].stacks, CONFIGS["paper"].features) == (2, 256)
+    assert CONFIGS["small"].stacks == 2 and 64 <= CONFIGS["small"].features <= 96
+    assert all(config.hourglass_depth == 4 for config in CONFIGS.values())
+    assert all(config.name == name for name, config in CONFIGS.items())
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match="paper, small, tiny"):
+        build_model("huge")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"stacks": 0}, {"features": 63}, {"depth_scale": 0.0}, {"hidden": "behind"}, {"hourglass_depth": 1.5}],
+)
+def test_bad_model_config_names_the_field(change):
+    with pytest.raises(ValueError, match=next(iter(change))):
+        ModelConfig(**change)
+
+
+@pytest.mark.parametrize("change", [{"mask": -1.0}, {"adversarial_kind": "wgan"}, {"depth_scale": -0.5}])
+def test_bad_loss_config_names_the_field(change):
+    with pytest.raises(ValueError, match=next(iter(change))):
+        LossConfig(**change)
+
+
+def test_config_json_round_trip_and_unknown_fields():
+    config = dataclasses.replace(CONFIGS["small"], name="mine", depth_scale=0.25)
+    assert ModelConfig.from_json(config.to_json()) == config
+    with pytest.raises(ValueError, match="unknown fields"):
+        ModelConfig.from_json('{"stacks": 2, "wings": 3}')
+
+
+def test_loss_config_for_model_takes_the_depth_scale():
+    config = dataclasses.replace(CONFIGS["tiny"], depth_scale=0.25)
+    assert LossConfig.for_model(config, mask=2.0) == LossConfig(depth_scale=0.25, mask=2.0)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_output_shapes_at_256(batch):
+    model = build_model("tiny")
+    outputs = model(torch.rand(batch, 3, 256, 256))
+    assert len(outputs) == CONFIGS["tiny"].stacks == 2
+    for prediction in outputs:
+        assert set(prediction) == {"visible", "hidden", "mask_logits"}
+        for value in prediction.values():
+            assert value.shape == (batch, 1, 256, 256) and value.dtype == torch.float32
+
+
+def test_small_config_output_shape_at_256():
+    with torch.inference_mode():
+        outputs = build_model("small").eval()(torch.rand(1, 3, 256, 256))
+    assert [tuple(p["hidden"].shape) for p in outputs] == [(1, 1, 256, 256)] * 2
+
+
+def test_other_sides_that_are_multiples_of_the_input_multiple():
+    model = build_model("tiny")
+    assert model.config.input_multiple == 64
+    assert model(torch.rand(1, 3, 128, 128))[-1]["visible"].shape == (1, 1, 128, 128)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 100, 100), (1, 1, 64, 64), (3, 64, 64), (1, 3, 64, 128)])
+def test_bad_image_shape_is_a_value_error(shape):
+    with pytest.raises(ValueError, match="image: expected"):
+        build_model("tiny")(torch.rand(shape))
+
+
+def test_hidden_is_never_in_front_of_visible():
+    torch.manual_seed(1)
+    for prediction in build_model("tiny")(torch.rand(2, 3, 64, 64) * 10):
+        assert torch.all(prediction["hidden"] >= prediction["visible"])
+
+
+def test_free_hidden_map_may_cross():
+    torch.manual_seed(1)
+    model = build_model(dataclasses.replace(CONFIGS["tiny"], hidden="free"))
+    prediction = model(torch.rand(2, 3, 64, 64))[-1]
+    assert torch.any(prediction["hidden"] < prediction["visible"])
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    model, discriminator = build_model("tiny"), build_discriminator("tiny")
+    batch = sphere_batch(2, 64)
+    config = LossConfig.for_model(model.config)
+    predictions = model(batch["image"])
+    generator_losses(predictions, batch, config, discriminator)["total"].backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    discriminator.zero_grad()
+    discriminator_losses(discriminator, predictions, batch, config)["total"].backward()
+    for name, parameter in discriminator.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_channels_last_gives_the_same_outputs():
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        plain = model(image)
+        model = model.to(memory_format=torch.channels_last)
+        strided = model(image)
+    for a, b in zip(plain, strided):
+        for key in a:
+            # float32 sums in another order: ~1e-6 relative.
+            torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_eval_mode_is_deterministic_and_batch_independent():
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        together = model(images)[-1]["visible"]
+        alone = model(images[1:])[-1]["visible"]
+    torch.testing.assert_close(together[1:], alone, rtol=1e-5, atol=1e-5)
+
+
+def test_parameter_and_flop_counts():
+    small, paper = build_model("small"), build_model("paper")
+    # FACTS.md calibrates CPU training on a 0.45 M-parameter 2-stack, 64-feature net; small matches it.
+    assert 0.3e6 < count_parameters(small) < 0.6e6
+    assert 4e6 < count_parameters(paper) < 10e6
+    tiny = build_model("tiny")
+    flops_256 = count_flops(tiny, 256)
+    # Every layer is convolutional, so FLOPs scale with the pixel count exactly.
+    assert count_flops(tiny, 128) * 4 == flops_256
+    assert count_flops(tiny, 64, batch=2) * 8 == flops_256
+
+
+def test_discriminator_patch_logits():
+    discriminator = build_discriminator("tiny")
+    logits = discriminator(torch.rand(2, 12, 64, 64))
+    assert logits.ndim == 4 and logits.shape[:2] == (2, 1) and logits.shape[-1] > 1
+    with pytest.raises(ValueError, match="expected"):
+        discriminator(torch.rand(2, 11, 64, 64))
