@@ -19,6 +19,8 @@ in parallel worker processes (each builds anny once), skipping samples already t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import multiprocessing
@@ -275,8 +277,11 @@ def _init_worker(outdir: str, seed: int, config: SynthConfig) -> None:
     from mould.datasets.atlas import body_atlas
     from mould.datasets.bodies import anny_model
 
-    anny_model()
-    body_atlas()
+    # NVIDIA Warp (under anny) prints banners on import and on its first kernel load: keep the terminal
+    # for the progress bar. body_atlas() runs the first forward pass.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        anny_model()
+        body_atlas()
     _WORKER.update(outdir=Path(outdir), seed=seed, config=config)
 
 
