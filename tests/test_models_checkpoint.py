@@ -1,0 +1,202 @@
+"""Checkpoints (safetensors, never unpickled) and ONNX export."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from mould.models import CONFIGS, build_model, load_checkpoint, save_checkpoint
+from mould.models.checkpoint import read_checkpoint_metadata
+
+from mould.errors import InputError
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small graphs: a second thread only adds contention on shared machines
+    yield
+    torch.set_num_threads(threads)
+
+
+def trained_looking(name: str = "tiny", seed: int = 0) -> torch.nn.Module:
+    """A network whose batch-norm statistics are not the identity they start as, so that a checkpoint
+    or an export that dropped them would show."""
+    torch.manual_seed(seed)
+    model = build_model(name)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.num_batches_tracked.fill_(17)
+    return model.eval()
+
+
+class CodeRunner:
+    """Unpickling this creates ``marker``: proof that a loader executed code from the file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_save_load_preserves_outputs_exactly(tmp_path):
+    model = trained_looking()
+    config = dataclasses.replace(CONFIGS["tiny"], name="mine", depth_scale=0.4)
+    model.config = config  # same architecture, another scale: the stored config must be the one given
+    path = save_checkpoint(tmp_path / "net.safetensors", model, config, {"step": "12", "data": "synth"})
+    loaded, loaded_config, metadata = load_checkpoint(path)
+    assert loaded_config == config and metadata == {"step": "12", "data": "synth"}
+    assert not loaded.training
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(model(image), loaded(image)):
+            for key in a:
+                assert torch.equal(a[key], b[key]), key
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    assert list(tmp_path.iterdir()) == [path]  # atomic: no temporary file left
+
+
+def test_channels_last_model_saves_plain_tensors(tmp_path):
+    model = trained_looking().to(memory_format=torch.channels_last)
+    path = save_checkpoint(tmp_path / "net.safetensors", model, model.config)
+    loaded, _, _ = load_checkpoint(path)
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(image)[-1]["hidden"], model(image)[-1]["hidden"], rtol=1e-5, atol=1e-5)
+
+
+def test_reserved_or_non_string_metadata_is_refused(tmp_path):
+    model = build_model("tiny")
+    with pytest.raises(ValueError, match="reserved"):
+        save_checkpoint(tmp_path / "a.safetensors", model, model.config, {"model_config": "{}"})
+    with pytest.raises(ValueError, match="strings"):
+        save_checkpoint(tmp_path / "a.safetensors", model, model.config, {"step": 3})
+
+
+@pytest.mark.parametrize("container", ["raw", "torch"])
+def test_pickles_are_refused_and_never_run(tmp_path, container):
+    marker = tmp_path / "pwned"
+    payload = {"weights": CodeRunner(str(marker))}
+    path = tmp_path / "weights.safetensors"  # the name does not make it safetensors
+    if container == "raw":
+        path.write_bytes(pickle.dumps(payload))
+    else:
+        torch.save(payload, path)  # a zip archive holding data.pkl
+    # The file is a real threat: loading it the unsafe way runs its code.
+    if container == "raw":
+        pickle.loads(path.read_bytes())
+    else:
+        # (from bytes: torch.load would treat a path ending in .safetensors as safetensors)
+        torch.load(io.BytesIO(path.read_bytes()), weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(InputError, match="pickle") as error:
+        load_checkpoint(path)
+    assert str(path) in str(error.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x00" * 7, b"hello world, not a checkpoint", (10**9).to_bytes(8, "little") + b"{}", b"\x02\x00" * 40],
+)
+def test_garbage_files_are_input_errors(tmp_path, content):
+    path = tmp_path / "junk.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="junk.safetensors"):
+        load_checkpoint(path)
+
+
+def test_missing_file_and_foreign_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    with pytest.raises(InputError, match="no such file"):
+        load_checkpoint(tmp_path / "absent.safetensors")
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, foreign, metadata={"author": "someone"})
+    with pytest.raises(InputError, match="not a mould checkpoint"):
+        load_checkpoint(foreign)
+
+
+def test_weights_that_do_not_fit_the_config(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = save_checkpoint(tmp_path / "net.safetensors", build_model("tiny"), CONFIGS["tiny"])
+    metadata = read_checkpoint_metadata(path)
+    tensors = load_file(path)
+    # Claim the small architecture for tiny weights.
+    metadata["model_config"] = CONFIGS["small"].to_json()
+    save_file(tensors, tmp_path / "liar.safetensors", metadata=metadata)
+    with pytest.raises(InputError, match="do not fit the config 'small'"):
+        load_checkpoint(tmp_path / "liar.safetensors")
+    metadata["model_config"] = '{"stacks": -1}'
+    save_file(tensors, tmp_path / "bad.safetensors", metadata=metadata)
+    with pytest.raises(InputError, match="invalid model config"):
+        load_checkpoint(tmp_path / "bad.safetensors")
+    metadata["model_config"] = CONFIGS["tiny"].to_json()
+    tensors.pop(next(iter(tensors)))
+    save_file(tensors, tmp_path / "short.safetensors", metadata=metadata)
+    with pytest.raises(InputError, match="missing"):
+        load_checkpoint(tmp_path / "short.safetensors")
+
+
+def test_a_truncated_checkpoint_is_an_input_error(tmp_path):
+    path = save_checkpoint(tmp_path / "net.safetensors", build_model("tiny"), CONFIGS["tiny"])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 1000])
+    with pytest.raises(InputError, match="net.safetensors"):
+        load_checkpoint(path)
+
+
+def test_zip_detection_message_names_torch_save(tmp_path):
+    path = tmp_path / "model.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x04N.")
+    with pytest.raises(InputError, match="torch.save"):
+        load_checkpoint(path)
+
+
+# -- ONNX ------------------------------------------------------------------------------------------------
+def test_onnx_matches_torch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from mould.models.onnx import export_onnx
+
+    model = trained_looking("tiny")
+    model.train()  # the export must switch to eval and restore the mode
+    path = export_onnx(model, tmp_path / "net.onnx", resolution=256)
+    assert model.training
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["visible", "hidden", "mask_logits"]
+    model.eval()
+    for batch in (1, 3):  # the batch axis is dynamic
+        image = torch.rand(batch, 3, 256, 256)
+        outputs = session.run(None, {"image": image.numpy()})
+        with torch.no_grad():
+            final = model(image)[-1]
+        for name, value in zip(("visible", "hidden", "mask_logits"), outputs):
+            assert value.shape == (batch, 1, 256, 256)
+            np.testing.assert_allclose(value, final[name].numpy(), rtol=0, atol=1e-4, err_msg=name)
+    metadata = session.get_modelmeta().custom_metadata_map
+    if "model_config" in metadata:  # stored when the onnx package is installed
+        from mould.models import ModelConfig
+
+        assert ModelConfig.from_json(metadata["model_config"]) == model.config
+
+
+def test_onnx_export_checks_the_resolution(tmp_path):
+    from mould.models.onnx import export_onnx
+
+    with pytest.raises(ValueError, match="resolution"):
+        export_onnx(build_model("tiny"), tmp_path / "net.onnx", resolution=100)
+    assert not (tmp_path / "net.onnx").exists()
+
