@@ -140,7 +140,9 @@ class SurrealDataset(RecordSource):
 
     Args:
         root: the folder holding ``cmu/`` (or ``cmu/`` itself).
-        smpl: the user's SMPL model ``.npz``: one path for both genders, or ``{"female": path, "male": path}``.
+        smpl: the user's SMPL model ``.npz``: one path for both genders, or ``{"female": path, "male": path}``;
+            None looks beside ``cmu/`` for ``smpl_female.npz`` and ``smpl_male.npz``, else ``smpl.npz`` (so
+            that ``mould train --data ROOT`` finds them).
         split: ``train``, ``val`` or ``test``.
         frame_step: keep every ``frame_step``-th frame of each clip (neighbouring frames are near duplicates).
         resolution: the crop's side.
@@ -169,10 +171,7 @@ class SurrealDataset(RecordSource):
         if frame_step < 1:
             raise InputError(f"frame_step: expected >= 1, got {frame_step}")
         if smpl is None:
-            raise InputError(
-                "SURREAL needs the SMPL body model for the hidden depth: pass smpl=PATH.npz (your own copy; "
-                "SMPL is licence-restricted and never bundled)"
-            )
+            smpl = _smpl_beside(Path(root))
         self.smpl_paths = (
             {"female": Path(smpl["female"]), "male": Path(smpl["male"])}
             if isinstance(smpl, dict)
@@ -272,6 +271,21 @@ class SurrealDataset(RecordSource):
             model, pose, betas, root_rotation=surreal_body_rotation(zrot, pose[:3]), translation=translation
         )
         return vertices @ SURREAL_TO_WORLD.T, model.faces
+
+
+def _smpl_beside(root: Path) -> str | dict[str, Path]:
+    """The SMPL model files a user placed beside ``cmu/``."""
+    base = root.parent if root.name == "cmu" else root
+    female, male, single = base / "smpl_female.npz", base / "smpl_male.npz", base / "smpl.npz"
+    if female.is_file() and male.is_file():
+        return {"female": female, "male": male}
+    if single.is_file():
+        return str(single)
+    raise InputError(
+        f"{root}: SURREAL needs the SMPL body model for the hidden depth: pass smpl=PATH.npz or place "
+        f"smpl_female.npz and smpl_male.npz (or smpl.npz) in {base} (your own copy, converted to .npz; SMPL is "
+        "licence-restricted and never bundled)"
+    )
 
 
 def _load_mat(path: Path, names: list[str] | None = None) -> dict:

@@ -268,11 +268,16 @@ def test_surreal_planar_mode_and_bad_frames(surreal_root, caplog):
     assert "depth.mat" in caplog.text and len(broken.bad) == 3
 
 
-def test_surreal_needs_the_users_smpl_model(tmp_path):
+def test_surreal_needs_the_users_smpl_model(tmp_path, surreal_root):
+    from mould.datasets.mixing import open_dataset
     from mould.datasets.surreal import SurrealDataset
 
-    with pytest.raises(InputError, match="SMPL"):
-        SurrealDataset(tmp_path)
+    root, model_path = surreal_root
+    with pytest.raises(InputError, match="smpl_female.npz"):
+        SurrealDataset(root)
+    (root / "smpl.npz").write_bytes(model_path.read_bytes())  # the user's model, placed beside cmu/
+    found = open_dataset(root, augment=None, seed=0)
+    assert isinstance(found, SurrealDataset) and found[0]["image"].shape == (3, 256, 256)
     with pytest.raises(InputError, match="pickle"):
         SurrealDataset(tmp_path, smpl=tmp_path / "basicModel_f.pkl")
     with pytest.raises(InputError, match="no SURREAL clips"):
