@@ -141,9 +141,19 @@ def replica_difference(processes: Processes, module: torch.nn.Module) -> float:
     return max(float((copy - copies[0]).abs().max()) for copy in copies)
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cpu_threads(processes: Processes, requested: int | None) -> int:
     """torch threads for this process: ``requested``, or the machine's cores divided among its processes."""
     if requested is not None:
         return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(processes.local_size, 1))
+    return max(1, _cores() // max(processes.local_size, 1))
+
+
+def loader_workers(processes: Processes, requested: int | None) -> int:
+    """DataLoader workers for this process: ``requested``, or its share of the cores less one, 1 to 8."""
+    if requested is not None:
+        return requested
+    return min(8, max(1, _cores() // max(processes.local_size, 1) - 1))

@@ -92,6 +92,7 @@ class Trainer:
         if not config.resume and existing is not None:
             raise InputError(f"--out: {self.run_dir} already holds a run; add --resume to continue it")
         self.threads = dist_tools.cpu_threads(processes, config.threads)
+        self.workers = dist_tools.loader_workers(processes, config.workers)
         torch.set_num_threads(self.threads)
         self.model_config = train_setup.model_config_named(config.model)
         self.loss_config = LossConfig.for_model(self.model_config)
@@ -99,7 +100,7 @@ class Trainer:
         self.data = train_setup.open_training_data(config, self.model_config.input_multiple)
         self.validator = None
         if config.val is not None and processes.main:
-            self.validator = Validator(config.val, config.val_samples, config.val_meshes)
+            self.validator = Validator(config.val, config.val_samples, config.val_meshes, config.val_mesher)
 
         train_setup.seed_everything(config.seed)  # the same initial weights on every rank
         self.model = build_model(self.model_config).to(self.device, memory_format=torch.channels_last)
@@ -167,7 +168,7 @@ class Trainer:
         return torch.utils.data.DataLoader(
             EpochItems(self.data.dataset),
             batch_sampler=sampler,
-            num_workers=config.workers,
+            num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
             # Its own generator: creating the iterator must not draw from torch's global RNG, or a resumed
             # run would draw differently from an uninterrupted one.
@@ -350,7 +351,10 @@ class Trainer:
             data=self.data.folders,
             resolution=self.data.resolution,
             val=val,
-            environment=run_info.environment(self.device, self.processes.world_size, self.threads, self.precision),
+            environment={
+                **run_info.environment(self.device, self.processes.world_size, self.threads, self.precision),
+                "loader_workers": self.workers,
+            },
             status=status,
             step=self.step,
             samples_seen=self.consumed,

@@ -152,7 +152,7 @@ class Validator:
             truth,
         )
         if mould is None:
-            return {"mesh_failures": 1.0}
+            return {"mesh_failure_rate": 1.0}
         try:
             if index not in self._truth_meshes:
                 self._truth_meshes[index] = mould_to_mesh(truth, mesher=self.mesher)
@@ -160,6 +160,6 @@ class Validator:
                 mould_to_mesh(mould, mesher=self.mesher), self._truth_meshes[index], samples=VAL_MESH_SAMPLES
             )
         except (ValueError, RuntimeError, MouldError) as error:  # a degenerate prediction early in training
-            log.info("validation sample %d: meshing failed (%s)", index, error)
-            return {"mesh_failures": 1.0}
-        return {**{k: v for k, v in scores.items() if k in ("p2s_mm", "chamfer_mm")}, "mesh_failures": 0.0}
+            log.info("validation sample %d: meshing failed (%s)", index, str(error).splitlines()[0])
+            return {"mesh_failure_rate": 1.0}
+        return {**{k: v for k, v in scores.items() if k in ("p2s_mm", "chamfer_mm")}, "mesh_failure_rate": 0.0}

@@ -53,10 +53,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--val-every", type=int, help="steps between validation passes (default 500)")
     p.add_argument("--val-samples", type=int, help="samples scored per validation pass (default 64)")
     p.add_argument("--val-meshes", type=int, help="validation samples meshed for P2S (default 4)")
+    p.add_argument(
+        "--val-mesher", choices=("stitch", "poisson"), help="mesher of the validation P2S (default stitch: fast)"
+    )
     p.add_argument("--ckpt-every", type=int, help="steps between checkpoints (default 500)")
     p.add_argument("--log-every", type=int, help="steps between loss records (default 10)")
     p.add_argument("--seed", type=int, help="seed of weights, data order and augmentation (default 0)")
-    p.add_argument("--workers", type=int, help="data-loading processes per training process (default 2)")
+    p.add_argument(
+        "--workers", type=int, help="data-loading processes per training process (default: spare cores, 1 to 8)"
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads per process (default: cores / processes)")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no augmentation")
     p.set_defaults(run=run)
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         val_every=args.val_every,
         val_samples=args.val_samples,
         val_meshes=args.val_meshes,
+        val_mesher=args.val_mesher,
         ckpt_every=args.ckpt_every,
         log_every=args.log_every,
         seed=args.seed,
