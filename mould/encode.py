@@ -67,26 +67,43 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return np.divide(normal, length, out=np.zeros_like(normal), where=length > 0)
 
 
-def _pixel_rays(camera: Camera) -> np.ndarray:
-    """(N * N, 6) float32 rays (origin, direction) through the pixel centres, world frame, row-major.
+def _pixel_rays(camera: Camera, rows: slice, cols: slice) -> np.ndarray:
+    """(H * W, 6) float32 rays (origin, direction) through the centres of a window of pixels, world frame,
+    row-major.
 
     The same rays as :meth:`Camera.rays` (directions with camera-space z = 1, so a hit's parameter is its
     depth), built straight into the layout open3d casts: the float64 arrays and their concatenation cost
     as much as a cast.
     """
-    n = camera.resolution
-    index = np.arange(n, dtype=np.float64)
+    row_index = np.arange(rows.start, rows.stop, dtype=np.float64)
+    col_index = np.arange(cols.start, cols.stop, dtype=np.float64)
     rotation, centre = camera.cam_to_world[:3, :3], camera.cam_to_world[:3, 3]
-    across = ((index - camera.cx) / camera.focal)[:, None] * rotation[:, 0]  # (N, 3) per column, world
-    down = ((index - camera.cy) / camera.focal)[:, None] * rotation[:, 1]  # (N, 3) per row, world
-    rays = np.empty((n, n, 6), np.float32)
+    across = ((col_index - camera.cx) / camera.focal)[:, None] * rotation[:, 0]  # (W, 3) per column, world
+    down = ((row_index - camera.cy) / camera.focal)[:, None] * rotation[:, 1]  # (H, 3) per row, world
+    rays = np.empty((len(row_index), len(col_index), 6), np.float32)
     if camera.kind == "perspective":
         rays[..., :3] = centre
         rays[..., 3:] = down[:, None] + across[None, :] + rotation[:, 2]
     else:
         rays[..., :3] = centre + down[:, None] + across[None, :]
         rays[..., 3:] = rotation[:, 2]
-    return rays.reshape(n * n, 6)
+    return rays.reshape(-1, 6)
+
+
+def _window(camera: Camera, uv: np.ndarray, depth: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of the crop whose rays may hit a mesh with vertices projected at ``uv``.
+
+    A triangle in front of a pinhole (or any triangle, orthographic) projects inside the convex hull of
+    its corners' projections, so only the pixels in the vertices' projected bounding box (one pixel more
+    for round-off) can see the mesh; rays elsewhere are not cast. With a vertex at or behind a pinhole's
+    centre, the whole crop.
+    """
+    n = camera.resolution
+    if camera.kind == "perspective" and not np.all(depth > 0):
+        return slice(0, n), slice(0, n)
+    low = np.clip(np.floor(uv.min(axis=0)) - 1, 0, n).astype(int)
+    high = np.clip(np.ceil(uv.max(axis=0)) + 2, 0, n).astype(int)
+    return slice(low[1], max(high[1], low[1])), slice(low[0], max(high[0], low[0]))
 
 
 def encode_mesh(
@@ -116,20 +133,25 @@ def encode_mesh(
     n = camera.resolution
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(o3d.core.Tensor(vertices), o3d.core.Tensor(faces.astype(np.uint32)))
-    rays = _pixel_rays(camera)
     # First hit: cast forward. Last hit: cast backward from beyond the mesh; its first hit is the
     # forward ray's last. Two closest-hit casts cost a third of list_intersections, and the backward
     # one is cast for the forward hits only (a ray that misses one way misses the other).
-    _, depth_of_vertices = camera.project(vertices)
+    uv, depth_of_vertices = camera.project(vertices)
     beyond = float(depth_of_vertices.max()) + 1.0  # camera-space depth behind every vertex
+    rows, cols = _window(camera, uv, depth_of_vertices)
+    rays = _pixel_rays(camera, rows, cols)
     forward = scene.cast_rays(o3d.core.Tensor(rays))
-    t_first = forward["t_hit"].numpy()
-    hit = np.isfinite(t_first)
-    pixels = np.flatnonzero(hit)
+    t_window = forward["t_hit"].numpy()
+    in_window = np.flatnonzero(np.isfinite(t_window))
+    width = cols.stop - cols.start
+    pixels = (rows.start + in_window // width) * n + cols.start + in_window % width  # crop's flat index
+    hit = np.zeros(n * n, bool)
+    hit[pixels] = True
     visible_faces = np.full(n * n, -1, np.int64)
-    visible_faces[pixels] = forward["primitive_ids"].numpy()[pixels]
+    visible_faces[pixels] = forward["primitive_ids"].numpy()[in_window]
+    rays = rays[in_window]
 
-    start, direction = rays[pixels, :3].astype(np.float64), rays[pixels, 3:]
+    start, direction = rays[:, :3].astype(np.float64), rays[:, 3:]
     reverse = np.empty((len(pixels), 6), np.float32)
     reverse[:, :3] = start + beyond * direction  # on the same (float32) line as the forward ray
     reverse[:, 3:] = -direction
@@ -143,7 +165,7 @@ def encode_mesh(
     hidden_faces[pixels] = back_faces
     # A ray crosses a triangle's plane once: the same face hit both ways is one hit (an open sheet), whose
     # two casts differ only by round-off (~1e-7 m); keep its thickness exactly zero.
-    t_hit = t_first[pixels]
+    t_hit = t_window[in_window]
     visible = np.zeros(n * n, np.float32)
     hidden = np.zeros(n * n, np.float32)
     visible[pixels] = t_hit

@@ -518,3 +518,17 @@ def test_half_turn_swaps_visible_and_hidden(seed, yaw, resolution):
 def test_half_turn_swaps_visible_and_hidden_on_a_body(anny_body):
     for yaw in (0.0, 90.0, 33.0):
         check_half_turn_swaps_maps(*anny_body, yaw, 128)
+
+
+def test_mesh_outside_the_crop_or_around_the_camera():
+    sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    camera = centred_camera("orthographic", 32, 3.0, 1.5)
+    beside = mesh_to_mould(np.asarray(sphere.vertices) + [5.0, 0, 0], sphere.faces, camera)
+    assert not beside.mask.any()
+    # a pinhole inside a sphere sees it all around: every ray leaves through the sphere, once
+    inside = Camera("perspective", 16, 8.0, 7.5, 7.5, look_at(np.zeros(3), np.array([0, 0, -1.0])))
+    mould = mesh_to_mould(sphere.vertices, sphere.faces, inside)
+    assert mould.mask.all()
+    np.testing.assert_array_equal(mould.hidden, mould.visible)
+    rays = inside.unit_rays(*inside.pixel_grid())
+    np.testing.assert_allclose(mould.visible / rays[..., 2], 0.5, atol=0.02)  # distance to the sphere
