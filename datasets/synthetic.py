@@ -251,8 +251,9 @@ def check_output_folder(outdir: Path, seed: int, config: SynthConfig, *, force: 
                 )
 
 
-def is_complete(outdir: Path, index: int, seed: int) -> bool:
-    """Whether sample ``index`` is already there: its three files exist and its JSON names this run.
+def is_complete(outdir: Path, index: int, seed: int, resolution: int) -> bool:
+    """Whether sample ``index`` of this run is already there: its three files exist and its JSON names this
+    seed, index, resolution and generator version.
 
     The JSON is written last and atomically, so a readable JSON means the PNG and NPZ were written whole;
     damage done afterwards is the loader's business (it skips and counts corrupt samples).
@@ -264,7 +265,12 @@ def is_complete(outdir: Path, index: int, seed: int) -> bool:
         params = json.loads((outdir / f"{name}.json").read_text())
     except (OSError, ValueError):
         return False
-    return params.get("seed") == seed and params.get("index") == index
+    return (
+        params.get("seed") == seed
+        and params.get("index") == index
+        and params.get("generator_version") == GENERATOR_VERSION
+        and params.get("camera", {}).get("resolution") == resolution
+    )
 
 
 _WORKER: dict = {}
@@ -315,8 +321,9 @@ def synthesize(
         seed: the dataset's seed.
         config: generation settings.
         workers: worker processes (1 runs in this process).
-        force: accept a folder holding other files or another run's samples (their samples are
-            regenerated where the names collide).
+        force: accept a folder holding other files or another run's samples (samples of another seed,
+            resolution or generator version are regenerated where the names collide; foreign files are
+            left alone).
         progress: show a tqdm progress bar on stderr.
 
     Raises:
@@ -334,7 +341,7 @@ def synthesize(
     outdir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_manifest(seed, config), indent=1).encode()
     write_atomic(outdir / MANIFEST, lambda handle: handle.write(text))
-    todo = [i for i in range(count) if force or not is_complete(outdir, i, seed)]
+    todo = [i for i in range(count) if not is_complete(outdir, i, seed, config.resolution)]
     skipped = count - len(todo)
     failed: list[str] = []
     start = time.perf_counter()

@@ -157,8 +157,10 @@ def test_synthesize_is_reproducible_resumable_and_guards_its_folder(tmp_path, an
     (first / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="notes.txt"):
         synthesize(first, 4, seed=5, config=SMALL, progress=False)
-    forced = synthesize(first, 1, seed=5, config=SMALL, force=True, progress=False)
-    assert forced.written == 1 and (first / "notes.txt").exists()
+    forced = synthesize(first, 2, seed=5, config=SMALL, force=True, progress=False)
+    assert (forced.written, forced.skipped) == (0, 2) and (first / "notes.txt").exists()
+    reseeded = synthesize(first, 1, seed=6, config=SMALL, force=True, progress=False)
+    assert reseeded.written == 1 and json.loads((first / "0000000.json").read_text())["seed"] == 6
 
 
 @pytest.mark.slow
