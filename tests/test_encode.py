@@ -280,6 +280,8 @@ def test_torus_keeps_first_and_last_of_four_layers(kind):
         if hits[-1] - hits[0] < 1e-3:  # a grazing ray: a hit or a miss are both right
             continue
         four_layers += len(hits) == 4
+        if u == row:
+            np.testing.assert_allclose(hits, layers, atol=1e-12)  # the centre ray: four vertices
         assert mould.mask[row, u]
         # Near the silhouette the rings' edges are almost parallel to the rays, so a float32 vertex
         # rounding of ~3e-8 m moves the crossing along the ray by up to ~1e-5 m.
@@ -297,6 +299,7 @@ def test_torus_seen_face_on_has_a_hole():
     assert mould.mask[32, 32 + round(radius_px)]
     # the tube's top and bottom: 3 - MINOR and 3 + MINOR on its centre circle
     assert abs(mould.visible[32, 32 + 20] - (3 - MINOR)) < 1e-4
+    assert abs(mould.hidden[32, 32 + 20] - (3 + MINOR)) < 1e-4
 
 
 # -- normals, open meshes, awkward framing ---------------------------------------------------------------
