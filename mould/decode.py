@@ -4,8 +4,10 @@ Each mask pixel gives one front point (visible depth) and one back point (hidden
 Normals come from the depth gradients of each map: the cross product of the back-projected surface's
 tangents along the image rows and columns. A neighbour across a depth jump larger than
 ``Tolerances.depth_jump`` (a self-occlusion) or outside the mask is not used: the one-sided difference
-on the other side is taken instead. Front normals face the camera, back normals face away. Only the mask
-pixels and their neighbours are read, so decoding costs in proportion to the person, not the crop.
+on the other side is taken instead. Each normal is then averaged with its same-surface neighbours', which
+evens out the facets of meshes whose triangles are about a pixel wide. Front normals face the camera, back
+normals face away. Only the mask pixels and their neighbours are read, so decoding costs in proportion to
+the person, not the crop.
 
 The optional **side band** fills the gap at the silhouette where the two maps meet: along the rays of the
 silhouette's boundary pixels, points are placed between the visible and the hidden depth, with normals
