@@ -1,14 +1,34 @@
-"""Writing reconstructions to standard files, atomically (a temporary file renamed into place)."""
+"""Writing reconstructions to standard files, atomically (temporary files renamed into place).
+
+Formats, chosen by the path's extension in :func:`write_mesh`:
+
+- ``.obj``: OBJ + MTL + PNG texture (``NAME.obj``, ``NAME.mtl``, ``NAME.png``), UV-mapped; positions are
+  written once each (texture seams only repeat UVs, ``f v/vt``), so the geometry stays watertight. The three
+  files are written all or nothing. Without a texture, vertex colours follow the positions (``v x y z r g b``).
+- ``.ply``: binary PLY with per-vertex RGB colours (the texture sampled at each vertex), seams welded.
+- ``.glb``: binary glTF with the texture embedded (trimesh's writer); glTF stores attributes per vertex, so
+  seam vertices stay duplicated there.
+
+Meshes are written in metres, in the frame they are in (see :mod:`mould.recon.mesh`). The mesh's metadata
+(mesher, back texture strategy, ...) goes into comment lines of OBJ and PLY headers and into the glTF
+mesh's ``extras``.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mould.checks import check_array
+from mould.errors import InputError
 from mould.files import write_atomic
+
+MESH_EXTENSIONS = (".obj", ".ply", ".glb")
 
 
 def write_points_ply(
@@ -45,3 +65,163 @@ def write_points_ply(
     path = Path(path)
     write_atomic(path, write)
     return path
+
+
+# -- meshes ---------------------------------------------------------------------------------------------------
+def _metadata_line(mesh) -> str:
+    """The metadata as one line of ASCII JSON (non-ASCII escaped), for header comments."""
+    return json.dumps(mesh.metadata, sort_keys=True, ensure_ascii=True, default=str).replace("\n", " ")
+
+
+def _weld(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique positions: (unique (U, 3), index of each vertex's position (V,), first vertex of each (U,))."""
+    unique, first, inverse = np.unique(vertices, axis=0, return_index=True, return_inverse=True)
+    return unique, inverse.reshape(-1), first
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _write_group(files: dict[Path, bytes]) -> None:
+    """Write several files all or nothing: every temporary file first, then the renames.
+
+    If anything fails, the temporary files and the files already renamed into place are removed.
+    """
+    temporaries: dict[Path, Path] = {}
+    renamed: list[Path] = []
+    try:
+        for path, data in files.items():
+            handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temporaries[path] = Path(name)
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+        for path, temporary in temporaries.items():  # the last file (the OBJ) is renamed last
+            os.replace(temporary, path)
+            renamed.append(path)
+    except BaseException:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+        for path in renamed:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def obj_files(path: Path, mesh) -> dict[Path, bytes]:
+    """The contents of ``NAME.png``, ``NAME.mtl`` (if textured) and ``NAME.obj``, in writing order."""
+    positions, position_of, first = _weld(mesh.vertices)
+    lines = [
+        "# mould reconstruction: metres",
+        f"# mould metadata: {_metadata_line(mesh)}",
+    ]
+    out: dict[Path, bytes] = {}
+    textured = mesh.texture is not None
+    if textured:
+        png, mtl = path.with_suffix(".png"), path.with_suffix(".mtl")
+        out[png] = _png_bytes(np.asarray(mesh.texture))
+        out[mtl] = (
+            "# mould reconstruction material\nnewmtl person\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\n"
+            f"map_Kd {png.name}\n"
+        ).encode("ascii")
+        lines += [f"mtllib {mtl.name}", "usemtl person"]
+    buffer = io.StringIO()
+    buffer.write("\n".join(lines) + "\n")
+    if mesh.colors is not None and not textured:
+        colors = mesh.colors[first].astype(np.float64) / 255
+        np.savetxt(buffer, np.hstack([positions, colors]), fmt="v %.6f %.6f %.6f %.4f %.4f %.4f")
+    else:
+        np.savetxt(buffer, positions, fmt="v %.6f %.6f %.6f")
+    faces = mesh.faces.astype(np.int64)
+    if textured:
+        np.savetxt(buffer, mesh.uv, fmt="vt %.6f %.6f")
+        corners = np.stack([position_of[faces] + 1, faces + 1], axis=-1).reshape(len(faces), 6)
+        np.savetxt(buffer, corners, fmt="f %d/%d %d/%d %d/%d")
+    else:
+        np.savetxt(buffer, position_of[faces] + 1, fmt="f %d %d %d")
+    out[path] = buffer.getvalue().encode("ascii")
+    return out
+
+
+def ply_bytes(mesh) -> bytes:
+    """Binary little-endian PLY: float32 positions, uchar RGB when the mesh has colours, int32 faces."""
+    positions, position_of, first = _weld(mesh.vertices)
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if mesh.colors is not None:
+        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    vertex = np.empty(len(positions), dtype=fields)
+    for i, axis in enumerate("xyz"):
+        vertex[axis] = positions[:, i]
+    if mesh.colors is not None:
+        for i, channel in enumerate(("red", "green", "blue")):
+            vertex[channel] = mesh.colors[first, i]
+    face = np.empty(len(mesh.faces), dtype=[("count", "u1"), ("index", "<i4", (3,))])
+    face["count"] = 3
+    face["index"] = position_of[mesh.faces]
+    header = [
+        "ply",
+        "format binary_little_endian 1.0",
+        "comment mould reconstruction: metres",
+        f"comment mould metadata: {_metadata_line(mesh)}",
+        f"element vertex {len(positions)}",
+        *(f"property {'float' if t == '<f4' else 'uchar'} {name}" for name, t in fields),
+        f"element face {len(mesh.faces)}",
+        "property list uchar int vertex_indices",
+        "end_header",
+    ]
+    return ("\n".join(header) + "\n").encode("ascii") + vertex.tobytes() + face.tobytes()
+
+
+def glb_bytes(mesh) -> bytes:
+    """Binary glTF: positions, UVs and the texture embedded as PNG (or vertex colours), metadata in extras."""
+    import trimesh
+    from PIL import Image
+
+    if mesh.texture is not None:
+        material = trimesh.visual.material.PBRMaterial(
+            name="person",
+            baseColorTexture=Image.fromarray(np.asarray(mesh.texture)),
+            metallicFactor=0.0,
+            roughnessFactor=1.0,
+        )
+        visual = trimesh.visual.TextureVisuals(uv=mesh.uv, material=material)
+    elif mesh.colors is not None:
+        visual = trimesh.visual.ColorVisuals(vertex_colors=mesh.colors)
+    else:
+        visual = None
+    shape = trimesh.Trimesh(mesh.vertices, mesh.faces, visual=visual, process=False)
+    shape.metadata.update(json.loads(json.dumps(mesh.metadata, default=str)))
+    return trimesh.exchange.gltf.export_glb(trimesh.Scene(shape), include_normals=False)
+
+
+def write_mesh(path: str | os.PathLike, mesh) -> list[Path]:
+    """Write ``mesh`` (a :class:`mould.recon.mesh.Mesh`) in the format of ``path``'s extension, atomically.
+
+    Args:
+        path: ``.obj`` (+ ``.mtl`` and ``.png`` beside it when textured), ``.ply`` or ``.glb``.
+        mesh: the mesh; metres.
+
+    Returns:
+        The paths written.
+
+    Raises:
+        InputError: unknown extension (nothing is written).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MESH_EXTENSIONS:
+        raise InputError(
+            f"{path}: unknown mesh format {suffix or '(no extension)'}; use one of {', '.join(MESH_EXTENSIONS)}"
+        )
+    if len(mesh.faces) == 0:
+        raise InputError(f"{path}: the mesh has no faces")
+    if suffix == ".obj":
+        files = obj_files(path, mesh)
+        _write_group(files)
+        return list(files)
+    data = ply_bytes(mesh) if suffix == ".ply" else glb_bytes(mesh)
+    write_atomic(path, lambda handle: handle.write(data))
+    return [path]

@@ -1,0 +1,415 @@
+"""Direct mould stitching: both depth maps triangulated as pixel grids and sewn shut at the silhouette.
+
+No Poisson, O(pixels), vectorised numpy. The surface built is the boundary of the mould's own solid, the
+set of points ``visible <= z <= hidden`` along each pixel's ray:
+
+- **Sheets.** Each map is a grid of vertices at the pixel centres of the mask. A *cell* is a 2 x 2 block of
+  pixel centres. A cell with four mask pixels gives two triangles (the diagonal with the smaller depth
+  step), a cell with three gives one. Which cells are covered depends on the mask only, so both sheets
+  have the same outline.
+- **Depth jumps.** A grid edge whose depth step exceeds ``jump_factor`` pixel footprints (a surface more
+  than ~80° from the ray: a self-occlusion, e.g. an arm before the torso) is not bridged. The edge's midpoint
+  gets two vertices, one at each end's depth, and each cell touching a jump is split like marching squares:
+  the near and the far parts are triangulated separately and joined by a **wall along the rays** through the
+  midpoints. That wall is exactly the side of the mould's solid there, so no hole is left: the tear is
+  closed by construction, not patched afterwards.
+- **Seam.** Every outline edge of the sheets (a grid edge covered on one side only, or the diagonal of a
+  three-pixel cell) is joined to the same edge of the other sheet by a wall along the rays (a quad, or a
+  longer polygon where the edge is a jump in either map).
+- **Pinches.** A pixel whose covered cells touch only at a corner would make the seam walls meet at one
+  ray four times (a non-manifold edge). Such pixels are removed from the mask first, repeatedly until none
+  is left; this drops at most a few pixels of thin diagonal structures.
+
+The result is closed, edge-manifold and consistently oriented (every edge is used by two faces, once in
+each direction) for any mask and any depths with visible <= hidden; ``tests/test_recon_stitch.py`` checks
+this on random masks and depths. What the surface cannot show is what the mould cannot hold: surfaces
+between the first and the last hit of a ray (the inner side of an arm before the torso) are replaced by
+the walls. Components are kept separately closed; :func:`mould.recon.mesh.mould_to_mesh` keeps the largest.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from mould.recon.mesh import compact, largest_component
+
+from mould.camera import Camera
+from mould.container import Mould
+
+TL, TR, BR, BL = 0, 1, 2, 3
+"""Corners of a cell in cycle order (with rows going down, this order winds to a normal along +z)."""
+
+
+@dataclass(frozen=True)
+class StitchConfig:
+    """Options of the direct stitcher."""
+
+    jump_factor: float = 6.0
+    """A grid edge whose depth step exceeds this many pixel footprints (at its nearer end) is a depth jump,
+    left unbridged and closed by a wall along the rays. 6 footprints is a surface at ~80° from the ray:
+    steeper than anything a person's skin shows at the pixel scale except at self-occlusions."""
+    keep: str = "largest"
+    """``"largest"``: keep the largest connected component (one person, no debris); ``"all"``: keep all
+    (each is closed)."""
+
+    def __post_init__(self) -> None:
+        if not self.jump_factor > 0:
+            raise ValueError(f"jump_factor: expected > 0, got {self.jump_factor}")
+        if self.keep not in ("largest", "all"):
+            raise ValueError(f"keep: expected 'largest' or 'all', got {self.keep!r}")
+
+
+# -- case tables ----------------------------------------------------------------------------------------------
+# Local vertex slots of a cell: 0-3 the corners TL, TR, BR, BL; 4 + 2e + s the midpoint of grid edge e
+# (0 top TL->TR, 1 right TR->BR, 2 bottom BR->BL, 3 left BL->TL) at the depth of its start (s = 0) or end
+# (s = 1) corner in cycle order.
+_EDGE_CORNERS = ((TL, TR), (TR, BR), (BR, BL), (BL, TL))
+FULL_DIAGONAL_13 = 16
+"""Case index of a jump-free full cell split along TR-BL instead of TL-BR."""
+
+
+def _fan(polygon: list[int], apex: int = 0) -> list[tuple[int, int, int]]:
+    polygon = polygon[apex:] + polygon[:apex]
+    return [(polygon[0], polygon[i], polygon[i + 1]) for i in range(1, len(polygon) - 1)]
+
+
+def _cell_triangles(missing: int | None, jumps: tuple[bool, bool, bool, bool], diagonal_13: bool = False):
+    """Triangles (slot triples, wound TL->TR->BR) of one cell: the marching-squares split described above."""
+    corners = [c for c in (TL, TR, BR, BL) if c != missing]
+    cycle: list[int] = []  # slots around the cell
+    jump_at: list[int] = []  # positions in ``cycle`` of the first midpoint of each jump edge
+    for index, corner in enumerate(corners):
+        cycle.append(corner)
+        following = corners[(index + 1) % len(corners)]
+        edge = next((e for e, pair in enumerate(_EDGE_CORNERS) if pair == (corner, following)), None)
+        if edge is not None and jumps[edge]:
+            jump_at.append(len(cycle))
+            cycle += [4 + 2 * edge, 5 + 2 * edge]
+    if not jump_at:
+        if len(corners) == 4:
+            return [(TL, TR, BL), (TR, BR, BL)] if diagonal_13 else [(TL, TR, BR), (TL, BR, BL)]
+        return [tuple(corners)]
+    if len(jump_at) == 1:
+        # A lone jump (the other edges' small steps add up to it) is bridged inside the cell: one polygon,
+        # fanned from the corner before the jump's start, which sees every other vertex of the cycle.
+        return _fan(cycle, apex=(jump_at[0] - 2) % len(cycle))
+    triangles = []
+    count = len(cycle)
+    for k, position in enumerate(jump_at):
+        # The run of corners after this jump edge, up to the next jump edge, with its two midpoints.
+        following = jump_at[(k + 1) % len(jump_at)]
+        run = [cycle[(position + 1) % count]]
+        i = (position + 2) % count
+        while i != following:
+            run.append(cycle[i])
+            i = (i + 1) % count
+        run.append(cycle[following])
+        triangles += _fan(run, apex=1)  # apex on the run's first corner
+    middle = [slot for position in jump_at for slot in (cycle[position], cycle[position + 1])]
+    triangles += _fan(middle)  # the wall along the rays between the parts
+    return triangles
+
+
+@functools.lru_cache(maxsize=1)
+def case_tables() -> tuple[tuple[tuple[int, int, int], ...], ...]:
+    """Triangles of every cell case, as local slot triples.
+
+    Case index: full cells 0-15 (bit e set = edge e is a jump), 16 (jump-free, TR-BL diagonal);
+    three-pixel cells 32 + 4 * missing + bits, bit 0 / 1 = a jump on the first / second grid edge after
+    the missing corner in cycle order.
+    """
+    tables: list[tuple] = [()] * 48
+    for bits in range(16):
+        tables[bits] = tuple(_cell_triangles(None, tuple(bool(bits >> e & 1) for e in range(4))))
+    tables[FULL_DIAGONAL_13] = tuple(_cell_triangles(None, (False,) * 4, diagonal_13=True))
+    for missing in range(4):
+        for bits in range(4):
+            jumps = [False] * 4
+            jumps[(missing + 1) % 4] = bool(bits & 1)
+            jumps[(missing + 2) % 4] = bool(bits & 2)
+            tables[32 + 4 * missing + bits] = tuple(_cell_triangles(missing, tuple(jumps)))
+    return tuple(tables)
+
+
+# -- masks ----------------------------------------------------------------------------------------------------
+def _cell_corners(mask: np.ndarray) -> np.ndarray:
+    """(N-1, N-1, 4) bool: which corners (TL, TR, BR, BL) of each cell lie in the mask."""
+    return np.stack([mask[:-1, :-1], mask[:-1, 1:], mask[1:, 1:], mask[1:, :-1]], axis=-1)
+
+
+def _sector_ring(mask: np.ndarray) -> np.ndarray:
+    """(N, N, 8) bool: which 45° sectors around each pixel centre are covered by triangles, in angular order
+    E-SE, SE-S, S-SW, SW-W, W-NW, NW-N, N-NE, NE-E (rows going down)."""
+    n = mask.shape[0]
+    corners = _cell_corners(mask)
+    count = corners.sum(axis=-1)
+    full = count == 4
+    three = count == 3
+
+    def covers(corner: int, horizontal: int, vertical: int, diagonal: int) -> tuple[np.ndarray, np.ndarray]:
+        # Sectors at ``corner`` along its horizontal and its vertical edge: a full cell covers both; a
+        # three-pixel cell covers both if the missing corner is the diagonal one, else only the sector
+        # along the edge whose far end is present.
+        here = corners[..., corner]
+        missing_h = three & ~corners[..., horizontal]
+        missing_v = three & ~corners[..., vertical]
+        missing_d = three & ~corners[..., diagonal]
+        along_h = here & (full | missing_d | missing_v)
+        along_v = here & (full | missing_d | missing_h)
+        return along_h, along_v
+
+    ring = np.zeros((n + 2, n + 2, 8), bool)  # padded: cells beyond the crop cover nothing
+    inner = ring[1:-1, 1:-1]
+    # p is TL of the cell to its south-east (cell (r, c)), TR of the south-west one (r, c-1), BR of the
+    # north-west one (r-1, c-1), BL of the north-east one (r-1, c).
+    h, v = covers(TL, TR, BL, BR)
+    inner[:-1, :-1, 0], inner[:-1, :-1, 1] = h, v
+    h, v = covers(TR, TL, BR, BL)
+    inner[:-1, 1:, 3], inner[:-1, 1:, 2] = h, v
+    h, v = covers(BR, BL, TR, TL)
+    inner[1:, 1:, 4], inner[1:, 1:, 5] = h, v
+    h, v = covers(BL, BR, TL, TR)
+    inner[1:, :-1, 7], inner[1:, :-1, 6] = h, v
+    return inner
+
+
+def remove_pinches(mask: np.ndarray, max_rounds: int = 1000) -> np.ndarray:
+    """The mask without pixels whose covered sectors form more than one arc (see the module doc).
+
+    Args:
+        mask: (N, N) bool.
+
+    Returns:
+        (N, N) bool, a subset of ``mask``; every pixel's covered sectors are empty, one arc or the full ring.
+    """
+    mask = mask.copy()
+    for _ in range(max_rounds):
+        ring = _sector_ring(mask)
+        arcs = np.sum(ring & ~np.roll(ring, 1, axis=-1), axis=-1)
+        pinched = mask & (arcs > 1)
+        if not pinched.any():
+            return mask
+        mask &= ~pinched
+    raise RuntimeError("remove_pinches: did not converge")  # each round removes a pixel: unreachable
+
+
+# -- the stitcher ---------------------------------------------------------------------------------------------
+@dataclass
+class _Sheet:
+    """Vertex ids of one map: corners and jump-edge midpoints; -1 where there is none."""
+
+    corner: np.ndarray  # (N, N)
+    h_jump: np.ndarray  # (N, N-1) bool: jump between (r, c) and (r, c+1)
+    v_jump: np.ndarray  # (N-1, N) bool: jump between (r, c) and (r+1, c)
+    h_lo: np.ndarray  # (N, N-1) id of the midpoint at (r, c)'s depth
+    h_hi: np.ndarray  # ... at (r, c+1)'s depth
+    v_lo: np.ndarray  # (N-1, N) id at (r, c)'s depth
+    v_hi: np.ndarray  # ... at (r+1, c)'s depth
+    positions: np.ndarray  # (P, 3) float64 camera frame
+
+
+def _footprint(depth: np.ndarray, camera: Camera) -> np.ndarray:
+    """Width of a pixel in metres at ``depth``."""
+    return depth / camera.focal if camera.kind == "perspective" else np.full_like(depth, 1.0 / camera.focal)
+
+
+def _sheet(depth: np.ndarray, mask: np.ndarray, camera: Camera, config: StitchConfig, offset: int) -> _Sheet:
+    depth = depth.astype(np.float64)
+    rows, cols = np.nonzero(mask)
+    corner = np.full(mask.shape, -1, np.int64)
+    corner[rows, cols] = offset + np.arange(len(rows))
+    parts = [camera.backproject(cols.astype(np.float64), rows.astype(np.float64), depth[rows, cols])]
+    next_id = offset + len(rows)
+    ids = {}
+    for name, a, b, du, dv in (
+        ("h", (slice(None), slice(None, -1)), (slice(None), slice(1, None)), 0.5, 0.0),
+        ("v", (slice(None, -1), slice(None)), (slice(1, None), slice(None)), 0.0, 0.5),
+    ):
+        za, zb = depth[a], depth[b]
+        both = mask[a] & mask[b]
+        threshold = config.jump_factor * _footprint(np.minimum(za, zb), camera)
+        jump = both & (np.abs(za - zb) > threshold)
+        r, c = np.nonzero(jump)
+        count = len(r)
+        lo = np.full(jump.shape, -1, np.int64)
+        hi = np.full(jump.shape, -1, np.int64)
+        lo[r, c] = next_id + np.arange(count)
+        hi[r, c] = next_id + count + np.arange(count)
+        next_id += 2 * count
+        u, v = c + du, r + dv
+        parts.append(camera.backproject(u, v, za[r, c]))
+        parts.append(camera.backproject(u, v, zb[r, c]))
+        ids[name] = (jump, lo, hi)
+    return _Sheet(
+        corner, ids["h"][0], ids["v"][0], ids["h"][1], ids["h"][2], ids["v"][1], ids["v"][2], np.concatenate(parts)
+    )
+
+
+def _slot_ids(sheet: _Sheet, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """(len(i), 12) global vertex ids of the slots of cells with top-left pixel (i, j)."""
+    return np.stack(
+        [
+            sheet.corner[i, j],
+            sheet.corner[i, j + 1],
+            sheet.corner[i + 1, j + 1],
+            sheet.corner[i + 1, j],
+            sheet.h_lo[i, j],
+            sheet.h_hi[i, j],  # top: TL -> TR
+            sheet.v_lo[i, j + 1],
+            sheet.v_hi[i, j + 1],  # right: TR -> BR
+            sheet.h_hi[i + 1, j],
+            sheet.h_lo[i + 1, j],  # bottom: BR -> BL
+            sheet.v_hi[i, j],
+            sheet.v_lo[i, j],  # left: BL -> TL
+        ],
+        axis=1,
+    )
+
+
+def _sheet_faces(sheet: _Sheet, depth: np.ndarray, cells: tuple[np.ndarray, ...]) -> np.ndarray:
+    """(F, 3) faces of one sheet, wound so that their normal points along +z (away from the camera)."""
+    i, j, missing = cells  # missing = -1 for full cells
+    jumps = np.stack([sheet.h_jump[i, j], sheet.v_jump[i, j + 1], sheet.h_jump[i + 1, j], sheet.v_jump[i, j]], 1)
+    full = missing < 0
+    case = np.where(full, (jumps * (1 << np.arange(4))).sum(axis=1), 0)
+    d = depth
+    diagonal_13 = np.abs(d[i, j] - d[i + 1, j + 1]) > np.abs(d[i, j + 1] - d[i + 1, j])
+    case = np.where(full & (case == 0) & diagonal_13, FULL_DIAGONAL_13, case)
+    m = np.maximum(missing, 0)
+    legs = jumps[np.arange(len(m)), (m + 1) % 4] * 1 + jumps[np.arange(len(m)), (m + 2) % 4] * 2
+    case = np.where(full, case, 32 + 4 * m + legs)
+    tables = case_tables()
+    faces = []
+    for index in np.unique(case):
+        chosen = case == index
+        slots = _slot_ids(sheet, i[chosen], j[chosen])
+        faces.append(slots[:, np.asarray(tables[index])].reshape(-1, 3))
+    return np.concatenate(faces) if faces else np.zeros((0, 3), np.int64)
+
+
+def _seam_faces(front: _Sheet, back: _Sheet, corners: np.ndarray) -> np.ndarray:
+    """Walls along the rays joining the two sheets' outlines (faces wound outwards)."""
+    count = corners.sum(axis=-1)
+    full, three = count == 4, count == 3
+    # Which grid edges each cell's triangles cover: a full cell all four, a three-pixel cell its two legs.
+    covered = [full | (three & corners[..., a] & corners[..., b]) for a, b in _EDGE_CORNERS]
+    n = corners.shape[0] + 1
+    pad_h = np.zeros((n + 1, n - 1), bool)  # h edges (r, c), cells above (r-1) and below (r)
+    below, above = pad_h.copy(), pad_h.copy()
+    below[1:-1] = covered[0]  # cell (r, c) covers its top edge h(r, c)
+    above[1:-1] = covered[2]  # cell (r, c) covers its bottom edge h(r+1, c)
+    h_below, h_above = below[1:], above[:-1]
+    pad_v = np.zeros((n - 1, n + 1), bool)
+    right, left = pad_v.copy(), pad_v.copy()
+    right[:, 1:-1] = covered[3]  # cell (r, c) covers its left edge v(r, c): the cell lies right of it
+    left[:, 1:-1] = covered[1]  # cell (r, c) covers its right edge v(r, c+1)
+    v_right, v_left = right[:, 1:], left[:, :-1]
+
+    # Boundary half-edges p -> q in the back sheet's winding (the cell cycle TL -> TR -> BR -> BL).
+    edges = []  # (p_row, p_col, q_row, q_col, kind, r, c, p_is_lo); kind 0 h, 1 v, 2 diagonal
+    r, c = np.nonzero(h_below & ~h_above)  # top edge of a cell: TL -> TR, p = (r, c) is lo
+    edges.append((r, c, r, c + 1, 0, r, c, True))
+    r, c = np.nonzero(h_above & ~h_below)  # bottom edge of the cell above: BR -> BL, p = (r, c+1) is hi
+    edges.append((r, c + 1, r, c, 0, r, c, False))
+    r, c = np.nonzero(v_left & ~v_right)  # right edge of the cell to the left: TR -> BR, p = (r, c) is lo
+    edges.append((r, c, r + 1, c, 1, r, c, True))
+    r, c = np.nonzero(v_right & ~v_left)  # left edge of a cell: BL -> TL, p = (r+1, c) is hi
+    edges.append((r + 1, c, r, c, 1, r, c, False))
+    # Hypotenuses of three-pixel cells, in cycle order skipping the missing corner.
+    offsets = ((0, 0), (0, 1), (1, 1), (1, 0))
+    for missing, (a, b) in enumerate(((BL, TR), (TL, BR), (TR, BL), (BR, TL))):
+        r, c = np.nonzero(three & ~corners[..., missing])
+        edges.append((r + offsets[a][0], c + offsets[a][1], r + offsets[b][0], c + offsets[b][1], 2, r, c, True))
+
+    faces = []
+    for pr, pc, qr, qc, kind, er, ec, p_is_lo in edges:
+        if len(pr) == 0:
+            continue
+        fp, fq = front.corner[pr, pc], front.corner[qr, qc]
+        bp, bq = back.corner[pr, pc], back.corner[qr, qc]
+        if kind == 2:
+            jump_f = jump_b = np.zeros(len(pr), bool)
+            mid = None
+        else:
+            jumps = (front.h_jump, back.h_jump) if kind == 0 else (front.v_jump, back.v_jump)
+            jump_f, jump_b = jumps[0][er, ec], jumps[1][er, ec]
+            lo_hi = (
+                ((front.h_lo, front.h_hi), (back.h_lo, back.h_hi))
+                if kind == 0
+                else ((front.v_lo, front.v_hi), (back.v_lo, back.v_hi))
+            )
+            mid = [(lo[er, ec], hi[er, ec]) if p_is_lo else (hi[er, ec], lo[er, ec]) for lo, hi in lo_hi]
+        for with_f in (False, True):
+            for with_b in (False, True):
+                chosen = (jump_f == with_f) & (jump_b == with_b)
+                if not chosen.any():
+                    continue
+                # Polygon [B(q), Bm(q), Bm(p), B(p), F(p), Fm(p), Fm(q), F(q)], midpoints where jumps are.
+                polygon = [bq[chosen]]
+                if with_b:
+                    polygon += [mid[1][1][chosen], mid[1][0][chosen]]
+                polygon += [bp[chosen], fp[chosen]]
+                if with_f:
+                    polygon += [mid[0][0][chosen], mid[0][1][chosen]]
+                polygon.append(fq[chosen])
+                polygon = np.stack(polygon, axis=1)
+                fan = [polygon[:, [0, k, k + 1]] for k in range(1, polygon.shape[1] - 1)]
+                faces.append(np.concatenate(fan))
+    return np.concatenate(faces) if faces else np.zeros((0, 3), np.int64)
+
+
+def stitch_maps(
+    visible: np.ndarray, hidden: np.ndarray, mask: np.ndarray, camera: Camera, config: StitchConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stitch a visible and a hidden depth map into one closed surface, in the camera frame.
+
+    Args:
+        visible, hidden: (N, N) float, camera-space z, metres, hidden >= visible inside ``mask``.
+        mask: (N, N) bool.
+        camera: the maps' camera.
+        config: options; defaults when None.
+
+    Returns:
+        vertices: (V, 3) float64, camera frame, metres.
+        faces: (F, 3) int64, wound outwards (front faces towards the camera). Empty when no cell of the
+        mask has three pixels.
+    """
+    config = config or StitchConfig()
+    mask = remove_pinches(np.asarray(mask, bool))
+    corners = _cell_corners(mask)
+    count = corners.sum(axis=-1)
+    i, j = np.nonzero(count >= 3)
+    missing = np.where(count[i, j] == 4, -1, np.argmin(corners[i, j], axis=1))
+    front = _sheet(visible, mask, camera, config, 0)
+    back = _sheet(hidden, mask, camera, config, len(front.positions))
+    cells = (i, j, missing)
+    front_faces = _sheet_faces(front, visible, cells)[:, ::-1]  # front faces look at the camera
+    back_faces = _sheet_faces(back, hidden, cells)
+    seam = _seam_faces(front, back, corners)
+    faces = np.concatenate([front_faces, back_faces, seam])
+    vertices = np.concatenate([front.positions, back.positions])
+    if len(faces) == 0:
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    vertices, faces = compact(vertices, faces)
+    if config.keep == "largest":
+        vertices, faces = largest_component(vertices, faces)
+    return vertices, faces
+
+
+def stitch_mould(mould: Mould, config: StitchConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stitch_maps` on a mould, moved to its world frame.
+
+    Returns:
+        vertices: (V, 3) float32, world frame, metres; faces: (F, 3) int32, wound outwards.
+
+    Raises:
+        InputError: no cell of the mask has three pixels (a silhouette of isolated pixels or lines).
+    """
+    from mould.errors import InputError
+
+    vertices, faces = stitch_maps(mould.visible, mould.hidden, mould.mask, mould.camera, config)
+    if len(faces) == 0:
+        raise InputError("the silhouette has no 2 x 2 block of pixels to mesh (isolated pixels or lines)")
+    return mould.camera.to_world(vertices).astype(np.float32), faces.astype(np.int32)
