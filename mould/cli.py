@@ -17,7 +17,19 @@ import sys
 from mould.errors import MouldError
 
 # name -> module under mould.commands; the order is the order of `mould --help`.
-COMMANDS = ("encode", "decode", "show", "bench", "train", "eval", "synth", "data", "model-info", "export-onnx")
+COMMANDS = (
+    "encode",
+    "decode",
+    "compare",
+    "show",
+    "bench",
+    "train",
+    "eval",
+    "synth",
+    "data",
+    "model-info",
+    "export-onnx",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

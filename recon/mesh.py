@@ -221,6 +221,7 @@ def mould_to_mesh(
     *,
     mesher: Mesher = "poisson",
     normals: Literal["auto", "gradient", "stored"] = "auto",
+    side_band: bool = True,
     poisson=None,
     stitch=None,
 ) -> Mesh:
@@ -232,6 +233,7 @@ def mould_to_mesh(
             ``"stitch"`` (the two depth maps triangulated and stitched at the silhouette, ~tens of ms).
         normals: Poisson only: point normals from depth gradients, the mould's stored normals, or stored
             when present.
+        side_band: Poisson only: add the points along the silhouette rays (see :mod:`mould.decode`).
         poisson: a :class:`mould.recon.poisson.PoissonConfig` (default settings when None).
         stitch: a :class:`mould.recon.stitch.StitchConfig` (default settings when None).
 
@@ -257,14 +259,11 @@ def mould_to_mesh(
         from mould.decode import mould_to_points
 
         config = poisson or PoissonConfig()
-        cloud = mould_to_points(mould, normals=normals)
+        cloud = mould_to_points(mould, normals=normals, side=side_band)
         vertices, faces = points_to_mesh(cloud.points, cloud.normals, config)
         settings = dataclasses.asdict(config) | {
-            "normals": "stored" if _uses_stored(mould, normals) else "gradient"
+            "normals": "stored" if mould.has_normals and normals != "gradient" else "gradient",
+            "side_band": side_band,
         }
     metadata = {"mesher": mesher, "mesher_settings": settings, "frame": "mould world frame, metres"}
     return Mesh(vertices=vertices, faces=faces, metadata=metadata)
-
-
-def _uses_stored(mould: Mould, normals: str) -> bool:
-    return mould.has_normals and normals != "gradient"
