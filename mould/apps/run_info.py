@@ -89,7 +89,10 @@ def write_run_info(run_dir: str | os.PathLike, info: dict) -> None:
 
 
 def command_line() -> list[str]:
-    return [Path(sys.argv[0]).name, *sys.argv[1:]]
+    """This process's command as ``mould ...`` (also when started as ``python -m mould.cli`` or by torchrun,
+    whose own options are not visible here)."""
+    program = Path(sys.argv[0]).name
+    return ["mould" if program in ("cli.py", "__main__.py") else program, *sys.argv[1:]]
 
 
 def update_run_info(run_dir: str | os.PathLike, session: dict, **fields) -> dict:

@@ -106,7 +106,12 @@ def run(args: argparse.Namespace) -> int:
         f"{result.elapsed_s / 60:.1f} min in all){'; ' + figures if figures else ''}"
     )
     if result.interrupted:
-        print(f"resume with: mould train ... --out {config.out} --resume")
+        import shlex
+
+        from mould.apps.run_info import command_line
+
+        again = command_line() + ([] if config.resume else ["--resume"])
+        print(f"resume with: {shlex.join(again)}")
         return 130
     return 0
 
