@@ -2,10 +2,10 @@
 
 Formats, chosen by the path's extension in :func:`write_mesh`:
 
-- ``.obj``: OBJ + MTL + PNG texture (``NAME.obj``, ``NAME.mtl``, ``NAME.png``), UV-mapped; positions are
-  written once each (texture seams only repeat UVs, ``f v/vt``), so the geometry stays watertight. The three
+- ``.obj``: OBJ + MTL + PNG texture (``NAME.obj``, ``NAME.mtl``, ``NAME.png``), UV-mapped; seam twins are
+  written as one position with two UVs (``f v/vt``), so the geometry stays watertight. The three
   files are written all or nothing. Without a texture, vertex colours follow the positions (``v x y z r g b``).
-- ``.ply``: binary PLY with per-vertex RGB colours (the texture sampled at each vertex), seams welded.
+- ``.ply``: binary PLY with per-vertex RGB colours (the texture sampled at each vertex), seam twins merged.
 - ``.glb``: binary glTF with the texture embedded (trimesh's writer); glTF stores attributes per vertex, so
   seam vertices stay duplicated there.
 
@@ -73,10 +73,15 @@ def _metadata_line(mesh) -> str:
     return json.dumps(mesh.metadata, sort_keys=True, ensure_ascii=True, default=str).replace("\n", " ")
 
 
-def _weld(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unique positions: (unique (U, 3), index of each vertex's position (V,), first vertex of each (U,))."""
-    unique, first, inverse = np.unique(vertices, axis=0, return_index=True, return_inverse=True)
-    return unique, inverse.reshape(-1), first
+def _weld(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions without seam twins: (positions (U, 3), index of each vertex's position (V,), the vertex
+    each position comes from (U,))."""
+    if mesh.seam_source is None:
+        every = np.arange(len(mesh.vertices))
+        return mesh.vertices, every, every
+    first = np.nonzero(mesh.seam_source == np.arange(len(mesh.vertices)))[0]
+    index = np.cumsum(mesh.seam_source == np.arange(len(mesh.vertices))) - 1
+    return mesh.vertices[first], index[mesh.seam_source], first
 
 
 def _png_bytes(image: np.ndarray) -> bytes:
@@ -113,7 +118,7 @@ def _write_group(files: dict[Path, bytes]) -> None:
 
 def obj_files(path: Path, mesh) -> dict[Path, bytes]:
     """The contents of ``NAME.png``, ``NAME.mtl`` (if textured) and ``NAME.obj``, in writing order."""
-    positions, position_of, first = _weld(mesh.vertices)
+    positions, position_of, first = _weld(mesh)
     lines = [
         "# mould reconstruction: metres",
         f"# mould metadata: {_metadata_line(mesh)}",
@@ -148,7 +153,7 @@ def obj_files(path: Path, mesh) -> dict[Path, bytes]:
 
 def ply_bytes(mesh) -> bytes:
     """Binary little-endian PLY: float32 positions, uchar RGB when the mesh has colours, int32 faces."""
-    positions, position_of, first = _weld(mesh.vertices)
+    positions, position_of, first = _weld(mesh)
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if mesh.colors is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]

@@ -43,9 +43,10 @@ class Mesh:
         colors: optional (V, 3) uint8 RGB per vertex (the texture sampled at ``uv`` when both exist).
         texture: optional (H, W, 3) uint8 RGB image that ``uv`` points into.
         metadata: JSON-ready facts about how the mesh was made (mesher, back texture strategy, ...).
-
-    Vertices may repeat a position where the texture has a seam (the same point with two ``uv``);
-    topology checks weld equal positions first (:func:`welded`).
+        seam_source: optional (V,) int32: for a vertex that repeats another one's position at a texture seam
+            (the same point with a second ``uv``), that vertex's index; every other vertex, its own index.
+            :meth:`geometry` merges the twins. Equal positions are never merged otherwise: a mould's zero
+            thickness puts a front and a back vertex at one point, and they must stay apart.
     """
 
     vertices: np.ndarray
@@ -54,6 +55,7 @@ class Mesh:
     colors: np.ndarray | None = None
     texture: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
+    seam_source: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         vertices = check_array("vertices", np.asarray(self.vertices), (None, 3), "float", finite=True)
@@ -71,6 +73,22 @@ class Mesh:
             check_array("texture", np.asarray(self.texture), (None, None, 3), np.uint8)
             if self.uv is None:
                 raise ValueError("texture: a texture needs uv coordinates")
+        if self.seam_source is not None:
+            source = check_array("seam_source", np.asarray(self.seam_source), (len(vertices),), "int")
+            if len(source) and (source.min() < 0 or source.max() >= len(vertices)):
+                raise ValueError(f"seam_source: indices must lie in [0, {len(vertices) - 1}]")
+            object.__setattr__(self, "seam_source", source.astype(np.int32, copy=False))
+
+    def geometry(self) -> tuple[np.ndarray, np.ndarray]:
+        """The shape without texture seams: (vertices (U, 3) float32, faces (F, 3) int64 into them).
+
+        Seam twins (``seam_source``) are merged into the vertex they repeat; nothing else is merged.
+        """
+        if self.seam_source is None:
+            return self.vertices, self.faces.astype(np.int64)
+        keep = self.seam_source == np.arange(len(self.vertices))
+        index = np.cumsum(keep) - 1
+        return self.vertices[keep], index[self.seam_source][self.faces].astype(np.int64)
 
     def replace(self, **changes) -> Mesh:
         """A copy with some fields changed (validated again)."""
@@ -101,15 +119,15 @@ def camera_to_upright(mesh: Mesh) -> Mesh:
 
 # -- topology -------------------------------------------------------------------------------------------------
 def welded(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merge vertices with bit-identical positions (texture seams); returns (vertices, faces) with
-    faces re-indexed into the unique positions."""
+    """Merge vertices with bit-identical positions (texture seams of a mesh read from a file); returns
+    (vertices, faces) with faces re-indexed into the unique positions."""
     unique, inverse = np.unique(np.ascontiguousarray(vertices), axis=0, return_inverse=True)
     return unique, inverse.reshape(-1)[faces]
 
 
 @dataclass(frozen=True)
 class Topology:
-    """Edge-level facts about a triangle mesh (after welding equal positions).
+    """Edge-level facts about a triangle mesh.
 
     Attributes:
         boundary_edges: undirected edges used by one face (holes).
@@ -132,17 +150,15 @@ class Topology:
         return self.boundary_edges == 0 and self.nonmanifold_edges == 0 and self.misoriented_edges == 0
 
 
-def topology(vertices: np.ndarray, faces: np.ndarray, *, weld: bool = True) -> Topology:
+def topology(vertices: np.ndarray, faces: np.ndarray, *, weld: bool = False) -> Topology:
     """Count holes, non-manifold and misoriented edges and components of a mesh.
 
     Args:
         vertices: (V, 3) float.
         faces: (F, 3) int.
-        weld: merge equal positions first, so texture seams do not count as holes.
+        weld: merge equal positions first (for meshes read from files, whose texture seams repeat
+            positions); for a :class:`Mesh`, pass ``*mesh.geometry()`` instead.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     if weld:
         vertices, faces = welded(vertices, faces)
     faces = np.asarray(faces, dtype=np.int64)
@@ -157,13 +173,7 @@ def topology(vertices: np.ndarray, faces: np.ndarray, *, weld: bool = True) -> T
     boundary = int(np.sum(count == 1))
     nonmanifold = int(np.sum(count > 2))
     misoriented = int(np.sum((count == 2) & (forward_count != 1)))
-    if len(faces):
-        edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-        graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(vertices),) * 2)
-        _, labels = connected_components(graph, directed=False)
-        components = len(np.unique(labels[faces[:, 0]]))
-    else:
-        components = 0
+    components = len(np.unique(component_labels(faces, len(vertices)))) if len(faces) else 0
     return Topology(boundary, nonmanifold, misoriented, components, int(degenerate.sum()))
 
 
@@ -180,14 +190,10 @@ def component_labels(faces: np.ndarray, vertex_count: int) -> np.ndarray:
 
 
 def largest_component(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the connected component with the most faces and drop unused vertices.
-
-    Components are found on welded positions, so a texture seam does not split the mesh.
-    """
+    """Keep the connected component with the most faces (vertex-connected) and drop unused vertices."""
     if len(faces) == 0:
         return vertices, faces
-    _, welded_faces = welded(vertices, faces)
-    labels = component_labels(welded_faces, int(welded_faces.max()) + 1)
+    labels = component_labels(faces, len(vertices))
     keep = labels == np.argmax(np.bincount(labels))
     return compact(vertices, faces[keep])
 

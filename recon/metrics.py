@@ -54,7 +54,7 @@ def _as_arrays(mesh, name: str) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(mesh, tuple):
         vertices, faces = mesh
     else:
-        vertices, faces = mesh.vertices, mesh.faces
+        vertices, faces = mesh.geometry()
     vertices = check_array(f"{name} vertices", np.asarray(vertices), (None, 3), "float", finite=True)
     faces = check_array(f"{name} faces", np.asarray(faces), (None, 3), "int")
     if len(faces) == 0:
@@ -135,7 +135,8 @@ def compare_meshes(a, b, config: MetricConfig | None = None) -> dict[str, float]
 
     Args:
         a, b: a :class:`mould.recon.mesh.Mesh` or a ``(vertices (V, 3) float, faces (F, 3) int)`` tuple, in
-            the same frame, metres.
+            the same frame, metres. The IoU needs both watertight; a tuple's equal positions are merged for
+            that check (texture seams of files).
         config: sampling and threshold; defaults when None.
 
     Returns:
@@ -158,7 +159,12 @@ def compare_meshes(a, b, config: MetricConfig | None = None) -> dict[str, float]
     recall = float(np.mean(d_ba <= config.tau))
     fscore = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     iou = math.nan
-    if topology(va, fa).watertight and topology(vb, fb).watertight:
+    # Arrays may come from files whose texture seams repeat positions: weld them for the check (a Mesh
+    # was already reduced to its geometry without seams).
+    if (
+        topology(va, fa, weld=isinstance(a, tuple)).watertight
+        and topology(vb, fb, weld=isinstance(b, tuple)).watertight
+    ):
         iou = volume_iou(va, fa, vb, fb, config.volume_samples, config.seed + 2)
     return {
         "chamfer_l1_mm": float((d_ab.mean() + d_ba.mean()) / 2 * 1000),

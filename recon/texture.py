@@ -135,7 +135,8 @@ def texture_mesh(
 
     Returns:
         A new :class:`Mesh` with ``uv``, ``texture`` (N, 2N, 3), ``colors`` (the texture at each vertex) and
-        ``metadata["back_texture"]``. Vertices on the UV seam are duplicated (same position).
+        ``metadata["back_texture"]``. Vertices on the UV seam are duplicated (same position), recorded in
+        ``seam_source``.
 
     Raises:
         ValueError: no image, an image of the wrong size, or an unknown ``back``.
@@ -194,4 +195,5 @@ def texture_mesh(
         colors=sample_bilinear(texture, uv),
         texture=texture,
         metadata=metadata,
+        seam_source=source.astype(np.int32),
     )

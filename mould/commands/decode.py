@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
         mesh = texture_mesh(mesh, mould, image, back=config.back_texture)
     written = write_mesh(config.output, mesh)
-    report = topology(mesh.vertices, mesh.faces)
+    report = topology(*mesh.geometry())
     state = "watertight" if report.watertight else f"NOT watertight ({report.boundary_edges} open edges)"
     texture = f", textured (back: {config.back_texture})" if image is not None else ", untextured"
     print(
