@@ -102,7 +102,9 @@ class Updater:
         if discriminator is not None:
             discriminator.requires_grad_(False)  # the generator's step must not touch it
         with train_setup.autocast(self.precision, self.device):
-            predictions = self.net(image)
+            # Losses take float32 maps: in bf16 a 3 m depth has 1.6 cm steps, and the normal loss
+            # differentiates millimetres (mould.models.depth converts the reference to the maps' dtype).
+            predictions = [{k: v.float() for k, v in stack.items()} for stack in self.net(image)]
             losses = generator_losses(predictions, batch, self.loss_config, discriminator if adversarial else None)
         self.scaler.scale(losses["total"]).backward()
         norm = self._clip_and_step(self.optimizer, self.scaler, self.model, step)

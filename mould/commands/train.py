@@ -28,9 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="training folders of samples (mould synth), each with a sampling weight (default 1)",
     )
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="the run folder")
-    p.add_argument(
-        "--steps", type=int, help="total steps (default by config: tiny 200, small 20000, paper 200000)"
-    )
+    p.add_argument("--steps", type=int, help="total steps (default by config: tiny 200, small 3000, paper 200000)")
     p.add_argument(
         "--batch-size", type=int, help="samples per step and process (default tiny 4, small 8, paper 16)"
     )
