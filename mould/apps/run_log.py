@@ -35,7 +35,8 @@ class RunLog:
 
     Args:
         run_dir: the run folder.
-        resume_step: a resumed run's checkpoint step: lines after it are dropped; None for a new run.
+        resume_step: lines logged after this step by an earlier process are dropped (a resumed run's
+            checkpoint step, 0 for a new run); None keeps everything.
         tensorboard: write TensorBoard events under ``run_dir/tensorboard``.
     """
 

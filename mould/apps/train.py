@@ -86,6 +86,8 @@ class Trainer:
 
         self.config, self.processes, self.device = config, processes, processes.device
         self.run_dir = Path(config.out)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise InputError(f"--out: {self.run_dir} is a file, not a folder")
         existing = latest_checkpoint(self.run_dir) if self.run_dir.is_dir() else None
         if config.resume and existing is None:
             raise InputError(f"--resume: {self.run_dir} holds no checkpoint (checkpoints/latest is missing)")
@@ -181,7 +183,11 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True) if main else None
         if main:
             remove_stale_temporaries(self.run_dir)
-        self.runlog = RunLog(self.run_dir, resume_step=self.step if config.resume else None) if main else None
+        if main and not config.resume:  # a run killed before its first checkpoint left nothing to keep
+            (self.run_dir / run_info.RUN_FILE).unlink(missing_ok=True)
+        # A new run drops every figure a killed predecessor logged (resume_step 0); a resumed one, those
+        # logged after its checkpoint.
+        self.runlog = RunLog(self.run_dir, resume_step=self.step) if main else None
         file_log = self._start_file_log() if main else None
         self.session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "first_step": self.step}
         self.session_start = time.perf_counter()
@@ -238,9 +244,14 @@ class Trainer:
                 try:
                     batch = next(iterator)
                 except (RuntimeError, StopIteration):
-                    if self.signals.count:  # DataLoader workers die with the terminal's Ctrl-C
-                        break
-                    raise
+                    if not self.signals.count:
+                        raise
+                    # The terminal's Ctrl-C also reached the DataLoader workers, which died. Under torchrun
+                    # the ranks may not agree on this step, so only a single process saves here.
+                    if not processes.distributed and self.step % config.ckpt_every:
+                        self._save()
+                    stop = True
+                    break
                 fetched = time.perf_counter()
                 batch = to_device(batch, self.device)
                 skipped = float(batch.pop("skipped").sum()) if "skipped" in batch else 0.0
