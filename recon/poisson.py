@@ -177,6 +177,15 @@ def points_to_mesh(
     if len(faces) == 0:
         raise MouldError(f"Poisson reconstruction ({config.backend}) returned an empty surface")
     vertices, faces = largest_component(np.asarray(vertices, np.float64), np.asarray(faces, np.int64))
+    if topology(vertices, faces).boundary_edges:
+        # Where samples leave a gap, the level set can run into the octree's bounding box and stop there
+        # open (seen with pymeshlab on a sphere missing a cap): close those holes like trimmed ones.
+        try:
+            vertices, faces = largest_component(*_close_holes(vertices, faces))
+        except Exception as error:  # pymeshlab raises its own exception types
+            raise MouldError(
+                f"Poisson reconstruction ({config.backend}) left holes that could not be closed: {error}"
+            ) from None
     if config.trim:
         vertices, faces, cut = trim_spurious(vertices, faces, points, config.trim_distance)
         if cut:
