@@ -30,3 +30,42 @@ def test_two_cpu_processes_keep_identical_replicas(tmp_path):
     assert info["replica_difference"] == 0.0
     assert (run / "checkpoints" / "step_000003.safetensors").is_file()
     assert sorted(path.name for path in run.iterdir() if path.name.startswith("metrics")) == ["metrics.csv"]
+
+
+def _collectives(rank: int, port: int, out: str) -> None:
+    import os
+
+    import torch
+
+    from mould.apps import distributed
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
+    os.environ.update(LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2")
+    processes = distributed.start_processes("cpu")
+    module = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        module.weight.fill_(float(rank))  # rank 1's weights are 1 more than rank 0's
+        module.bias.zero_()
+    module.weight.grad = torch.full_like(module.weight, rank + 1.0)  # 1 and 2: the mean is 1.5
+    difference = distributed.replica_difference(processes, module)
+    distributed.average_gradients(processes, module)
+    flags = [distributed.any_rank(processes, rank == 1), distributed.any_rank(processes, False)]
+    distributed.stop_processes(processes)
+    with open(f"{out}.{rank}", "w") as file:
+        json.dump({"difference": difference, "grad": module.weight.grad.tolist(), "flags": flags}, file)
+
+
+def test_collectives_see_every_rank(tmp_path):
+    import socket
+
+    import torch.multiprocessing
+
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torch.multiprocessing.spawn(_collectives, args=(port, str(tmp_path / "out")), nprocs=2)
+    for rank in (0, 1):
+        result = json.loads((tmp_path / f"out.{rank}").read_text())
+        assert result["difference"] == 1.0  # a replica difference is seen, not hidden
+        assert result["grad"] == [[1.5, 1.5]]  # gradients averaged over the ranks
+        assert result["flags"] == [True, False]  # a stop request on any rank reaches every rank
