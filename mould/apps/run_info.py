@@ -4,9 +4,10 @@ Rank 0 rewrites it atomically at the start, at every checkpoint and at the end. 
 ``command`` (argv), ``train_config`` and ``model_config`` (JSON objects), ``parameters`` (generator),
 ``data`` (per folder: path, weight, samples), ``val`` (folder, samples), ``environment`` (see
 :func:`environment`), ``status`` (``running``, ``finished``, ``interrupted``), ``step``, ``samples_seen``,
-``elapsed_s`` (training wall time over all sessions), ``sessions`` (one entry per start or resume: start
-time, first step, last step, steps/s), ``last_validation`` (``val/...`` scores), ``replica_difference``
-(under torchrun: the largest parameter difference between processes at the end; 0 means in sync).
+``elapsed_s`` (training wall time over all sessions), ``sessions`` (one entry per start or resume:
+start time, command, processes, first step, last step, steps/s), ``last_validation`` (``val/...``
+scores), ``replica_difference`` (under torchrun: the largest parameter difference between processes at
+the end; 0 means in sync).
 """
 
 from __future__ import annotations

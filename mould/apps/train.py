@@ -189,7 +189,12 @@ class Trainer:
         # logged after its checkpoint.
         self.runlog = RunLog(self.run_dir, resume_step=self.step) if main else None
         file_log = self._start_file_log() if main else None
-        self.session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "first_step": self.step}
+        self.session = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "first_step": self.step,
+            "command": run_info.command_line(),
+            "processes": self.processes.world_size,
+        }
         self.session_start = time.perf_counter()
         self.train_seconds, self.session_steps = 0.0, 0
         self._write_info("running")
