@@ -13,6 +13,7 @@ Units and regions (the choices, once):
   :func:`~mould.models.depth.depth_normals` with the batch's cameras (perspective-correct back-projection),
   on true-silhouette pixels whose 4-neighbours are in the silhouette and on the same surface (no depth
   step above ``LossConfig.normal_jump``). Predicted depth is made metric with the true reference.
+  Last stack only by default (``LossConfig.normal_stacks``): they are the costliest term.
 - **Adversarial**: LSGAN or hinge on the discriminator's patch logits, last stack only.
 
 :func:`generator_losses` returns every term by name (each summed over the stacks, the non-final ones
@@ -185,17 +186,22 @@ def loss_targets(batch: dict[str, torch.Tensor], config: LossConfig) -> Targets:
 
 # -- combined ---------------------------------------------------------------------------------------------
 def stack_losses(
-    prediction: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], targets: Targets, config: LossConfig
+    prediction: dict[str, torch.Tensor],
+    batch: dict[str, torch.Tensor],
+    targets: Targets,
+    config: LossConfig,
+    *,
+    normals: bool = True,
 ) -> dict[str, torch.Tensor]:
     """The unweighted reconstruction terms of one stack's prediction: ``visible``, ``hidden`` (relative
-    units), ``mask``, ``visible_normals``, ``hidden_normals``."""
+    units), ``mask``, and when ``normals`` (and their weight > 0) ``visible_normals``, ``hidden_normals``."""
     union = (targets.mask > 0.5) | (prediction["mask_logits"].detach() > 0)  # sigmoid > 0.5 <=> logit > 0
     terms = {
         "visible": masked_l1(prediction["visible"], targets.visible, union),
         "hidden": masked_l1(prediction["hidden"], targets.hidden, union),
         "mask": silhouette_bce(prediction["mask_logits"], targets.mask),
     }
-    if config.normals > 0:
+    if normals and config.normals > 0:
         cameras = (batch["intrinsics"], batch["perspective"])
         for name, facing in (("visible", "towards"), ("hidden", "away")):
             metric = relative_to_depth(prediction[name], targets.reference, config.depth_scale)
@@ -231,8 +237,8 @@ def generator_losses(
 
     Returns:
         ``"visible"``, ``"hidden"``, ``"mask"``, ``"visible_normals"``, ``"hidden_normals"`` (when the
-        normal weight is > 0), ``"adversarial"`` (when used): each a () tensor summed over the stacks
-        (unweighted, for logging); ``"total"``: the weighted sum to minimise.
+        normal weight is > 0), ``"adversarial"`` (when used): each a () tensor summed over the stacks it
+        applies to (unweighted, for logging); ``"total"``: the weighted sum to minimise.
     """
     if not predictions:
         raise ValueError("predictions: expected at least one stack")
@@ -240,8 +246,10 @@ def generator_losses(
     terms: dict[str, torch.Tensor] = {}
     total = predictions[0]["visible"].new_zeros(())
     for index, prediction in enumerate(predictions):
-        stack_weight = 1.0 if index == len(predictions) - 1 else config.intermediate
-        for name, value in stack_losses(prediction, batch, targets, config).items():
+        last = index == len(predictions) - 1
+        stack_weight = 1.0 if last else config.intermediate
+        with_normals = last or config.normal_stacks == "all"
+        for name, value in stack_losses(prediction, batch, targets, config, normals=with_normals).items():
             terms[name] = terms[name] + value if name in terms else value
             total = total + stack_weight * getattr(config, _WEIGHTS[name]) * value
     if discriminator is not None and config.adversarial > 0:

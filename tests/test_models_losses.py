@@ -3,6 +3,7 @@ otherwise, gradients checked in float64."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -309,14 +310,20 @@ def test_total_is_the_weighted_sum_over_stacks():
     batch = sphere_batch()
     config = LossConfig(visible=2.0, hidden=0.5, mask=3.0, normals=0.7, intermediate=0.25, adversarial=0.0)
     good = perfect_prediction(batch, config)
-    bad = {key: value * 1.1 for key, value in good.items()}
-    single = [generator_losses([p], batch, config) for p in (bad, good)]
-    losses = generator_losses([bad, good], batch, config)
+    bad = {key: value * 1.5 for key, value in good.items()}
     weights = {"visible": 2.0, "hidden": 0.5, "mask": 3.0, "visible_normals": 0.7, "hidden_normals": 0.7}
-    for name in RECONSTRUCTION_TERMS:
-        torch.testing.assert_close(losses[name], single[0][name] + single[1][name])
-    expected = sum(weights[n] * (0.25 * single[0][n] + single[1][n]) for n in RECONSTRUCTION_TERMS)
-    torch.testing.assert_close(losses["total"], expected)
+    for normal_stacks in ("all", "last"):
+        config = dataclasses.replace(config, normal_stacks=normal_stacks)
+        single = [generator_losses([p], batch, config) for p in (bad, good)]
+        losses = generator_losses([bad, good], batch, config)
+        # The first (intermediate) stack's normal terms count only with normal_stacks="all".
+        first = 1.0 if normal_stacks == "all" else 0.0
+        factor = {n: first if "normals" in n else 1.0 for n in RECONSTRUCTION_TERMS}
+        for name in RECONSTRUCTION_TERMS:
+            torch.testing.assert_close(losses[name], factor[name] * single[0][name] + single[1][name])
+        expected = sum(weights[n] * (0.25 * factor[n] * single[0][n] + single[1][n]) for n in RECONSTRUCTION_TERMS)
+        torch.testing.assert_close(losses["total"], expected)
+        assert single[0]["visible_normals"] > 1e-3  # the bad stack's normals are wrong: the test can fail
 
 
 def test_adversarial_term_and_discriminator_losses():

@@ -52,7 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _median_s(function, repeats: int, warmup: int = 2) -> float:
+def _timings_s(function, repeats: int, warmup: int = 2) -> tuple[float, float]:
+    """(median, best) of ``repeats`` timed calls after ``warmup`` untimed ones. On a shared machine the
+    best run is the closest to the machine's own speed; the median shows what a user would wait."""
     for _ in range(warmup):
         function()
     times = []
@@ -60,10 +62,10 @@ def _median_s(function, repeats: int, warmup: int = 2) -> float:
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    return sorted(times)[len(times) // 2], min(times)
 
 
-def _train_step_s(config, resolution: int, batch: int, repeats: int) -> float:
+def _train_step_s(config, resolution: int, batch: int, repeats: int) -> tuple[float, float]:
     import torch
 
     from mould.models import LossConfig, build_model
@@ -90,7 +92,11 @@ def _train_step_s(config, resolution: int, batch: int, repeats: int) -> float:
         losses["total"].backward()
         optimiser.step()
 
-    return _median_s(step, repeats, warmup=1)
+    return _timings_s(step, repeats, warmup=1)
+
+
+def _text(timing: tuple[float, float]) -> str:
+    return f"{timing[0]:.3f} ({timing[1]:.3f})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         f"torch {torch.__version__}, {config.threads} threads; batch 1, {side}², eval, inference_mode"
     )
     train_column = f" train step, batch {config.train_batch} (s) |" if config.train_batch else ""
-    print(f"| config | parameters | GFLOPs | forward, contiguous (s) | forward, channels_last (s) |{train_column}")
+    print("times: median (best) of --repeats runs, seconds")
+    print(f"| config | parameters | GFLOPs | forward, contiguous | forward, channels_last |{train_column}")
     print("| --- | --- | --- | --- | --- |" + (" --- |" if config.train_batch else ""))
     for name in config.configs:
         model = build_model(name).eval()
@@ -126,12 +133,13 @@ def run(args: argparse.Namespace) -> int:
         for memory_format in (torch.contiguous_format, torch.channels_last):
             model = model.to(memory_format=memory_format)
             with torch.inference_mode():
-                times.append(_median_s(lambda model=model, image=image: model(image), config.repeats))
+                times.append(_timings_s(lambda model=model, image=image: model(image), config.repeats))
         row = (
             f"| {name} | {count_parameters(model) / 1e6:.2f} M | {count_flops(model, side) / 1e9:.2f} | "
-            f"{times[0]:.3f} | {times[1]:.3f} |"
+            f"{_text(times[0])} | {_text(times[1])} |"
         )
         if config.train_batch:
-            row += f" {_train_step_s(model.config, side, config.train_batch, max(1, config.repeats // 2)):.3f} |"
+            step = _train_step_s(model.config, side, config.train_batch, max(1, config.repeats // 2))
+            row += f" {_text(step)} |"
         print(row)
     return 0
