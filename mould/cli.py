@@ -18,6 +18,7 @@ from mould.errors import MouldError
 
 # name -> module under mould.commands; the order is the order of `mould --help`.
 COMMANDS = (
+    "reconstruct",
     "encode",
     "decode",
     "compare",

@@ -21,10 +21,17 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def path_inside(folder: str | os.PathLike, name: str) -> Path:
