@@ -11,7 +11,11 @@ Two backends behind one call, :func:`points_to_mesh`: pymeshlab's
 2. find *spurious* surface: faces all of whose vertices lie farther than ``trim_distance`` from every input
    point (Poisson's guesses where there are no samples), grouped into connected patches;
 3. cut each patch out and close the hole it leaves with pymeshlab's hole filler, a minimal patch spanning
-   the cut's rim; keep the result only if it is watertight and manifold, else keep the untrimmed mesh.
+   the cut's rim; keep the result only if it is watertight and manifold, else keep the untrimmed mesh;
+4. merge vertices closer than ``weld_distance`` (the level set makes a few micrometre-short edges, which
+   files and their readers would collapse into pinches), again only if the result stays watertight.
+
+Holes the level set leaves where it meets the octree's box (samples with a gap) are closed like trimmed ones.
 
 The mesh returned is one watertight, edge-manifold, consistently oriented surface, or a
 :class:`mould.errors.MouldError` says why not.
@@ -51,13 +55,20 @@ class PoissonConfig:
     pass through the points; 4 is Kazhdan & Hoppe's default."""
     samples_per_node: float = 1.5
     """pymeshlab: minimum number of samples per octree node (noise-free moulds need no more averaging)."""
-    threads: int = 2
-    """Worker threads of the backend."""
+    threads: int = 1
+    """Worker threads of the backend. One, measured on the shared 2-core machine (anny body, 256², depth 8):
+    pymeshlab with 1 thread took 3.1 s of CPU (6 s wall under load 7); with 2 threads its OpenMP workers
+    spin while other processes hold the cores, 12-51 s of CPU (25-100 s wall), unless ``OMP_WAIT_POLICY``
+    was ``PASSIVE`` before the first OpenMP library loaded (torch loads one). open3d: 1.5 s either way."""
     trim_distance: float = 0.03
     """Metres: a face whose vertices all lie farther than this from every input point is spurious surface
     (3 cm is ~4 pixel footprints at 256², well beyond the ~1 mm the surface keeps from real samples)."""
     trim: bool = True
     """Cut spurious surface out and close the holes it leaves (see the module doc)."""
+    weld_distance: float = 1e-5
+    """Metres: vertices closer than this are merged. The level set puts two vertices a few micrometres apart
+    where it passes near an octree corner (~100 edges under 10 µm on a body at depth 8); files round
+    positions to 1 µm and readers merge equal ones, which would pinch the surface there."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -66,6 +77,8 @@ class PoissonConfig:
             raise ValueError(f"depth: expected 4 to 12, got {self.depth}")
         if not self.point_weight >= 0:
             raise ValueError(f"point_weight: expected >= 0, got {self.point_weight}")
+        if not self.weld_distance >= 0:
+            raise ValueError(f"weld_distance: expected >= 0, got {self.weld_distance}")
         if not self.trim_distance > 0:
             raise ValueError(f"trim_distance: expected > 0, got {self.trim_distance}")
         if self.threads < 1:
@@ -117,6 +130,32 @@ def _close_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, n
     meshes.meshing_close_holes(maxholesize=len(faces), selfintersection=False)
     mesh = meshes.current_mesh()
     return mesh.vertex_matrix(), mesh.face_matrix()
+
+
+def weld_close_vertices(vertices: np.ndarray, faces: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Merge vertices closer than ``distance`` and drop the faces that collapse; the input is returned
+    unchanged if that would not leave a watertight surface (or no vertices are that close)."""
+    from scipy.spatial import cKDTree
+
+    if not len(cKDTree(vertices).query_pairs(distance)):
+        return vertices, faces
+    import pymeshlab
+
+    meshes = pymeshlab.MeshSet()
+    meshes.add_mesh(pymeshlab.Mesh(vertex_matrix=vertices, face_matrix=faces))
+    try:
+        meshes.meshing_merge_close_vertices(threshold=pymeshlab.PureValue(distance))
+        meshes.meshing_remove_null_faces()
+        meshes.meshing_remove_unreferenced_vertices()
+    except Exception as error:  # pymeshlab raises its own exception types
+        log.info("merging close vertices failed (%s): keeping them", error)
+        return vertices, faces
+    mesh = meshes.current_mesh()
+    merged_vertices, merged_faces = mesh.vertex_matrix(), mesh.face_matrix()
+    if not topology(merged_vertices, merged_faces).watertight:
+        log.info("merging close vertices would open the surface: keeping them")
+        return vertices, faces
+    return merged_vertices, merged_faces
 
 
 def trim_spurious(
@@ -190,6 +229,8 @@ def points_to_mesh(
         vertices, faces, cut = trim_spurious(vertices, faces, points, config.trim_distance)
         if cut:
             log.info("trimmed %d spurious faces and closed the holes", cut)
+    if config.weld_distance > 0:
+        vertices, faces = weld_close_vertices(vertices, faces, config.weld_distance)
     report = topology(vertices, faces)
     if not report.watertight:
         raise MouldError(

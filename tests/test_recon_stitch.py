@@ -113,34 +113,37 @@ def test_sphere_is_closed_and_outward(kind):
     report = topology(vertices, faces)
     assert report.watertight and report.components == 1 and report.degenerate_faces == 0
     volume = signed_volume(vertices, faces)
-    # Positive: faces wound outwards. Smaller than the sphere by the half-pixel rim the pixel grid leaves
-    # at the silhouette (the outline runs through the boundary pixels' centres): within 5 % at 96².
-    assert 0.95 * sphere.volume < volume < sphere.volume
+    # Positive: faces wound outwards. Close to the sphere's: the outline is moved a quarter pixel out,
+    # towards the silhouette; what is left is the pixel staircase (a 96² crop, ~60 px across).
+    assert volume == pytest.approx(sphere.volume, rel=0.015)
+    no_offset = signed_volume(*stitch_mould(mould, StitchConfig(outline_offset=0)))
+    assert no_offset < volume  # the outline on the boundary pixels' centres lies inside the silhouette
 
 
 def test_box_volume_is_exact_in_orthographic_view():
-    # A box seen face-on by an orthographic camera: the stitched solid spans the pixel centres inside the
-    # box, (nx - 1) x (ny - 1) pixels, times the box's depth, exactly.
+    # A box seen face-on by an orthographic camera: the stitched solid covers the box's pixels, nx x ny
+    # pixel squares (the outline moved half a pixel out, corners diagonally), times the box's depth, exactly.
     n, pixel = 40, 0.01
     camera = ortho_camera(n, pixel)
     box = trimesh.creation.box(extents=(0.203, 0.151, 0.3))
     box.apply_translation((0.0021, -0.0013, 1.0))
     mould = mesh_to_mould(box.vertices, box.faces, camera)
-    vertices, faces = stitch_mould(mould)
+    vertices, faces = stitch_mould(mould, StitchConfig(outline_offset=0.5))
     assert topology(vertices, faces).watertight
     rows, cols = np.nonzero(mould.mask)
     nx, ny = cols.max() - cols.min() + 1, rows.max() - rows.min() + 1
     assert mould.mask.sum() == nx * ny
-    expected = (nx - 1) * (ny - 1) * pixel**2 * 0.3
-    assert signed_volume(vertices, faces) == pytest.approx(expected, rel=1e-5)
+    assert signed_volume(vertices, faces) == pytest.approx(nx * ny * pixel**2 * 0.3, rel=1e-5)
+    on_centres = stitch_mould(mould, StitchConfig(outline_offset=0))
+    assert signed_volume(*on_centres) == pytest.approx((nx - 1) * (ny - 1) * pixel**2 * 0.3, rel=1e-5)
 
 
 def test_depth_jump_is_closed_by_walls_along_the_rays():
     # A small box before a large one (orthographic): the step in the visible map is a depth jump. The
     # stitched solid is the mould's (visible to hidden, so the gap between the boxes is filled): the large
-    # box's slab over its grid, plus the small box's columns in front of it. Those reach half a pixel
-    # beyond the small box's pixel centres (walls through the edge midpoints), except at its four corners,
-    # where the marching-squares split cuts a diagonal wall: 1/8 pixel² less each.
+    # box's slab over its pixels (outline moved half a pixel out), plus the small box's columns in front.
+    # Those reach half a pixel beyond the small box's pixel centres (walls through the edge midpoints),
+    # except at its four corners, where the marching-squares split cuts a diagonal wall: 1/8 pixel² less each.
     n, pixel = 48, 0.01
     camera = ortho_camera(n, pixel)
     back = trimesh.creation.box(extents=(0.40, 0.40, 0.2))
@@ -149,11 +152,11 @@ def test_depth_jump_is_closed_by_walls_along_the_rays():
     front.apply_translation((0.0023, 0.0017, 1.0))  # z in [0.95, 1.05]
     scene = trimesh.util.concatenate([back, front])
     mould = mesh_to_mould(scene.vertices, scene.faces, camera)
-    vertices, faces = stitch_mould(mould)
+    vertices, faces = stitch_mould(mould, StitchConfig(outline_offset=0.5))
     assert topology(vertices, faces).watertight
     near = mould.mask & (mould.visible < 1.2)
     rows, cols = np.nonzero(mould.mask)
-    big = (cols.max() - cols.min()) * (rows.max() - rows.min()) * pixel**2 * 0.2
+    big = mould.mask.sum() * pixel**2 * 0.2
     near_rows, near_cols = np.nonzero(near)
     assert near.sum() == (np.ptp(near_rows) + 1) * (np.ptp(near_cols) + 1)  # a rectangle of pixels
     small = (near.sum() - 4 / 8) * pixel**2 * (1.4 - 0.95)
