@@ -180,11 +180,11 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         config, main = self.config, self.processes.main
-        self.run_dir.mkdir(parents=True, exist_ok=True) if main else None
         if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.run_dir)
-        if main and not config.resume:  # a run killed before its first checkpoint left nothing to keep
-            (self.run_dir / run_info.RUN_FILE).unlink(missing_ok=True)
+            if not config.resume:  # a run killed before its first checkpoint left nothing to keep
+                (self.run_dir / run_info.RUN_FILE).unlink(missing_ok=True)
         # A new run drops every figure a killed predecessor logged (resume_step 0); a resumed one, those
         # logged after its checkpoint.
         self.runlog = RunLog(self.run_dir, resume_step=self.step) if main else None
