@@ -3,8 +3,8 @@
 For a dimensionality D (the count of numbers stored):
 
 - a **mould** of N x N pixels stores 2N² depths (the mask is implied by them), so N = round(sqrt(D / 2)); the
-  mesh is encoded by ray casting with a camera that frames it tightly (2 % margin), and reconstructed with a
-  mesher (stitching by default);
+  mesh is encoded by ray casting with the default perspective camera framing it tightly (2 % margin), and
+  reconstructed with a mesher (stitching by default, keeping every component);
 - a **voxel grid** of V³ cells stores V³ occupancies, so V = round(D ** (1/3)); the grid is the mesh's
   bounding box made a cube (tight, the fairest framing for voxels), a cell is occupied when its centre is
   inside the mesh, and the surface is extracted by marching cubes at level 0.5 (PyMCubes).
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from mould.recon.mesh import mould_to_mesh
 from mould.recon.metrics import surface_error_mm
-from mould.recon.stitch import stitch_mould
+from mould.recon.stitch import StitchConfig, stitch_mould
 
 from mould.camera import frame_points
 from mould.encode import encode_mesh
@@ -170,8 +170,11 @@ def mould_error(
     camera = frame_points(vertices, side, margin=FRAME_MARGIN)
     mould = encode_mesh(vertices, faces, camera, normals=mesher == "poisson").mould
     try:
-        if mesher == "stitch":  # straight to the stitcher: a 6 x 6 mould has fewer pixels than a photo needs
-            recon_vertices, recon_faces = stitch_mould(mould)
+        if mesher == "stitch":
+            # Straight to the stitcher, every component kept: at 23² or 45² a silhouette falls apart into
+            # pieces (a hand, a foot) that are still the body (keeping only the largest doubles the error
+            # of a walking body at 45²); a 6 x 6 mould also has fewer pixels than a photo's check asks for.
+            recon_vertices, recon_faces = stitch_mould(mould, StitchConfig(keep="all"))
         else:
             mesh = mould_to_mesh(mould, mesher=mesher)
             recon_vertices, recon_faces = mesh.vertices, mesh.faces
