@@ -20,8 +20,8 @@ PRESETS: dict[str, dict[str, object]] = {
     # Per model size, the defaults that differ from TrainConfig's own; the command line overrides them.
     # tiny: unit tests and smoke runs on CPU.
     "tiny": {"batch_size": 4, "steps": 200, "warmup_steps": 20, "val_every": 100, "ckpt_every": 100},
-    # small: the shipped model, trained on CPU: ~4 CPU-seconds a step at batch 8 and 256² (README), so
-    # 3,000 steps take about 2-3 hours on an idle 2-core machine.
+    # small: the shipped model, trained on CPU: 1.3-1.9 CPU-seconds a step at batch 8 and 256² (README), so
+    # 3,000 steps take about 3 hours on a shared 2-core machine.
     "small": {"batch_size": 8, "steps": 3_000, "warmup_steps": 200, "val_every": 250, "ckpt_every": 250},
     # paper: Gabeur et al. (2 stacks, 256 features) on a GPU.
     "paper": {"batch_size": 16, "steps": 200_000, "lr": 2.5e-4, "val_every": 2000, "ckpt_every": 2000},
@@ -66,9 +66,9 @@ class TrainConfig:
     workers: int | None = None
     """DataLoader worker processes per training process (0 loads in the training process); None: one per
     core left over by the training processes, 1 to 8 (a 256² sample costs ~30 ms of CPU to load and
-    augment, against ~3 s per step of the small model on one CPU core)."""
+    augment, against 1.3-1.9 s per step of the small model on one CPU core)."""
     threads: int | None = None
-    """torch CPU threads per process; None: the machine's cores divided among the local processes."""
+    """torch CPU threads per process; None: the process's share of the cores less one (1 on 2 cores)."""
     augment: bool = True
     """Augment training records (crop jitter, flips, colour, occluders: mould.datasets.augment)."""
     val: Path | None = None
@@ -81,7 +81,7 @@ class TrainConfig:
     """Of those, how many are meshed for the point-to-surface error (P2S)."""
     val_mesher: Literal["poisson", "stitch"] = "stitch"
     """Mesher of the validation P2S: ``stitch`` takes ~0.05 s a mould; ``poisson`` (``mould eval``'s
-    default) took ~17 s of CPU a mould at 256² when measured, too slow to run during training."""
+    default) took ~3 s of CPU a mould at 256² when measured, and the truth is meshed too."""
     ckpt_every: int = 500
     """Steps between checkpoints (also at the end, and when the run is interrupted)."""
     keep_checkpoints: int = 3

@@ -60,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers", type=int, help="data-loading processes per training process (default: spare cores, 1 to 8)"
     )
-    p.add_argument("--threads", type=int, help="torch CPU threads per process (default: cores / processes)")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process (default: cores / processes - 1)")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no augmentation")
     p.set_defaults(run=run)
 
