@@ -82,7 +82,7 @@ def write_report(
     sources = [row.get("truth_mesh") for row in rows if "truth_mesh" in row]
     report = {
         "checkpoint": str(checkpoint),
-        "checkpoint_metadata": metadata,
+        "checkpoint_metadata": {key: _json_or_text(value) for key, value in metadata.items()},
         "model_config": json.loads(model_config.to_json()),
         "data": str(config.data),
         "samples": len(rows),
@@ -102,6 +102,16 @@ def write_report(
     write_atomic(json_path, lambda handle: handle.write(text.encode()))
     files.append(json_path)
     return EvalReport(rows=rows, means=means, medians=medians, skipped=skipped, files=files)
+
+
+def _json_or_text(value: str):
+    """A metadata value holding a JSON object (the training options) as that object, else the text."""
+    if value.startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value
 
 
 def _value(rows: list[dict], name: str, key: str) -> float:
