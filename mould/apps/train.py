@@ -97,7 +97,8 @@ class Trainer:
         self.workers = dist_tools.loader_workers(processes, config.workers)
         torch.set_num_threads(self.threads)
         self.model_config = train_setup.model_config_named(config.model)
-        self.loss_config = LossConfig.for_model(self.model_config)
+        weights = {} if config.adversarial_weight is None else {"adversarial": config.adversarial_weight}
+        self.loss_config = LossConfig.for_model(self.model_config, **weights)
         self.precision = train_setup.resolve_precision(config.precision, self.device)
         self.data = train_setup.open_training_data(config, self.model_config.input_multiple)
         self.validator = None

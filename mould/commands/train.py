@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="when the adversarial loss switches on: a fraction of --steps if < 1, else a step (default 0.3)",
     )
+    p.add_argument(
+        "--adversarial-weight", type=float, help="weight of the adversarial loss (default: the model's; 0: none)"
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto (CUDA if any)")
     p.add_argument(
         "--precision",
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         warmup_steps=args.warmup_steps,
         adversarial_start=args.adversarial_start,
+        adversarial_weight=args.adversarial_weight,
         device=args.device,
         precision=args.precision,
         resume=args.resume,
