@@ -86,6 +86,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, data, reference):
     assert_same_run(run, reference)
 
 
+@pytest.mark.slow  # ~12 s; the SIGKILL test above covers resuming, this one the clean stop
 def test_sigterm_stops_with_a_checkpoint_and_resumes_to_the_same_weights(tmp_path, data, reference):
     run = tmp_path / "run"
     process = start(run, data)
