@@ -1,0 +1,199 @@
+"""``mould reconstruct`` end to end with a small untrained network, and every bad input of the issue.
+
+An untrained network predicts noise, which is all these tests need: they check the plumbing (framing,
+files, reports, errors), not the quality of the shape. Photos carry a real alpha mask, or the silhouette
+step is replaced, so that framing does not depend on what a random network sees.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from mould.cli import main
+
+FAST = ["--mesher", "stitch"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    import torch
+    from mould.models import build_model
+    from mould.models.checkpoint import save_checkpoint
+    from mould.models.configs import CONFIGS
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_checkpoint(path, build_model("tiny"), CONFIGS["tiny"])
+    return path
+
+
+def _person_rgba(height: int = 240, width: int = 180) -> np.ndarray:
+    """A figure (head and body ellipses) on a grey background, with the figure as the alpha mask."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    body = ((cols - width / 2) / (width * 0.18)) ** 2 + ((rows - height * 0.6) / (height * 0.3)) ** 2 <= 1
+    head = ((cols - width / 2) / (width * 0.09)) ** 2 + ((rows - height * 0.2) / (height * 0.09)) ** 2 <= 1
+    person = body | head
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[..., :3] = 90
+    rgba[person, :3] = (200, 120, 60)
+    rgba[..., 3] = np.where(person, 255, 0)
+    return rgba
+
+
+def _bomb(path) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)))
+
+
+def test_one_photo_gives_meshes_preview_mould_and_report(tmp_path, checkpoint, capsys):
+    Image.fromarray(_person_rgba(), "RGBA").save(tmp_path / "person.png")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "reconstruct",
+            str(tmp_path / "person.png"),
+            "-o",
+            str(out),
+            "--checkpoint",
+            str(checkpoint),
+            *FAST,
+            "--save-mould",
+        ]
+    )
+    assert code == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "person.glb",
+        "person.mtl",
+        "person.npz",
+        "person.obj",
+        "person.ply",
+        "person.png",
+        "person_preview.png",
+        "report.json",
+    ]
+    report = json.loads((out / "report.json").read_text())
+    (result,) = report["results"]
+    assert result["status"] == "ok" and result["crop_source"] == "alpha"
+    assert set(result["timings"]) >= {"load", "crop", "predict", "mesh", "texture", "export", "preview"}
+    assert result["height_m"] > 0 and result["faces"] > 0
+    for suffix in (".obj", ".ply", ".glb"):
+        mesh = trimesh.load(out / f"person{suffix}", force="mesh")
+        assert len(mesh.faces) > 0
+    preview = np.asarray(Image.open(out / "person_preview.png"))
+    assert preview.shape == (256, 4 * 256, 3)  # the crop beside front, side and back renders
+    printed = capsys.readouterr().out
+    assert "person.obj" in printed and "height" in printed
+
+
+def test_batch_goes_on_past_every_bad_photo(tmp_path, checkpoint, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(_person_rgba(), "RGBA").save(inputs / "good.png")
+    (inputs / "empty.png").write_bytes(b"")
+    (inputs / "text.jpg").write_text("not an image, whatever the extension says")
+    Image.new("RGB", (1, 1)).save(inputs / "tiny.png")
+    _bomb(inputs / "bomb.png")
+    data = (inputs / "good.png").read_bytes()
+    (inputs / "truncated.png").write_bytes(data[: len(data) // 3])
+    out = tmp_path / "out"
+    code = main(
+        ["reconstruct", str(inputs), "-o", str(out), "--checkpoint", str(checkpoint), *FAST, "--format", "ply"]
+    )
+    assert code == 1  # some photos failed
+    report = json.loads((out / "report.json").read_text())
+    status = {r["input"].split("/")[-1]: r["status"] for r in report["results"]}
+    assert status == {
+        "bomb.png": "error",
+        "empty.png": "error",
+        "good.png": "ok",
+        "text.jpg": "error",
+        "tiny.png": "error",
+        "truncated.png": "error",
+    }
+    assert report["ok"] == 1 and report["failed"] == 5
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 5
+    for line in errors:
+        assert "Traceback" not in line and str(inputs) in line
+    # Nothing is written for a failed photo.
+    assert sorted(p.name for p in out.iterdir()) == ["good.ply", "good_preview.png", "report.json"]
+
+
+def test_no_person_found_is_a_per_photo_error(tmp_path, checkpoint, monkeypatch, capsys):
+    from mould.apps.reconstruct import Reconstructor
+
+    monkeypatch.setattr(Reconstructor, "silhouette", lambda self, crop: np.zeros(crop.shape[:2], np.float32))
+    Image.fromarray(_person_rgba()[..., :3]).save(tmp_path / "nobody.png")  # no alpha: the network frames it
+    code = main(
+        ["reconstruct", str(tmp_path / "nobody.png"), "-o", str(tmp_path / "out"), "--checkpoint", str(checkpoint)]
+    )
+    assert code == 1
+    assert "no person found" in capsys.readouterr().err
+
+
+def test_outputs_stay_in_outdir_with_unique_names(tmp_path, checkpoint):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(_person_rgba(), "RGBA").save(tmp_path / folder / "..same name é.png")
+    out = tmp_path / "out"
+    args = [str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out), "--checkpoint", str(checkpoint)]
+    assert main(["reconstruct", *args, *FAST, "--format", "ply", "--no-preview"]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    # Odd characters become '_', a leading dot goes (no hidden files), and the clash gets a suffix.
+    assert written == ["report.json", "same_name__.ply", "same_name___2.ply"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "out"]
+
+
+@pytest.mark.parametrize("case", ["unwritable", "pickle", "cuda", "mask-mismatch"])
+def test_whole_run_errors_are_one_line(tmp_path, checkpoint, capsys, case):
+    import torch
+
+    Image.fromarray(_person_rgba(), "RGBA").save(tmp_path / "person.png")
+    args = [
+        "reconstruct",
+        str(tmp_path / "person.png"),
+        "-o",
+        str(tmp_path / "out"),
+        "--checkpoint",
+        str(checkpoint),
+    ]
+    if case == "unwritable":
+        (tmp_path / "file").write_text("a file, not a folder")
+        args[3] = str(tmp_path / "file" / "out")
+    elif case == "pickle":
+        marker = tmp_path / "pwned"
+
+        class Exploit:
+            def __reduce__(self):
+                return (open, (str(marker), "w"))
+
+        (tmp_path / "weights.safetensors").write_bytes(pickle.dumps(Exploit()))
+        args[-1] = str(tmp_path / "weights.safetensors")
+    elif case == "cuda":
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+        args += ["--device", "cuda"]
+    else:
+        Image.new("L", (20, 20)).save(tmp_path / "mask.png")
+        args += ["--mask", str(tmp_path / "mask.png")]
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    if case == "mask-mismatch":
+        assert code == 1 and any("mask is 20x20" in line for line in err)
+        return
+    assert code == 2
+    assert len([line for line in err if "error" in line]) == 1 and "Traceback" not in "\n".join(err)
+    if case == "pickle":
+        assert not (tmp_path / "pwned").exists()  # the pickle was never executed
