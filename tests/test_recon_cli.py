@@ -133,3 +133,23 @@ def test_unknown_extension_is_refused(tmp_path, capsys):
     refused(["decode", str(path), "-o", str(tmp_path / "a.stl")], capsys, contains="unknown mesh format .stl")
     refused(["decode", str(path), "--points", "-o", str(tmp_path / "a.obj")], capsys, contains="writes a .ply")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+@pytest.mark.slow
+def test_default_poisson_gives_all_three_formats_within_3_mm(body_files):
+    # The "done when", in full: default mesher (screened Poisson, pymeshlab), all three formats.
+    folder, vertices, faces = body_files
+    for suffix in (".obj", ".ply", ".glb"):
+        target = folder / "poisson" / f"body{suffix}"
+        assert (
+            main(["decode", str(folder / "body.npz"), "-o", str(target), "--texture", str(folder / "crop.png")])
+            == 0
+        )
+        check_output(target, vertices, faces, textured=True)
+
+
+@pytest.mark.slow
+def test_bench_mesh_runs(capsys):
+    assert main(["bench", "mesh", "--count", "1", "--depths", "7", "--repeats", "1", "--samples", "5000"]) == 0
+    out = capsys.readouterr().out
+    assert "| stitch | - |" in out and "| poisson open3d d8 | gradient |" in out
