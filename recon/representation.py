@@ -44,6 +44,9 @@ TALK_ERRORS_MM = {
 }
 """Dimensionality -> (mould error, voxel error) in mm, as read from the talk's table."""
 
+POISSON_MAX_SIDE = 512
+"""Largest mould side meshed with Poisson in this experiment."""
+
 FRAME_MARGIN = 0.02
 """Free border of the mould's crop, as a fraction of its side: tight, like the voxel grid's cube."""
 
@@ -164,9 +167,14 @@ class RepresentationResult:
 def mould_error(
     vertices: np.ndarray, faces: np.ndarray, side: int, *, mesher: str = "stitch", samples: int = 50_000
 ) -> float:
-    """Surface error (mm) of a mesh encoded as an N x N mould and meshed back; NaN if nothing is left."""
+    """Surface error (mm) of a mesh encoded as an N x N mould and meshed back; NaN if nothing is left, or
+    for Poisson beyond :data:`POISSON_MAX_SIDE` (millions of points: minutes per mesh, and the octree, not
+    the mould, would set the error)."""
     from mould.errors import MouldError
 
+    if mesher == "poisson" and side > POISSON_MAX_SIDE:
+        log.warning("mould %dx%d: skipped with Poisson (over %d²)", side, side, POISSON_MAX_SIDE)
+        return math.nan
     camera = frame_points(vertices, side, margin=FRAME_MARGIN)
     mould = encode_mesh(vertices, faces, camera, normals=mesher == "poisson").mould
     try:

@@ -31,7 +31,7 @@ class BenchRepresentationConfig:
     seed: int = 0
     """Seed of the bodies' phenotypes and poses."""
     mesher: str = "stitch"
-    """How moulds are meshed back: ``stitch`` (fast at every size) or ``poisson`` (slow beyond 512²)."""
+    """How moulds are meshed back: ``stitch`` (fast at every size) or ``poisson`` (moulds over 512² skipped)."""
     dimensionalities: tuple[int, ...] = (64, 256, 1_024, 4_096, 16_384, 131_072, 1_048_576, 8_388_608)
     """Numbers stored per representation (mould: 2N², voxels: V³), the talk's by default."""
     samples: int = 50_000
@@ -185,7 +185,13 @@ def run(args: argparse.Namespace) -> int:
     def cell(value: float) -> str:
         return "—" if math.isnan(value) else f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
-    source = f"{len(meshes)} meshes from {config.meshes}" if config.meshes else f"{len(meshes)} anny bodies"
+    many = len(meshes) != 1
+    what = (
+        ("meshes" if many else "mesh") + f" from {config.meshes}"
+        if config.meshes
+        else ("anny bodies" if many else "anny body")
+    )
+    source = f"{len(meshes)} {what}"
     lines = [
         f"Mean symmetric surface error (mm), {source}, mould mesher: {config.mesher}.",
         "",
