@@ -6,14 +6,13 @@ The exported graph is the **final stack** only, in eval mode:
 - outputs ``visible``, ``hidden`` (relative depth, see :mod:`mould.models.depth`) and ``mask_logits``,
   each (batch, 1, N, N) float32; the batch axis is dynamic.
 
-The model config (JSON, including ``depth_scale``) is stored in the ONNX metadata under ``model_config``
-when the ``onnx`` package is installed (``pip install mould[onnx]``).
+The model config (JSON, including ``depth_scale``) is stored in the ONNX metadata under ``model_config``.
+Export needs the ``onnx`` package and running the graph ``onnxruntime``: ``pip install 'mould[onnx]'``.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -22,9 +21,8 @@ import torch
 from mould.models.hourglass import OUTPUT_KEYS, MouldNet
 from torch import nn
 
+from mould.errors import MouldError
 from mould.files import write_atomic
-
-log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
 """ONNX opset: 17 is read by every onnxruntime since 1.14 and holds all the network's operators."""
@@ -55,7 +53,14 @@ def export_onnx(
 
     Returns:
         The path written.
+
+    Raises:
+        MouldError: the ``onnx`` package is not installed.
     """
+    try:
+        import onnx
+    except ImportError:
+        raise MouldError("ONNX export needs the onnx package: pip install 'mould[onnx]'") from None
     multiple = model.config.input_multiple
     if resolution < multiple or resolution % multiple:
         raise ValueError(f"resolution: expected a multiple of {multiple}, got {resolution}")
@@ -81,17 +86,11 @@ def export_onnx(
             )
     finally:
         model.train(was_training)
-    payload = buffer.getvalue()
-    try:
-        import onnx
-    except ImportError:
-        log.info("onnx is not installed: the model config is not stored in the ONNX metadata")
-    else:
-        graph = onnx.load_from_string(payload)
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = "model_config", model.config.to_json()
-        onnx.checker.check_model(graph)
-        payload = graph.SerializeToString()
+    graph = onnx.load_from_string(buffer.getvalue())
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = "model_config", model.config.to_json()
+    onnx.checker.check_model(graph)
+    payload = graph.SerializeToString()
     path = Path(path)
     write_atomic(path, lambda handle: handle.write(payload))
     return path

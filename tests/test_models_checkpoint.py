@@ -169,6 +169,7 @@ def test_zip_detection_message_names_torch_save(tmp_path):
 # -- ONNX ------------------------------------------------------------------------------------------------
 def test_onnx_matches_torch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
     from mould.models.onnx import export_onnx
 
     model = trained_looking("tiny")
@@ -186,17 +187,29 @@ def test_onnx_matches_torch(tmp_path):
         for name, value in zip(("visible", "hidden", "mask_logits"), outputs):
             assert value.shape == (batch, 1, 256, 256)
             np.testing.assert_allclose(value, final[name].numpy(), rtol=0, atol=1e-4, err_msg=name)
-    metadata = session.get_modelmeta().custom_metadata_map
-    if "model_config" in metadata:  # stored when the onnx package is installed
-        from mould.models import ModelConfig
+    from mould.models import ModelConfig
 
-        assert ModelConfig.from_json(metadata["model_config"]) == model.config
+    metadata = session.get_modelmeta().custom_metadata_map
+    assert ModelConfig.from_json(metadata["model_config"]) == model.config
 
 
 def test_onnx_export_checks_the_resolution(tmp_path):
+    pytest.importorskip("onnx")
     from mould.models.onnx import export_onnx
 
     with pytest.raises(ValueError, match="resolution"):
         export_onnx(build_model("tiny"), tmp_path / "net.onnx", resolution=100)
     assert not (tmp_path / "net.onnx").exists()
 
+
+def test_onnx_export_without_the_onnx_package_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from mould.models.onnx import export_onnx
+
+    from mould.errors import MouldError
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    with pytest.raises(MouldError, match=r"pip install 'mould\[onnx\]'"):
+        export_onnx(build_model("tiny"), tmp_path / "net.onnx", resolution=64)
+    assert not (tmp_path / "net.onnx").exists()

@@ -116,6 +116,7 @@ def test_model_info_table_and_errors(capsys):
 
 
 def test_export_onnx_command(tmp_path, capsys):
+    pytest.importorskip("onnx")
     checkpoint = save_checkpoint(tmp_path / "net.safetensors", build_model("tiny"), CONFIGS["tiny"])
     output = tmp_path / "net.onnx"
     assert main(["export-onnx", "--checkpoint", str(checkpoint), "-o", str(output), "--resolution", "64"]) == 0
