@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 # name -> module mould.commands.bench_<name>, each with add_parser(subparsers) and run(args).
-BENCHES = ("encode", "model", "mesh", "representation")
+BENCHES = ("encode", "model", "mesh", "representation", "reconstruct")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
