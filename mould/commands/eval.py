@@ -30,6 +30,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mesher", choices=("poisson", "stitch"), default="poisson", help="default poisson")
     p.add_argument("--limit", type=int, metavar="N", help="score only the first N samples (by name)")
     p.add_argument("--no-meshes", dest="meshes", action="store_false", help="depth and silhouette scores only")
+    p.add_argument(
+        "--mesh-samples",
+        type=int,
+        default=100_000,
+        help="surface points per mesh for the mesh scores (default 100000; fewer is faster)",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto (CUDA if any)")
     p.set_defaults(run=run)
 
@@ -53,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         meshes=args.meshes,
         device=args.device,
+        mesh_samples=args.mesh_samples,
     )
     from mould.apps.evaluate import evaluate
 
