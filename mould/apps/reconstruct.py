@@ -44,8 +44,9 @@ class ReconstructConfig:
     """Folder for every output; nothing is written outside it."""
     formats: tuple[str, ...] = ("obj", "ply", "glb")
     """Mesh formats to write, among obj, ply, glb."""
-    mesher: Literal["poisson", "stitch"] = "poisson"
-    """Screened Poisson (smooth, ~1 s) or direct stitching of the two maps (fast)."""
+    mesher: Literal["poisson", "stitch"] = "stitch"
+    """Direct stitching of the two maps (the default: 28 ms at 256², watertight by construction) or screened
+    Poisson (smoother, but 3.3 s on predicted moulds on 2 cores, and it failed on 1 of 10 of them)."""
     back_texture: Literal["mirror", "nearest", "none"] = "mirror"
     """How the unseen back is coloured."""
     save_mould: bool = False
