@@ -32,7 +32,7 @@ def environment(device, world_size: int, threads: int, precision: str) -> dict:
     import torch
 
     info = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if getattr(device, "type", "") == "cuda" else None,
@@ -47,7 +47,8 @@ def environment(device, world_size: int, threads: int, precision: str) -> dict:
     return info
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name where Linux tells it (/proc/cpuinfo), else the architecture."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

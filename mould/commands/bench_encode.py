@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import io
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,17 +42,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _cpu_name() -> str:
-    """The CPU's model name where Linux tells it, else the architecture."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _median_ms(function, repeats: int) -> float:
     function()  # warm-up: first calls pay for lazy initialisation
     times = []
@@ -66,6 +54,7 @@ def _median_ms(function, repeats: int) -> float:
 
 def run(args: argparse.Namespace) -> int:
     config = BenchEncodeConfig(mesh=args.mesh, resolutions=tuple(args.resolutions), repeats=args.repeats)
+    from mould.apps.run_info import cpu_model
     from mould.camera import frame_points
     from mould.decode import mould_to_points
     from mould.encode import encode_mesh
@@ -82,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         vertices, faces = load_mesh(config.mesh)
         name = str(config.mesh)
     print(f"mesh: {name}, {len(vertices)} vertices, {len(faces)} triangles")
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (1 min)")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (1 min)")
     print("| resolution | encode (ms) | encode + normals (ms) | decode (ms) | points |")
     print("| --- | --- | --- | --- | --- |")
     for resolution in config.resolutions:
