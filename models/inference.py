@@ -17,6 +17,19 @@ from mould.models.hourglass import MouldNet
 
 from mould.camera import Camera
 from mould.container import Mould
+from mould.errors import InputError
+
+
+def resolve_device(choice: str) -> torch.device:
+    """Where a network runs: ``"auto"`` is CUDA when available, else the CPU; ``"cuda"`` without one is an error.
+
+    Raises:
+        InputError: ``"cuda"`` asked for on a machine without a CUDA device.
+    """
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
+
 
 DEFAULT_PERSON_HEIGHT = 1.7
 """Metres: an adult's typical standing height, for :func:`reference_from_height`."""

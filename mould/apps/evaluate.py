@@ -108,7 +108,9 @@ def evaluate(config: EvalConfig) -> EvalReport:
     if not names:
         raise InputError(f"{config.data}: no samples found")
     names = names[: config.limit] if config.limit else names
-    device = _device(config.device)
+    from mould.models.inference import resolve_device
+
+    device = resolve_device(config.device)
     checkpoint = resolve_checkpoint(config.checkpoint)
     model, model_config, metadata = load_checkpoint(checkpoint, device=device)
     model = model.to(memory_format=torch.channels_last).eval()
@@ -132,12 +134,6 @@ def evaluate(config: EvalConfig) -> EvalReport:
         draw=lambda chosen: _rows_for_picture(model, model_config.depth_scale, config, chosen, device),
     )
     return report
-
-
-def _device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available")
-    return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
 
 
 def _read(folder: Path, names: list[str], multiple: int, skipped: list) -> list[tuple[str, object, dict, dict]]:

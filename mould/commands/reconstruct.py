@@ -56,17 +56,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def resolve_device(requested: str) -> str:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
-    import torch
-
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA GPU is available (use --device cpu or auto)")
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
-
-
 def prepare_outdir(outdir: Path) -> Path:
     """Create the output folder and check it is writable; an error names it otherwise."""
     try:
@@ -109,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     inputs = collect_inputs(args.inputs)
     if args.mask is not None and len(inputs) > 1:
         raise InputError("--mask: a mask file goes with a single input image")
-    device = resolve_device(args.device)
+    from mould.models.inference import resolve_device
+
+    device = str(resolve_device(args.device))
     outdir = prepare_outdir(config.outdir)
     config = ReconstructConfig(**{**config.__dict__, "outdir": outdir})
 
