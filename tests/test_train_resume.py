@@ -99,3 +99,23 @@ def test_sigterm_stops_with_a_checkpoint_and_resumes_to_the_same_weights(tmp_pat
     assert "--resume" in output
     assert main(["-q", "train", *OPTIONS, "--data", str(data), "--out", str(run), "--resume"]) == 0
     assert_same_run(run, reference)
+
+
+def test_sigterm_to_the_process_group_stops_with_a_checkpoint(tmp_path, data):
+    # `timeout`, Slurm and `kill -- -PGID` signal the DataLoader workers too; the run must still save the
+    # step it stopped at rather than die of the workers' deaths.
+    run = tmp_path / "run"
+    options = [*OPTIONS, "--workers", "1", "--ckpt-every", "1000"]  # the only checkpoint is the stop's
+    command = [sys.executable, "-m", "mould.cli", "-q", "train", *options, "--data", str(data), "--out", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not (run / "metrics.csv").is_file() or not any(row["tag"].startswith("train/") for row in metrics(run)):
+        assert process.poll() is None, process.stdout.read().decode()
+        assert time.monotonic() < deadline, "no training step in time"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGTERM)
+    output = process.communicate(timeout=120)[0].decode()
+    assert process.returncode == 130, output
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted" and 1 <= info["step"] < STEPS
+    assert latest_step(run) == info["step"]

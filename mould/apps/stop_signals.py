@@ -44,3 +44,15 @@ class StopSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+
+
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """A DataLoader ``worker_init_fn``: the worker ignores SIGINT and SIGTERM.
+
+    Ctrl-C, ``timeout``, Slurm and ``kill -- -PGID`` signal the whole process group. A worker that died of
+    the signal would make torch raise in the training process at an arbitrary point, before it could save
+    the step it was on; ignoring it leaves the stop to the training process, which shuts its workers down
+    itself (and they still exit if it dies, through torch's parent watchdog).
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)

@@ -24,7 +24,7 @@ import torch
 from mould.apps import distributed as dist_tools
 from mould.apps import run_info, train_setup
 from mould.apps.run_log import RunLog, RunningMeans
-from mould.apps.stop_signals import StopSignals
+from mould.apps.stop_signals import StopSignals, ignore_stop_signals
 from mould.apps.train_config import TrainConfig
 from mould.apps.trainer_state import (
     STATE_FORMAT,
@@ -173,6 +173,7 @@ class Trainer:
             batch_sampler=sampler,
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
+            worker_init_fn=ignore_stop_signals,
             # Its own generator: creating the iterator must not draw from torch's global RNG, or a resumed
             # run would draw differently from an uninterrupted one.
             generator=torch.Generator().manual_seed(config.seed),
@@ -252,7 +253,7 @@ class Trainer:
                 except (RuntimeError, StopIteration):
                     if not self.signals.count:
                         raise
-                    # The terminal's Ctrl-C also reached the DataLoader workers, which died. Under torchrun
+                    # A worker died (its signals are ignored, but SIGKILL cannot be). Under torchrun
                     # the ranks may not agree on this step, so only a single process saves here.
                     if not processes.distributed and self.step % config.ckpt_every:
                         self._save()
