@@ -82,7 +82,8 @@ def test_anny_body_within_3_mm(anny_body):
     mesh = mould_to_mesh(mould, mesher="poisson", normals="gradient")
     assert topology(mesh.vertices, mesh.faces).watertight
     metrics = compare_meshes(mesh, (vertices, faces), MetricConfig(samples=30_000))
-    # Measured 0.87 mm (mesh -> body) and 1.56 mm (body -> mesh) with gradient normals at depth 8.
+    # Measured 1.2 mm (mesh -> body) and 1.9 mm (body -> mesh) with gradient normals at the default depth 7
+    # (0.9 and 1.5 mm at depth 8).
     assert metrics["p2s_a_to_b_mm"] < 3 and metrics["p2s_b_to_a_mm"] < 3
 
 

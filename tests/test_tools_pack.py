@@ -31,6 +31,7 @@ def test_pack_then_unpack_keeps_every_sample(tmp_path):
         assert np.abs(copy.hidden - original.hidden)[inside].max() <= 0.00026
         assert copy.camera.kind == original.camera.kind
         np.testing.assert_allclose(copy.camera.cam_to_world, original.camera.cam_to_world)
-        np.testing.assert_allclose([copy.camera.focal, copy.camera.cx], [original.camera.focal, original.camera.cx])
+        intrinsics = [(c.camera.focal, c.camera.cx, c.camera.cy) for c in (copy, original)]
+        np.testing.assert_allclose(*intrinsics)
         # JPEG at quality 90: a few grey levels on average.
         assert np.abs(copy.image.astype(float) - original.image).mean() < 4

@@ -21,7 +21,7 @@ class BenchMeshConfig:
     resolution: int = 256
     """Mould side in pixels."""
     depths: tuple[int, ...] = (7, 8, 9)
-    """Poisson octree depths to time (pymeshlab, gradient normals); the others run at depth 8."""
+    """Poisson octree depths to time (pymeshlab, gradient normals); the others run at the default depth."""
     repeats: int = 3
     """Timed runs per figure; the median is reported."""
     samples: int = 50_000
@@ -61,13 +61,14 @@ def _variants(config: BenchMeshConfig) -> list[tuple[str, str, dict]]:
     """(label, normals, mould_to_mesh keyword arguments) per mesher set-up."""
     from mould.recon.poisson import PoissonConfig
 
+    default = PoissonConfig().depth
     variants = [("stitch", "-", {"mesher": "stitch"})]
     for normals in ("stored", "gradient"):
-        for depth in config.depths if normals == "gradient" else (8,):
+        for depth in config.depths if normals == "gradient" else (default,):
             settings = PoissonConfig(backend="pymeshlab", depth=depth)
             variants.append((f"poisson pymeshlab d{depth}", normals, {"mesher": "poisson", "poisson": settings}))
-        settings = PoissonConfig(backend="open3d", depth=8)
-        variants.append(("poisson open3d d8", normals, {"mesher": "poisson", "poisson": settings}))
+        settings = PoissonConfig(backend="open3d", depth=default)
+        variants.append((f"poisson open3d d{default}", normals, {"mesher": "poisson", "poisson": settings}))
     return variants
 
 

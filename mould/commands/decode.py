@@ -30,8 +30,8 @@ class DecodeConfig:
     """Screened Poisson on the oriented points (smooth) or direct stitching of the two maps (fast)."""
     poisson_backend: Literal["pymeshlab", "open3d"] = "pymeshlab"
     """The screened Poisson implementation."""
-    depth: int = 8
-    """Poisson octree depth."""
+    depth: int = 7
+    """Poisson octree depth (see :class:`mould.recon.poisson.PoissonConfig`)."""
     normals: Literal["auto", "gradient", "stored"] = "auto"
     """Where normals come from: the depth gradients, the mould's stored normals, or stored when present."""
     side_band: bool = True
@@ -87,7 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="pymeshlab",
         help="screened Poisson implementation (default pymeshlab)",
     )
-    p.add_argument("--depth", type=int, default=8, help="Poisson octree depth, 4 to 12 (default 8)")
+    p.add_argument("--depth", type=int, default=7, help="Poisson octree depth, 4 to 12 (default 7)")
     p.add_argument(
         "--normals",
         choices=("auto", "gradient", "stored"),
