@@ -55,6 +55,9 @@ class PoissonConfig:
     full_depth: int = 4
     """pymeshlab ``fulldepth``: the octree is complete down to this depth and adaptive below. 4 rather than
     Kazhdan's 5 saves 0.3 s of the 1.0 s solve at depth 7 for the same mesh (P2S within 0.01 mm)."""
+    iterations: int = 4
+    """pymeshlab ``iters``: Gauss-Seidel relaxations per octree level. 4 rather than Kazhdan's 8 saves 0.07 s
+    of the solve at depth 7 and moves the surface by 0.03-0.04 mm (measured on 6 predicted moulds)."""
     point_weight: float = 4.0
     """Screening weight (pymeshlab ``pointweight``, open3d has none): how strongly the surface is pulled to
     pass through the points; 4 is Kazhdan & Hoppe's default."""
@@ -82,6 +85,8 @@ class PoissonConfig:
             raise ValueError(f"depth: expected 4 to 12, got {self.depth}")
         if not 1 <= self.full_depth <= self.depth:
             raise ValueError(f"full_depth: expected 1 to depth ({self.depth}), got {self.full_depth}")
+        if self.iterations < 1:
+            raise ValueError(f"iterations: expected >= 1, got {self.iterations}")
         if not self.point_weight >= 0:
             raise ValueError(f"point_weight: expected >= 0, got {self.point_weight}")
         if not self.weld_distance >= 0:
@@ -110,6 +115,7 @@ def _pymeshlab_poisson(points: np.ndarray, normals: np.ndarray, config: PoissonC
         pointweight=config.point_weight,
         samplespernode=config.samples_per_node,
         fulldepth=config.full_depth,
+        iters=config.iterations,
         threads=config.threads,
         preclean=False,
     )

@@ -100,3 +100,17 @@ def test_crop_camera_agrees_with_the_photo_camera():
         ]
     )
     np.testing.assert_allclose(back, uv_photo, atol=1e-9)
+
+
+def test_stable_framing_ends_on_the_crop_last_predicted():
+    # The caller reuses the last prediction for the final crop, so the loop must return that very crop.
+    rgb, _ = _photo_with_person()
+    seen = []
+
+    def predictor(crop: np.ndarray) -> np.ndarray:
+        seen.append(crop.copy())
+        return _brightness_predictor(crop)
+
+    result = find_person(rgb, predictor)
+    assert len(seen) == result.iterations < CropConfig().max_iterations  # it converged
+    np.testing.assert_array_equal(result.image, seen[-1])

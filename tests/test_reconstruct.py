@@ -197,3 +197,30 @@ def test_whole_run_errors_are_one_line(tmp_path, checkpoint, capsys, case):
     assert len([line for line in err if "error" in line]) == 1 and "Traceback" not in "\n".join(err)
     if case == "pickle":
         assert not (tmp_path / "pwned").exists()  # the pickle was never executed
+
+
+def test_framing_and_prediction_share_the_last_network_pass(tmp_path, monkeypatch):
+    # Once framing is stable, the final crop is the one the network last saw: no extra forward pass.
+    from pathlib import Path
+
+    from mould.models.configs import CONFIGS
+
+    from mould.apps.reconstruct import ReconstructConfig, Reconstructor
+    from mould.images import Photo
+
+    calls = []
+
+    def fake_predict(self, crop):
+        calls.append(1)
+        person = (crop.mean(axis=2) > 128).astype(np.float32)
+        return np.zeros_like(person), np.full_like(person, 0.4), person
+
+    monkeypatch.setattr(Reconstructor, "_predict", fake_predict)
+    rgb = np.ascontiguousarray(_person_rgba(300, 400)[..., :3])
+    rgb[_person_rgba(300, 400)[..., 3] > 0] = 230  # a bright figure for the fake silhouette
+    reconstructor = Reconstructor(None, CONFIGS["tiny"], ReconstructConfig(outdir=tmp_path, mesher="stitch"))
+    timings = {}
+    _, mesh, crop = reconstructor.reconstruct(Photo(rgb, None, Path("figure.png")), None, timings)
+    assert crop.source == "network" and 2 <= crop.iterations
+    assert len(calls) == crop.iterations
+    assert len(mesh.faces) > 0

@@ -6,7 +6,9 @@ person's silhouette with the same margin as the training crops. Where the silhou
 1. an alpha channel that is a real mask (see :meth:`mould.images.Photo.alpha_mask`);
 2. else a mask file (``--mask``);
 3. else the network's own silhouette head: predict on the whole photo padded to a square, crop around the
-   predicted silhouette, predict again, until the crop stops moving.
+   predicted silhouette, predict again, until the crop stops moving. The crop returned is then the last
+   one the network saw (within ``stable_iou`` of the next), so the caller can reuse that prediction
+   rather than pay for another pass.
 
 **Several people:** the crop frames the largest connected region of the silhouette; others are ignored
 (they may still show at the crop's edge, and the mask keeps only the framed person's region).
@@ -187,8 +189,11 @@ def find_person(
             box.v - box.side / 2 + (inner.v + 0.5) * scale - 0.5,
             inner.side * scale,
         )
-        stable = box_iou(box, new_box) >= config.stable_iou
+        if box_iou(box, new_box) >= config.stable_iou:
+            # Stable: the crop just seen frames the person as well as a new one would (the training crops
+            # are jittered by more than this), and its prediction can be reused.
+            return PersonCrop(box, crop, None, "network", passes)
         box = new_box
-        if stable or not math.isfinite(box.side):
+        if not math.isfinite(box.side):
             break
     return PersonCrop(box, crop_square(rgb, box, config.size), None, "network", passes)

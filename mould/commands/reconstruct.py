@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--mesher",
         choices=("poisson", "stitch"),
         default="stitch",
-        help="stitch (default: the two maps stitched at the silhouette, ~0.03 s) or poisson (smoother, ~3 s)",
+        help="stitch (default: the two maps stitched at the silhouette, ~0.03 s) or poisson (smoother, ~0.8 s)",
     )
     p.add_argument(
         "--back-texture",
