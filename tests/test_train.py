@@ -209,3 +209,15 @@ def test_incompatible_or_pickled_checkpoints_are_refused(tmp_path, data, capsys)
     assert train(run, data[0], "--steps", "2", "--resume") == 2
     error = capsys.readouterr().err
     assert "not a readable training state" in error and len(error.strip().splitlines()) == 1
+
+
+def test_sessions_started_in_the_same_second_stay_apart(tmp_path):
+    # A quick run and its resume can start within one second; each keeps its own entry in run.json.
+    from mould.apps.run_info import update_run_info
+
+    first = {"id": "a", "started": "2026-01-01T00:00:00+0000", "first_step": 0}
+    update_run_info(tmp_path, first)
+    update_run_info(tmp_path, {**first, "last_step": 2})  # the same session, written again
+    info = update_run_info(tmp_path, {"id": "b", "started": first["started"], "first_step": 2})
+    assert [(s["id"], s["first_step"]) for s in info["sessions"]] == [("a", 0), ("b", 2)]
+    assert info["sessions"][0]["last_step"] == 2

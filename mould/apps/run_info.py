@@ -5,7 +5,7 @@ Rank 0 rewrites it atomically at the start, at every checkpoint and at the end. 
 ``data`` (per folder: path, weight, samples), ``val`` (folder, samples), ``environment`` (see
 :func:`environment`), ``status`` (``running``, ``finished``, ``interrupted``), ``step``, ``samples_seen``,
 ``elapsed_s`` (training wall time over all sessions), ``sessions`` (one entry per start or resume:
-start time, command, processes, first step, last step, steps/s), ``last_validation`` (``val/...``
+id, start time, command, processes, first step, last step, steps/s), ``last_validation`` (``val/...``
 scores), ``replica_difference`` (under torchrun: the largest parameter difference between processes at
 the end; 0 means in sync).
 """
@@ -98,11 +98,12 @@ def command_line() -> list[str]:
 
 
 def update_run_info(run_dir: str | os.PathLike, session: dict, **fields) -> dict:
-    """Merge ``fields`` into ``run.json`` and record ``session`` (replacing the entry with the same
-    ``started`` time, so a session is one entry however often it is written). Returns the new content."""
+    """Merge ``fields`` into ``run.json`` and record ``session`` (replacing the entry with the same ``id``,
+    so a session is one entry however often it is written). Returns the new content."""
     info = read_run_info(run_dir)
     sessions = info.get("sessions", [])
-    if sessions and sessions[-1].get("started") == session.get("started"):
+    # An id, not the start time: a quick run and its resume can start within the same second.
+    if sessions and sessions[-1].get("id") == session["id"]:
         sessions[-1] = session
     else:
         sessions.append(session)

@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,6 +193,7 @@ class Trainer:
         self.runlog = RunLog(self.run_dir, resume_step=self.step) if main else None
         file_log = self._start_file_log() if main else None
         self.session = {
+            "id": uuid.uuid4().hex[:12],
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "first_step": self.step,
             "command": run_info.command_line(),
