@@ -7,8 +7,9 @@ import pytest
 import trimesh
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mould.recon.cells import case_tables, remove_pinches, sector_ring
 from mould.recon.mesh import mould_to_mesh, topology
-from mould.recon.stitch import StitchConfig, _sector_ring, case_tables, remove_pinches, stitch_maps, stitch_mould
+from mould.recon.stitch import StitchConfig, stitch_maps, stitch_mould
 
 from mould import Camera, frame_points, mesh_to_mould
 from mould.container import Mould
@@ -89,7 +90,7 @@ def sector_ring_naive(mask: np.ndarray) -> np.ndarray:
 @given(st.integers(0, 2**32 - 1), st.floats(0.3, 0.8))
 def test_sector_ring_matches_naive(seed, density):
     mask = np.random.default_rng(seed).random((7, 7)) < density
-    np.testing.assert_array_equal(_sector_ring(mask), sector_ring_naive(mask))
+    np.testing.assert_array_equal(sector_ring(mask), sector_ring_naive(mask))
 
 
 def test_remove_pinches_removes_a_corner_touch():
@@ -97,7 +98,7 @@ def test_remove_pinches_removes_a_corner_touch():
     # meet only at (2, 2), whose covered sectors are two separate arcs.
     mask = np.zeros((5, 5), bool)
     mask[1, 1:3] = mask[2, 2] = mask[3, 2:4] = True
-    ring = _sector_ring(mask)
+    ring = sector_ring(mask)
     arcs = np.sum(ring & ~np.roll(ring, 1, axis=-1), axis=-1)
     assert arcs[2, 2] == 2 and np.all(np.delete(arcs.reshape(-1), 2 * 5 + 2) <= 1)
     cleaned = remove_pinches(mask)
