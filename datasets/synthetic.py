@@ -105,8 +105,9 @@ def generate_sample(index: int, seed: int, config: SynthConfig | None = None) ->
     from mould.datasets.atlas import body_atlas
     from mould.datasets.bodies import anny_model, posed_bodies
     from mould.datasets.clothing import garment_surfaces, sample_outfit
+    from mould.datasets.collisions import body_collisions
     from mould.datasets.hair import hair_surfaces, sample_hairstyle
-    from mould.datasets.poses import UPRIGHT_FAMILIES, body_collisions, pose_to_anny, sample_pose
+    from mould.datasets.poses import UPRIGHT_FAMILIES, pose_to_anny, sample_pose
     from mould.datasets.render import render_scene, sample_lighting
     from mould.datasets.shells import Surface, vertex_normals
 

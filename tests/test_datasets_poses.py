@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mould.datasets.collisions import body_collisions
 from mould.datasets.poses import (
     FAMILY_WEIGHTS,
     JOINT_RANGES,
     JOINTS,
-    body_collisions,
     clip_pose,
     neutral_pose,
     pose_to_anny,

@@ -86,7 +86,8 @@ def benchmark_bodies(count: int, seed: int = 0) -> list[tuple[str, object, objec
     import numpy as np
 
     from mould.datasets.bodies import PHENOTYPES, anny_faces, posed_bodies
-    from mould.datasets.poses import body_collisions, pose_to_anny, sample_pose
+    from mould.datasets.collisions import body_collisions
+    from mould.datasets.poses import pose_to_anny, sample_pose
 
     rng = np.random.default_rng(seed)
     faces = anny_faces()
