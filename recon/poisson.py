@@ -242,7 +242,7 @@ def points_to_mesh(
     if config.trim:
         vertices, faces, cut = trim_spurious(vertices, faces, points, config.trim_distance)
         if cut:
-            log.info("trimmed %d spurious faces and closed the holes", cut)
+            log.debug("trimmed %d spurious faces and closed the holes", cut)
     if config.weld_distance > 0:
         vertices, faces = weld_close_vertices(vertices, faces, config.weld_distance)
     report = topology(vertices, faces)

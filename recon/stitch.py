@@ -97,10 +97,34 @@ def _footprint(depth: np.ndarray, camera: Camera) -> np.ndarray:
     return depth / camera.focal if camera.kind == "perspective" else np.full_like(depth, 1.0 / camera.focal)
 
 
+_EDGE_PAIRS = {
+    # grid edge direction: (slice of its first pixel, slice of its second pixel, midpoint offset du, dv)
+    "h": ((slice(None), slice(None, -1)), (slice(None), slice(1, None)), 0.5, 0.0),
+    "v": ((slice(None, -1), slice(None)), (slice(1, None), slice(None)), 0.0, 0.5),
+}
+
+
+def _jumps(depth: np.ndarray, mask: np.ndarray, camera: Camera, config: StitchConfig) -> dict[str, np.ndarray]:
+    """Grid edges of one map whose depth step is a jump: ``"h"`` (N, N-1) and ``"v"`` (N-1, N) bool."""
+    depth = depth.astype(np.float64)
+    out = {}
+    for name, (a, b, _, _) in _EDGE_PAIRS.items():
+        za, zb = depth[a], depth[b]
+        threshold = config.jump_factor * _footprint(np.minimum(za, zb), camera)
+        out[name] = mask[a] & mask[b] & (np.abs(za - zb) > threshold)
+    return out
+
+
 def _sheet(
-    depth: np.ndarray, mask: np.ndarray, camera: Camera, config: StitchConfig, offset: int, shift: np.ndarray
+    depth: np.ndarray,
+    mask: np.ndarray,
+    jumps: dict[str, np.ndarray],
+    camera: Camera,
+    offset: int,
+    shift: np.ndarray,
 ) -> _Sheet:
-    """Vertex ids and positions of one map; ``shift`` (N, N, 2) moves pixel centres by (du, dv) pixels."""
+    """Vertex ids and positions of one map, torn at ``jumps`` (see :func:`_jumps`); ``shift`` (N, N, 2)
+    moves pixel centres by (du, dv) pixels."""
     depth = depth.astype(np.float64)
     rows, cols = np.nonzero(mask)
     corner = np.full(mask.shape, -1, np.int64)
@@ -109,14 +133,9 @@ def _sheet(
     parts = [camera.backproject(cols + du, rows + dv, depth[rows, cols])]
     next_id = offset + len(rows)
     ids = {}
-    for name, a, b, du, dv in (
-        ("h", (slice(None), slice(None, -1)), (slice(None), slice(1, None)), 0.5, 0.0),
-        ("v", (slice(None, -1), slice(None)), (slice(1, None), slice(None)), 0.0, 0.5),
-    ):
+    for name, (a, b, du, dv) in _EDGE_PAIRS.items():
         za, zb = depth[a], depth[b]
-        both = mask[a] & mask[b]
-        threshold = config.jump_factor * _footprint(np.minimum(za, zb), camera)
-        jump = both & (np.abs(za - zb) > threshold)
+        jump = jumps[name]
         r, c = np.nonzero(jump)
         count = len(r)
         lo = np.full(jump.shape, -1, np.int64)
@@ -298,8 +317,12 @@ def stitch_maps(
     missing = np.where(count[i, j] == 4, -1, np.argmin(corners[i, j], axis=1))
     outline = _outline(corners)
     shift = _outline_shift(outline, mask.shape[0], config.outline_offset)
-    front = _sheet(visible, mask, camera, config, 0, shift)
-    back = _sheet(hidden, mask, camera, config, len(front.positions), shift)
+    # Both sheets tear at the edges where either map jumps. A tear in one sheet only would bend the other
+    # straight across the wall, through it where the body is thin (hidden ~ visible next to a front jump).
+    front_jumps, back_jumps = _jumps(visible, mask, camera, config), _jumps(hidden, mask, camera, config)
+    jumps = {name: front_jumps[name] | back_jumps[name] for name in _EDGE_PAIRS}
+    front = _sheet(visible, mask, jumps, camera, 0, shift)
+    back = _sheet(hidden, mask, jumps, camera, len(front.positions), shift)
     cells = (i, j, missing)
     front_faces = _sheet_faces(front, visible, cells)[:, ::-1]  # front faces look at the camera
     back_faces = _sheet_faces(back, hidden, cells)

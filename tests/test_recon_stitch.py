@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from mould.recon.cells import case_tables, remove_pinches, sector_ring
 from mould.recon.mesh import mould_to_mesh, topology
@@ -175,6 +175,8 @@ def test_depth_jump_is_closed_by_walls_along_the_rays():
     size=st.integers(3, 12),
     perspective=st.booleans(),
 )
+# Found by hypothesis: a front-only jump beside a pixel of zero thickness turned the back sheet inside out.
+@example(seed=2**32 - 1, density=0.5, size=3, perspective=False)
 def test_random_masks_and_depths_close(seed, density, size, perspective):
     # Any mask, any depths with hidden >= visible, steps large and small: the surface is closed, manifold
     # and outward (positive volume), one component per component of the kept mask.
