@@ -14,6 +14,8 @@ import functools
 import io
 import logging
 import os
+import sys
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,10 +38,34 @@ def anny_model():
             import warp
 
             warp.config.quiet = True
+            _init_warp_without_driver_warning(warp)
             model = anny.Anny()
     except ImportError as error:
         raise ImportError("anny bodies need the 'anny' package: pip install anny") from error
     return model
+
+
+_NO_DRIVER = "Could not find or load the NVIDIA CUDA driver"
+
+
+def _init_warp_without_driver_warning(warp) -> None:
+    """Initialise NVIDIA Warp now, dropping the one line it writes when no CUDA driver is found (anny runs
+    on the CPU here). Warp writes it from C (``fprintf``), which no Python redirection reaches, so the
+    process's stderr is captured for the call; any other output is passed on unchanged."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            warp.init()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode(errors="replace")
+    kept = [line for line in text.splitlines(keepends=True) if _NO_DRIVER not in line]
+    if kept:
+        sys.stderr.write("".join(kept))
 
 
 def anny_faces() -> np.ndarray:
