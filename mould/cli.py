@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
     # Our own progress at INFO by default; other libraries' (anny's cache notes, ...) only with -vv.
-    logging.basicConfig(level=min(logging.WARNING, level) if verbose >= 2 else max(logging.WARNING, level),
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    others = level if verbose >= 2 else max(logging.WARNING, level)
+    logging.basicConfig(level=others, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("mould").setLevel(level)
     # anny imports NVIDIA Warp, which prints banners to stdout unless told to be quiet.
     os.environ.setdefault("WARP_QUIET", "1")
