@@ -221,3 +221,28 @@ def test_sessions_started_in_the_same_second_stay_apart(tmp_path):
     info = update_run_info(tmp_path, {"id": "b", "started": first["started"], "first_step": 2})
     assert [(s["id"], s["first_step"]) for s in info["sessions"]] == [("a", 0), ("b", 2)]
     assert info["sessions"][0]["last_step"] == 2
+
+
+def test_init_starts_from_given_weights_and_refuses_another_config(tmp_path, data, capsys):
+    from mould.models.checkpoint import load_checkpoint
+
+    from mould.apps.trainer_state import latest_checkpoint
+
+    source = tmp_path / "source"
+    assert train(source, data[0], "--steps", "2", "--adversarial-weight", "0") == 0
+    start = latest_checkpoint(source)
+    # A tiny learning rate: after one step the weights are still those of --init, not a random draw.
+    tuned = tmp_path / "tuned"
+    assert train(tuned, data[0], "--steps", "1", "--lr", "1e-9", "--seed", "5", "--init", str(start)) == 0
+    before = dict(load_checkpoint(start)[0].named_parameters())
+    after = dict(load_checkpoint(latest_checkpoint(tuned))[0].named_parameters())
+    assert max(float((after[k] - before[k]).detach().abs().max()) for k in before) < 1e-6
+
+    other = tmp_path / "other.safetensors"
+    from mould.models import build_model
+    from mould.models.checkpoint import save_checkpoint
+    from mould.models.configs import CONFIGS
+
+    save_checkpoint(other, build_model("small"), CONFIGS["small"])
+    assert train(tmp_path / "bad", data[0], "--steps", "1", "--init", str(other)) == 2
+    assert "incompatible checkpoint for --init" in capsys.readouterr().err

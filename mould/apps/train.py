@@ -121,11 +121,26 @@ class Trainer:
         self._rng_to_restore = None
         if config.resume:
             self._resume(existing)
+        elif config.init is not None:
+            self._initialise(config.init)
         self.updater.distribute()
         self.signals = StopSignals(announce=processes.main)
         self.validation: dict[str, float] = {}
 
     # -- setup ----------------------------------------------------------------------------------------------
+    def _initialise(self, weights: Path) -> None:
+        from mould.models.checkpoint import load_checkpoint
+
+        loaded, loaded_config, metadata = load_checkpoint(weights, device="cpu")
+        if loaded_config != self.model_config:
+            raise InputError(
+                f"{weights}: incompatible checkpoint for --init: it holds model config {loaded_config.name!r}, "
+                f"--config asks for {self.model_config.name!r}"
+            )
+        self.model.load_state_dict(loaded.state_dict())
+        if self.processes.main:
+            log.info("starting from %s (trained %s steps)", weights, metadata.get("step", "?"))
+
     def _resume(self, weights: Path) -> None:
         from mould.apps.trainer_state import load_training_state, state_path
         from mould.models.checkpoint import load_checkpoint

@@ -93,6 +93,10 @@ class TrainConfig:
     """Steps between loss records in metrics.csv and TensorBoard (each record averages those steps)."""
     resume: bool = False
     """Continue the run in ``out`` from its latest checkpoint."""
+    init: Path | None = None
+    """Start from these weights (a ``.safetensors`` checkpoint of the same model config) instead of a random
+    initialisation: fine-tuning, e.g. of the shipped model. Optimisers, schedule, discriminator and step
+    start afresh. Ignored by ``resume``, whose checkpoint already holds the fine-tuned weights."""
 
     def __post_init__(self) -> None:
         if not self.data:

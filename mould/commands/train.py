@@ -50,6 +50,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="auto: bf16 (or fp16) autocast on GPU, fp32 on CPU",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument(
+        "--init",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="start from these weights (same --config) instead of random ones: fine-tune, e.g. the shipped model",
+    )
     p.add_argument("--val", type=Path, metavar="DIR", help="held-out folder of samples for validation passes")
     p.add_argument("--val-every", type=int, help="steps between validation passes (default 500)")
     p.add_argument("--val-samples", type=int, help="samples scored per validation pass (default 64)")
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         resume=args.resume,
+        init=args.init,
         val=args.val,
         val_every=args.val_every,
         val_samples=args.val_samples,
