@@ -39,7 +39,7 @@ from mould.files import write_atomic
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the same (seed, index) would give a different sample; stored in every sample."""
 
 MANIFEST = ".synth.json"
@@ -65,6 +65,13 @@ class SynthConfig:
     """Camera elevation range, degrees (drawn from a normal around 5 degrees, clipped to it)."""
     box_scale: tuple[float, float] = (0.95, 1.12)
     """Crop zoom jitter range (> 1 zooms out): the network must accept imperfect crops."""
+    zoom_out: float = 0.2
+    """Probability that the crop is zoomed out by a factor from ``zoom_out_scale`` instead: the framing loop
+    of ``mould reconstruct`` first shows the network a whole photo, where the person is small."""
+    zoom_out_scale: tuple[float, float] = (1.3, 2.6)
+    """Zoom-out range of those crops."""
+    clutter: float = 0.5
+    """Probability that a procedural background gets clutter (:func:`~mould.datasets.appearance.add_clutter`)."""
     box_shift: float = 0.03
     """Crop shift jitter, fraction of the side, each axis."""
     max_noise: float = 0.02
@@ -145,7 +152,8 @@ def generate_sample(index: int, seed: int, config: SynthConfig | None = None) ->
     yaw = float(rng.uniform(0, 360))
     elevation = float(np.clip(rng.normal(5, 10), *config.elevation))
     distance = float(rng.uniform(*config.distance_factor) * extent)
-    box_scale = float(rng.uniform(*config.box_scale))
+    zoomed_out = rng.uniform() < config.zoom_out
+    box_scale = float(rng.uniform(*(config.zoom_out_scale if zoomed_out else config.box_scale)))
     box_shift = (float(rng.uniform(-1, 1) * config.box_shift), float(rng.uniform(-1, 1) * config.box_shift))
     camera = frame_points(
         everything,
@@ -158,7 +166,7 @@ def generate_sample(index: int, seed: int, config: SynthConfig | None = None) ->
     )
     lighting = sample_lighting(rng, camera)
     images = list(config.backgrounds)
-    backdrop, backdrop_info = background(config.resolution, rng, images)
+    backdrop, backdrop_info = background(config.resolution, rng, images, clutter=config.clutter)
     noise = float(rng.uniform(0, config.max_noise))
     mould, image = render_scene(surfaces, camera, lighting, backdrop, noise=noise, rng=rng)
     params = {

@@ -231,3 +231,34 @@ def test_backgrounds_from_images(tmp_path):
         if info["kind"] == "image":
             assert info["path"] == "room.png" and np.allclose(picture[0, 0], [10 / 255, 200 / 255, 30 / 255])
     assert kinds == {"image", "procedural"}  # the broken file (and 10 % of draws) fall back to procedural
+
+
+def test_clutter_puts_fine_detail_into_procedural_backgrounds():
+    # The point of clutter: the background is no longer smooth where the person is detailed.
+    from mould.datasets.appearance import add_clutter, background
+
+    def detail(picture: np.ndarray) -> float:
+        return float(np.abs(np.diff(picture, axis=1)).mean())
+
+    plain = [background(128, np.random.default_rng(seed))[0] for seed in range(8)]
+    cluttered = [background(128, np.random.default_rng(seed), clutter=1.0) for seed in range(8)]
+    assert all(info == {"kind": "procedural", "clutter": True} for _, info in cluttered)
+    assert min(detail(p) for p, _ in cluttered) > 2 * max(detail(p) for p in plain)
+    assert all(p.shape == (128, 128, 3) and 0 <= p.min() and p.max() <= 1 for p, _ in cluttered)
+    # add_clutter paints a copy and leaves its input alone.
+    base = np.full((64, 64, 3), 0.5)
+    assert not np.allclose(add_clutter(base, np.random.default_rng(0)), 0.5)
+    assert np.all(base == 0.5)
+
+
+def test_zoomed_out_crops_show_a_smaller_person(anny_body):
+    from mould.datasets.synthetic import SynthConfig, generate_sample
+
+    near = SynthConfig(resolution=64, zoom_out=0.0, clutter=0.0)
+    far = SynthConfig(resolution=64, zoom_out=1.0, clutter=0.0)
+    sizes = {}
+    for name, config in (("near", near), ("far", far)):
+        mould, _, params = generate_sample(11, 0, config)
+        sizes[name] = (mould.mask.sum(), params["camera"]["box_scale"])
+    assert sizes["near"][1] <= 1.12 and sizes["far"][1] >= 1.3
+    assert sizes["far"][0] < sizes["near"][0]

@@ -28,6 +28,10 @@ class SynthCommandConfig:
     """Folder of PNG/JPEG images to crop backgrounds from (procedural backgrounds otherwise)."""
     force: bool = False
     """Accept a folder holding other files or another run's samples."""
+    clutter: float = 0.5
+    """Probability of cluttered procedural backgrounds (see ``SynthConfig.clutter``)."""
+    zoom_out: float = 0.2
+    """Probability of zoomed-out crops (see ``SynthConfig.zoom_out``)."""
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -38,6 +42,11 @@ class SynthCommandConfig:
             raise InputError(f"--workers: expected 1 to 256, got {self.workers}")
         if self.seed < 0:
             raise InputError(f"--seed: expected >= 0, got {self.seed}")
+        for name in ("clutter", "zoom_out"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InputError(
+                    f"--{name.replace('_', '-')}: expected a probability in [0, 1], got {getattr(self, name)}"
+                )
         if self.backgrounds is not None and not self.backgrounds.is_dir():
             raise InputError(f"--backgrounds: {self.backgrounds} is not a folder")
 
@@ -64,6 +73,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--backgrounds", type=Path, help="folder of PNG/JPEG images to crop backgrounds from")
     p.add_argument(
+        "--clutter",
+        type=float,
+        default=0.5,
+        help="probability that a procedural background is cluttered with finely textured objects (default 0.5)",
+    )
+    p.add_argument(
+        "--zoom-out",
+        type=float,
+        default=0.2,
+        help="probability of a crop zoomed out 1.3-2.6x, as a whole photo looks to the framing (default 0.2)",
+    )
+    p.add_argument(
         "--force", action="store_true", help="accept a folder holding other files or another run's samples"
     )
     p.set_defaults(run=run)
@@ -78,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         backgrounds=args.backgrounds,
         force=args.force,
+        clutter=args.clutter,
+        zoom_out=args.zoom_out,
     )
     from mould.datasets.appearance import background_images
     from mould.datasets.synthetic import SynthConfig, synthesize
@@ -91,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
         config.outdir,
         config.count,
         config.seed,
-        SynthConfig(resolution=config.resolution, backgrounds=images),
+        SynthConfig(
+            resolution=config.resolution, backgrounds=images, clutter=config.clutter, zoom_out=config.zoom_out
+        ),
         workers=config.workers,
         force=config.force,
         progress=not args.quiet,
