@@ -48,8 +48,8 @@ class PoissonConfig:
     """``pymeshlab`` (the default, Kazhdan's reference code) or ``open3d``."""
     depth: int = 7
     """Octree depth, by measurement (``mould bench mesh``, 3 anny bodies at 256², README "Reconstruction"):
-    depth 7 (128 cells across the bounding cube, ~15 mm) meshes in 0.7 s of CPU with P2S 1.2 / 1.9 mm;
-    depth 8 matches the samples' ~7 mm spacing and gains 0.3-0.4 mm for 2.6 s, past the 1 s budget; depths
+    depth 7 (128 cells across the bounding cube, ~15 mm) meshes in 0.65 s with P2S 1.2 / 1.9 mm; depth 8
+    matches the samples' ~7 mm spacing and gains 0.3-0.4 mm for 2.2 s, past the 1 s budget; depths
     9-10 give depth 8's mesh, since ``samples_per_node`` stops the octree there. A predicted mould is
     centimetres off, so the finer octree buys nothing a user could see."""
     full_depth: int = 4

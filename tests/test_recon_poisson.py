@@ -68,6 +68,10 @@ def test_bad_configs_and_inputs():
         PoissonConfig(backend="cgal")
     with pytest.raises(ValueError, match="depth"):
         PoissonConfig(depth=20)
+    with pytest.raises(ValueError, match="full_depth"):
+        PoissonConfig(depth=6, full_depth=7)
+    with pytest.raises(ValueError, match="iterations"):
+        PoissonConfig(iterations=0)
     with pytest.raises(MouldError, match="at least 4"):
         points_to_mesh(np.zeros((2, 3)), np.ones((2, 3)))
     with pytest.raises(ValueError, match="points"):
