@@ -274,11 +274,16 @@ def side_band(mould: Mould, tolerances: Tolerances = DEFAULT_TOLERANCES) -> Poin
 
     Spacing along each ray is ``tolerances.side_band_spacing`` pixel footprints at that depth, so the
     band is as dense as the maps. Normals are perpendicular to the ray, pointing out of the silhouette.
+    Boundary pixels where the smoothed mask is flat (the rim of a one-pixel hole, outside on every side)
+    have no outward direction and give no side points; the maps' own points still cover them.
     Returns world-frame points like :func:`mould_to_points`.
     """
     camera = mould.camera
     edge = boundary_pixels(mould.mask)
     rows, cols = np.nonzero(edge)
+    outward = outward_at(mould.mask, rows, cols)
+    oriented = np.any(outward != 0, axis=1)
+    rows, cols, outward = rows[oriented], cols[oriented], outward[oriented]
     front, back = mould.visible[rows, cols].astype(np.float64), mould.hidden[rows, cols].astype(np.float64)
     footprint = camera.pixel_size * (front if camera.kind == "perspective" else 1.0)
     step = tolerances.side_band_spacing * footprint
@@ -293,7 +298,7 @@ def side_band(mould: Mould, tolerances: Tolerances = DEFAULT_TOLERANCES) -> Poin
     fraction = rank / (count[owner] + 1)
     depth = front[owner] + fraction * (back[owner] - front[owner])
     points = camera.backproject(cols[owner].astype(np.float64), rows[owner].astype(np.float64), depth)
-    outward2d = outward_at(mould.mask, rows, cols)[owner]
+    outward2d = outward[owner]
     view = _view_rays(camera, rows, cols)[owner].astype(np.float64)
     normal = np.concatenate([outward2d, np.zeros((total, 1))], axis=1)
     normal -= np.sum(normal * view, axis=1, keepdims=True) * view  # perpendicular to the ray

@@ -23,6 +23,7 @@ The mesh returned is one watertight, edge-manifold, consistently oriented surfac
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -104,6 +105,26 @@ def _quiet_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _restores_cwd(function):
+    """Run ``function`` and put the process back in its working folder, whatever happens.
+
+    Measured with pymeshlab 2025.7: when a filter fails, pymeshlab leaves the process in a Qt temporary
+    folder that it has deleted, which breaks every later relative path (and multiprocessing's spawn) in a
+    batch that goes on past the failure.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        cwd = os.getcwd()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            os.chdir(cwd)
+
+    return wrapper
+
+
+@_restores_cwd
 def _pymeshlab_poisson(points: np.ndarray, normals: np.ndarray, config: PoissonConfig):
     _quiet_openmp()
     import pymeshlab
@@ -136,6 +157,16 @@ def _open3d_poisson(points: np.ndarray, normals: np.ndarray, config: PoissonConf
     return np.asarray(mesh.vertices), np.asarray(mesh.triangles)
 
 
+def _first_line(error: Exception) -> str:
+    """A backend's error as one line of plain text (pymeshlab's span several lines of HTML)."""
+    import re
+
+    text = re.sub(r"<[^>]+>", " ", str(error))
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    return "; ".join(lines[:2]) if lines else type(error).__name__
+
+
+@_restores_cwd
 def _close_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import pymeshlab
 
@@ -146,6 +177,7 @@ def _close_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, n
     return mesh.vertex_matrix(), mesh.face_matrix()
 
 
+@_restores_cwd
 def weld_close_vertices(vertices: np.ndarray, faces: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
     """Merge vertices closer than ``distance`` and drop the faces that collapse; the input is returned
     unchanged if that would not leave a watertight surface (or no vertices are that close)."""
@@ -226,7 +258,7 @@ def points_to_mesh(
     except ImportError:
         raise
     except Exception as error:  # backends raise their own exception types; report them as a user error
-        raise MouldError(f"Poisson reconstruction failed in {config.backend}: {error}") from None
+        raise MouldError(f"Poisson reconstruction failed in {config.backend}: {_first_line(error)}") from None
     if len(faces) == 0:
         raise MouldError(f"Poisson reconstruction ({config.backend}) returned an empty surface")
     vertices, faces = largest_component(np.asarray(vertices, np.float64), np.asarray(faces, np.int64))

@@ -379,3 +379,20 @@ def test_empty_mould_decodes_to_an_empty_cloud():
     assert len(cloud) == 0
     assert cloud.points.shape == cloud.normals.shape == (0, 3) and cloud.pixels.shape == (0, 2)
     assert cloud.points.dtype == np.float32 and cloud.source.dtype == np.uint8
+
+
+def test_side_band_skips_boundary_pixels_with_no_outward_direction():
+    # A lone pixel, or a one-pixel line, is outside on opposite sides alike: the smoothed mask is flat
+    # across it, so there is no outward normal to give (a zero normal made Poisson refuse the whole cloud).
+    camera = Camera("orthographic", 64, 40.0, 31.5, 31.5, np.eye(4))
+    mask = np.zeros((64, 64), bool)
+    mask[6:26, 6:26] = True
+    mask[45, 45] = True  # a lone pixel
+    mask[52, 10:31] = True  # a one-pixel line, centred on column 20
+    visible = np.where(mask, 2.0, 0).astype(np.float32)
+    band = side_band(Mould(visible, visible + 0.3 * mask, mask, camera))
+    assert len(band.points) > 0
+    np.testing.assert_allclose(np.linalg.norm(band.normals, axis=1), 1, atol=1e-5)
+    pixels = {tuple(int(x) for x in p) for p in band.pixels}
+    assert (45, 45) not in pixels and (52, 20) not in pixels
+    assert (6, 10) in pixels  # the square's rim keeps its band

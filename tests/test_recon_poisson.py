@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import trimesh
@@ -96,3 +98,23 @@ def test_points_of_a_mould_are_meshed_from_both_maps(sphere_mould):
     vertices, faces = points_to_mesh(cloud.points, cloud.normals, PoissonConfig(depth=6, backend="open3d"))
     # Both halves are there: the mesh spans the sphere's full depth along the view axis (world z).
     assert np.ptp(vertices[:, 2]) == pytest.approx(1.0, abs=0.03)
+
+
+def test_a_backend_failure_is_one_line():
+    # pymeshlab explains a refusal in several lines of HTML; users get one line of text.
+    points = np.random.default_rng(0).normal(size=(200, 3))
+    with pytest.raises(MouldError) as caught:
+        points_to_mesh(points, np.zeros_like(points))
+    message = str(caught.value)
+    assert message.startswith("Poisson reconstruction failed in pymeshlab") and "\n" not in message
+    assert "<" not in message and "normal" in message
+
+
+def test_a_backend_failure_leaves_the_working_folder_alone():
+    # pymeshlab moves a process whose filter failed into a deleted temporary folder; a batch that goes on
+    # would then fail on every relative path.
+    points = np.random.default_rng(0).normal(size=(200, 3))
+    before = os.getcwd()
+    with pytest.raises(MouldError):
+        points_to_mesh(points, np.zeros_like(points))
+    assert os.getcwd() == before and os.path.isdir(os.getcwd())
