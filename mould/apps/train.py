@@ -72,7 +72,11 @@ def train(config: TrainConfig) -> TrainResult:
     processes = dist_tools.start_processes(config.device)
     threads = torch.get_num_threads()
     try:
-        return Trainer(config, processes).run()
+        result = Trainer(config, processes).run()
+        # Every rank done with its collectives before any tears the group down: a gloo rank whose peer
+        # destroyed the group mid-exchange aborted at exit ("terminate called without an active exception").
+        dist_tools.barrier(processes)
+        return result
     finally:
         torch.set_num_threads(threads)  # the caller's setting, which Trainer changed for the run
         dist_tools.stop_processes(processes)
