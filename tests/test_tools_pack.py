@@ -35,3 +35,13 @@ def test_pack_then_unpack_keeps_every_sample(tmp_path):
         np.testing.assert_allclose(*intrinsics)
         # JPEG at quality 90: a few grey levels on average.
         assert np.abs(copy.image.astype(float) - original.image).mean() < 4
+
+
+def test_unpack_refuses_a_file_that_is_not_packed_in_one_line(tmp_path):
+    junk = tmp_path / "junk.mpk"
+    junk.write_bytes(b"not a packed file")
+    done = subprocess.run(
+        [sys.executable, str(TOOL), "unpack", str(tmp_path / "out"), str(junk)], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "not a packed sample file" in done.stderr
+    assert not (tmp_path / "out").exists()

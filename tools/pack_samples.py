@@ -44,28 +44,21 @@ def _decode_depth(deltas: np.ndarray, mask: np.ndarray, reference: float) -> np.
     return np.where(mask, reference + steps * STEP, 0).astype(np.float32)
 
 
+_FIELDS = ("visible", "hidden", "mask", "reference", "intrinsics", "cam_to_world", "kind", "jpeg_size", "name")
+"""The arrays of a packed file, one entry per sample (plus ``jpeg``, the crops' bytes end to end)."""
+
+
 def pack(folder: Path, names: list[str], output: Path) -> int:
     """Pack the samples ``names`` of ``folder`` into the file ``output``; returns their count."""
     import imageio.v3 as iio
     from mould.datasets.samples import read_sample
 
-    arrays: dict[str, list] = {
-        key: []
-        for key in (
-            "visible",
-            "hidden",
-            "mask",
-            "reference",
-            "intrinsics",
-            "cam_to_world",
-            "kind",
-            "jpeg_size",
-            "name",
-        )
-    }
+    from mould.files import write_atomic
+
+    arrays: dict[str, list] = {key: [] for key in _FIELDS}
     jpegs = []
     for name in names:
-        mould, params = read_sample(folder, name)
+        mould, _ = read_sample(folder, name)
         reference = float(np.median(mould.visible[mould.mask]))
         arrays["visible"].append(_encode_depth(mould.visible, mould.mask, reference))
         arrays["hidden"].append(_encode_depth(mould.hidden, mould.mask, reference))
@@ -82,7 +75,8 @@ def pack(folder: Path, names: list[str], output: Path) -> int:
     stacked = {key: np.asarray(value) for key, value in arrays.items()}
     buffer = io.BytesIO()
     np.savez(buffer, jpeg=np.concatenate(jpegs), **stacked)
-    output.write_bytes(lzma.compress(buffer.getvalue(), preset=6))
+    packed = lzma.compress(buffer.getvalue(), preset=6)
+    write_atomic(output, lambda handle: handle.write(packed))
     return len(names)
 
 
@@ -151,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         size = sum(output.stat().st_size for output in outputs) / 2**20
         print(f"packed {count} samples into {args.parts} files {args.prefix}.*.mpk ({size:.1f} MiB)")
     else:
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            count = sum(pool.map(unpack, args.archives, [args.folder] * len(args.archives)))
+        try:
+            with ProcessPoolExecutor(max_workers=args.workers) as pool:
+                count = sum(pool.map(unpack, args.archives, [args.folder] * len(args.archives)))
+        except (OSError, lzma.LZMAError, KeyError, ValueError) as error:
+            print(f"pack_samples unpack: error: not a packed sample file ({error})", file=sys.stderr)
+            return 2
         print(f"unpacked {count} samples into {args.folder}")
     return 0
 
