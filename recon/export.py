@@ -73,17 +73,6 @@ def _metadata_line(mesh) -> str:
     return json.dumps(mesh.metadata, sort_keys=True, ensure_ascii=True, default=str).replace("\n", " ")
 
 
-def _weld(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions without seam twins: (positions (U, 3), index of each vertex's position (V,), the vertex
-    each position comes from (U,))."""
-    if mesh.seam_source is None:
-        every = np.arange(len(mesh.vertices))
-        return mesh.vertices, every, every
-    first = np.nonzero(mesh.seam_source == np.arange(len(mesh.vertices)))[0]
-    index = np.cumsum(mesh.seam_source == np.arange(len(mesh.vertices))) - 1
-    return mesh.vertices[first], index[mesh.seam_source], first
-
-
 def _png_bytes(image: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -118,7 +107,8 @@ def _write_group(files: dict[Path, bytes]) -> None:
 
 def obj_files(path: Path, mesh) -> dict[Path, bytes]:
     """The contents of ``NAME.png``, ``NAME.mtl`` (if textured) and ``NAME.obj``, in writing order."""
-    positions, position_of, first = _weld(mesh)
+    first, position_of = mesh.seams()
+    positions = mesh.vertices[first]
     lines = [
         "# mould reconstruction: metres",
         f"# mould metadata: {_metadata_line(mesh)}",
@@ -153,7 +143,8 @@ def obj_files(path: Path, mesh) -> dict[Path, bytes]:
 
 def ply_bytes(mesh) -> bytes:
     """Binary little-endian PLY: float32 positions, uchar RGB when the mesh has colours, int32 faces."""
-    positions, position_of, first = _weld(mesh)
+    first, position_of = mesh.seams()
+    positions = mesh.vertices[first]
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if mesh.colors is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]

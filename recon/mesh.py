@@ -79,6 +79,15 @@ class Mesh:
                 raise ValueError(f"seam_source: indices must lie in [0, {len(vertices) - 1}]")
             object.__setattr__(self, "seam_source", source.astype(np.int32, copy=False))
 
+    def seams(self) -> tuple[np.ndarray, np.ndarray]:
+        """How seam twins merge: (kept (U,) int64, the vertex each merged position comes from; position_of
+        (V,) int64, the merged position of each vertex). Without ``seam_source``, both are the identity."""
+        if self.seam_source is None:
+            every = np.arange(len(self.vertices))
+            return every, every
+        first = self.seam_source == np.arange(len(self.vertices))
+        return np.nonzero(first)[0], (np.cumsum(first) - 1)[self.seam_source]
+
     def geometry(self) -> tuple[np.ndarray, np.ndarray]:
         """The shape without texture seams: (vertices (U, 3) float32, faces (F, 3) int64 into them).
 
@@ -86,9 +95,8 @@ class Mesh:
         """
         if self.seam_source is None:
             return self.vertices, self.faces.astype(np.int64)
-        keep = self.seam_source == np.arange(len(self.vertices))
-        index = np.cumsum(keep) - 1
-        return self.vertices[keep], index[self.seam_source][self.faces].astype(np.int64)
+        kept, position_of = self.seams()
+        return self.vertices[kept], position_of[self.faces].astype(np.int64)
 
     def replace(self, **changes) -> Mesh:
         """A copy with some fields changed (validated again)."""
