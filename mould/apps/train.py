@@ -132,30 +132,33 @@ class Trainer:
         self.validation: dict[str, float] = {}
 
     # -- setup ----------------------------------------------------------------------------------------------
-    def _initialise(self, weights: Path) -> None:
+    def _matching_weights(self, weights: Path, purpose: str = ""):
+        """``(model, metadata)`` of a checkpoint of this run's model config, on the CPU.
+
+        Raises:
+            InputError: the checkpoint holds another config (the message names ``purpose``, e.g. " for --init").
+        """
         from mould.models.checkpoint import load_checkpoint
 
         loaded, loaded_config, metadata = load_checkpoint(weights, device="cpu")
         if loaded_config != self.model_config:
             raise InputError(
-                f"{weights}: incompatible checkpoint for --init: it holds model config {loaded_config.name!r}, "
+                f"{weights}: incompatible checkpoint{purpose}: it holds model config {loaded_config.name!r}, "
                 f"--config asks for {self.model_config.name!r}"
             )
+        return loaded, metadata
+
+    def _initialise(self, weights: Path) -> None:
+        loaded, metadata = self._matching_weights(weights, " for --init")
         self.model.load_state_dict(loaded.state_dict())
         if self.processes.main:
             log.info("starting from %s (trained %s steps)", weights, metadata.get("step", "?"))
 
     def _resume(self, weights: Path) -> None:
         from mould.apps.trainer_state import load_training_state, state_path
-        from mould.models.checkpoint import load_checkpoint
 
         state = load_training_state(state_path(weights))
-        loaded, loaded_config, _ = load_checkpoint(weights, device="cpu")
-        if loaded_config != self.model_config:
-            raise InputError(
-                f"{weights}: incompatible checkpoint: it holds model config {loaded_config.name!r}, "
-                f"--config asks for {self.model_config.name!r}"
-            )
+        loaded, _ = self._matching_weights(weights)
         try:
             self.model.load_state_dict(loaded.state_dict())
             self.updater.load_state_dict(state)
