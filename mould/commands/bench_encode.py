@@ -6,10 +6,10 @@ import argparse
 import contextlib
 import io
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mould.commands.bench import timings
 from mould.errors import InputError
 
 
@@ -43,13 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _median_ms(function, repeats: int) -> float:
-    function()  # warm-up: first calls pay for lazy initialisation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2] * 1000
+    return timings(function, repeats)[0] * 1000
 
 
 def run(args: argparse.Namespace) -> int:

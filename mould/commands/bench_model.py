@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import time
 from dataclasses import dataclass, field
 
+from mould.apps.run_info import cpu_model
+from mould.commands.bench import timings
 from mould.errors import InputError
 
 
@@ -52,19 +52,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _timings_s(function, repeats: int, warmup: int = 2) -> tuple[float, float]:
-    """(median, best) of ``repeats`` timed calls after ``warmup`` untimed ones. On a shared machine the
-    best run is the closest to the machine's own speed; the median shows what a user would wait."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2], min(times)
-
-
 def _train_step_s(config, resolution: int, batch: int, repeats: int) -> tuple[float, float]:
     import torch
 
@@ -92,7 +79,7 @@ def _train_step_s(config, resolution: int, batch: int, repeats: int) -> tuple[fl
         losses["total"].backward()
         optimiser.step()
 
-    return _timings_s(step, repeats, warmup=1)
+    return timings(step, repeats, warmup=1)
 
 
 def _text(timing: tuple[float, float]) -> str:
@@ -117,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(config.threads)
     side = config.resolution
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {config.threads} threads; batch 1, {side}², eval, inference_mode"
     )
     train_column = f" train step, batch {config.train_batch} (s) |" if config.train_batch else ""
@@ -133,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         for memory_format in (torch.contiguous_format, torch.channels_last):
             model = model.to(memory_format=memory_format)
             with torch.inference_mode():
-                times.append(_timings_s(lambda model=model, image=image: model(image), config.repeats))
+                times.append(timings(lambda model=model, image=image: model(image), config.repeats, warmup=2))
         row = (
             f"| {name} | {count_parameters(model) / 1e6:.2f} M | {count_flops(model, side) / 1e9:.2f} | "
             f"{_text(times[0])} | {_text(times[1])} |"

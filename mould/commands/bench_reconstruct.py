@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.apps.run_info import cpu_model
 from mould.errors import InputError
 
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     model, model_config, checkpoint = load_network(config.checkpoint, "cpu")
     load_seconds = time.perf_counter() - clock
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__} with {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}"
     )
     print(f"model: {checkpoint} ({model_config.name}), load {load_seconds:.2f} s (reported apart)")
