@@ -9,7 +9,7 @@ whatever the number of workers or the order they run in):
    finds limbs passing through each other;
 3. **clothing and hair** as geometry (:mod:`mould.datasets.clothing`, :mod:`mould.datasets.hair`);
 4. **appearance**: skin tone, garment colours and patterns, hair colour (:mod:`mould.datasets.appearance`);
-5. **camera**: perspective, random yaw, elevation and distance, framed by :func:`mould.camera.frame_points`
+5. **camera**: perspective, random yaw, elevation and distance, framed by :func:`mould.framing.frame_points`
    (the reconstruction's framing rule) with a small random zoom and shift;
 6. **render**: one ray cast gives the image and the mould (:mod:`mould.datasets.render`).
 
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mould.camera import frame_points
 from mould.container import Mould
 from mould.errors import InputError
 from mould.files import write_atomic
+from mould.framing import frame_points
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ from mould.datasets.mixing import MixedDataset, mix_datasets, parse_data_spec
 from mould.datasets.records import mould_to_record
 from mould.datasets.samples import write_sample
 
-from mould.camera import Camera, frame_points
+from mould.camera import Camera
 from mould.encode import encode_mesh
 from mould.errors import InputError
+from mould.framing import frame_points
 
 N = 48
 

@@ -11,9 +11,9 @@ import pytest
 from mould.datasets.appearance import Material, albedo, value_noise
 from mould.datasets.synthetic import SynthConfig, generate_sample, synthesize
 
-from mould.camera import frame_points
 from mould.encode import encode_mesh
 from mould.errors import InputError
+from mould.framing import frame_points
 
 SMALL = SynthConfig(resolution=48)
 

@@ -30,8 +30,8 @@ def make_samples(
     import trimesh
     from mould.datasets.samples import write_sample
 
-    from mould.camera import frame_points
     from mould.encode import encode_mesh
+    from mould.framing import frame_points
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

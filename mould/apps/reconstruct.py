@@ -25,10 +25,11 @@ from typing import Literal
 
 import numpy as np
 
-from mould.apps.crop import CropConfig, NoPersonFound, crop_camera, find_person
+from mould.apps.crop import CropConfig, NoPersonFound, find_person
 from mould.container import Mould
 from mould.errors import InputError, MouldError
 from mould.files import path_inside
+from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,9 @@ class Reconstructor:
         hidden = relative_to_depth(torch.from_numpy(hidden_rel)[None, None], reference, scale)[0, 0].numpy()
         hidden = np.maximum(hidden, visible)
         focal = self.config.focal_factor * max(photo.rgb.shape[:2])
-        camera = crop_camera(crop.box, self.config.crop.size, focal, photo.rgb.shape[:2])
+        height, width = photo.rgb.shape[:2]
+        window = CropWindow.square(crop.box, self.config.crop.size)
+        camera = window.camera(focal, focal, (width - 1) / 2, (height - 1) / 2)
         mould = Mould(
             visible=np.where(silhouette, visible, 0).astype(np.float32),
             hidden=np.where(silhouette, hidden, 0).astype(np.float32),
