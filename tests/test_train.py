@@ -157,7 +157,8 @@ def test_resumed_metrics_drop_what_was_logged_after_the_checkpoint(tmp_path):
 
 
 def test_depth_scores_have_their_analytic_values():
-    from mould.evaluation.scores import MetricDepths, depth_scores
+    from mould.evaluation.predictions import MetricDepths
+    from mould.evaluation.scores import depth_scores
 
     truth = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
     truth[..., :2, :] = True  # 8 pixels
