@@ -29,11 +29,13 @@ from mould.errors import InputError, MouldError
 from mould.files import path_inside
 from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
+from mould.recon.export import MESH_EXTENSIONS
 from mould.reconstruction.person import CropConfig, NoPersonFound, find_person
 
 log = logging.getLogger(__name__)
 
-MESH_FORMATS = ("obj", "ply", "glb")
+MESH_FORMATS = tuple(extension.lstrip(".") for extension in MESH_EXTENSIONS)
+"""``--format`` choices: what :func:`mould.recon.export.write_mesh` writes."""
 
 
 @dataclass(frozen=True)
