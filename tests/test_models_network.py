@@ -44,6 +44,8 @@ def sphere_batch(batch: int, side: int, *, radius: float = 0.3, distance: float 
         "mask": repeat(mask),
         "intrinsics": torch.tensor([[focal, centre, centre]] * batch, dtype=torch.float32),
         "perspective": torch.ones(batch, dtype=torch.bool),
+        "back": torch.rand(batch, 3, side, side, generator=generator),
+        "has_back": torch.ones(batch, dtype=torch.bool),
     }
 
 
