@@ -109,7 +109,7 @@ def test_output_shapes_at_256(batch):
             assert value.shape == (batch, 3 if key == "back" else 1, 256, 256) and value.dtype == torch.float32
         assert 0 <= prediction["back"].min() and prediction["back"].max() <= 1  # RGB through a sigmoid
     # A config without the back head (the first shipped model's) predicts the three maps only.
-    plain = build_model(dataclasses.replace(CONFIGS["tiny"], back_colour=False))
+    plain = build_model(dataclasses.replace(CONFIGS["tiny"], back_colour=False)).eval()
     assert set(plain(torch.rand(1, 3, 64, 64))[-1]) == {"visible", "hidden", "mask_logits"}
 
 
