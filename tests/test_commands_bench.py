@@ -15,10 +15,16 @@ from mould.cli import build_parser
 from mould.commands.bench import BENCHES, config_from_args
 
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+REQUIRED = {"photos": {"folder": EXAMPLES}}
+"""Benches with a positional argument: its value here, as the config field it fills."""
+
+
 @pytest.mark.parametrize("bench", list(BENCHES))
 def test_cli_defaults_are_the_configs_defaults(bench):
-    args = build_parser().parse_args(["bench", bench])
-    expected = args.config_class()
+    required = REQUIRED.get(bench, {})
+    args = build_parser().parse_args(["bench", bench, *map(str, required.values())])
+    expected = args.config_class(**required)
     for field in dataclasses.fields(args.config_class):
         value = getattr(args, field.name)  # every field has an option of the same name
         value = tuple(value) if isinstance(value, list) else value

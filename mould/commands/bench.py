@@ -17,6 +17,7 @@ from typing import get_args
 from mould.benchmarks.encode import BenchEncodeConfig, bench_encode
 from mould.benchmarks.mesh import BenchMeshConfig, bench_mesh
 from mould.benchmarks.model import BenchModelConfig, bench_model
+from mould.benchmarks.photos import BenchPhotosConfig, bench_photos
 from mould.benchmarks.reconstruct import BenchReconstructConfig, bench_reconstruct
 from mould.benchmarks.representation import BenchRepresentationConfig, Mesher
 from mould.benchmarks.representation_report import bench_representation
@@ -181,12 +182,33 @@ def _add_reconstruct(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run, measure=bench_reconstruct, config_class=BenchReconstructConfig)
 
 
+def _add_photos(subparsers: argparse._SubParsersAction) -> None:
+    default = BenchPhotosConfig
+    p = subparsers.add_parser(
+        "photos",
+        help="reconstruct a folder of real photos without masks; IoU against the masks beside them",
+        description="Reconstruct every photo of FOLDER as mould reconstruct does, without a mask (the network "
+        "frames the person), and report per photo the framing passes, the silhouette IoU of the final crop "
+        "against the mask beside the photo (NAME_mask.png: white = person; NAME_segmentation.png: a "
+        "TensorFlow.js palette, index 0 = person), the share of the mask inside the crop, the mesh height "
+        "and the time. Writes the previews, a contact sheet (photos.png) and the table (photos.json, "
+        "photos.md) to --outdir.",
+    )
+    p.add_argument("folder", type=Path, metavar="FOLDER", help="folder of photos (and their masks)")
+    p.add_argument("-o", "--outdir", type=Path, default=default.outdir, help="output folder (default %(default)s)")
+    p.add_argument(
+        "--checkpoint", type=Path, default=default.checkpoint, help="weights (default: the shipped model)"
+    )
+    p.set_defaults(run=_run, measure=bench_photos, config_class=BenchPhotosConfig)
+
+
 BENCHES = {
     "encode": _add_encode,
     "model": _add_model,
     "mesh": _add_mesh,
     "representation": _add_representation,
     "reconstruct": _add_reconstruct,
+    "photos": _add_photos,
 }
 """Sub-bench name -> the function that registers its parser; the order is the order of ``mould bench --help``."""
 
