@@ -14,7 +14,6 @@ from mould.benchmarks.mesh import BenchMeshConfig
 from mould.cli import build_parser
 from mould.commands.bench import BENCHES, config_from_args
 
-
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 REQUIRED = {"photos": {"folder": EXAMPLES}}
 """Benches with a positional argument: its value here, as the config field it fills."""
