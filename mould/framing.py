@@ -199,7 +199,8 @@ def whole_image_box(height: int, width: int) -> SquareBox:
 def crop_image(image: np.ndarray, window: CropWindow, *, fill: int = 0, nearest: bool = False) -> np.ndarray:
     """An 8-bit image (or a mask) sampled on a window's pixels; outside the image is ``fill``.
 
-    Bilinear point sampling (no low-pass filter, as :func:`sample_frame` with ``order=1``), by Pillow.
+    Bilinear point sampling (no low-pass filter, as :func:`sample_frame` with ``order=1``), by Pillow; a crop
+    that shrinks a photo by more than 2x aliases, see :class:`ImagePyramid`.
 
     Args:
         image: (H, W, 3) uint8 or (H, W) uint8/bool.
@@ -213,20 +214,75 @@ def crop_image(image: np.ndarray, window: CropWindow, *, fill: int = 0, nearest:
     from PIL import Image
 
     is_bool = image.dtype == np.bool_
-    source = Image.fromarray(image.astype(np.uint8) * (255 if is_bool else 1))
+    source = Image.fromarray(image.astype(np.uint8) * 255 if is_bool else np.ascontiguousarray(image, np.uint8))
+    array = _sample(source, window, fill, nearest or is_bool)
+    return array >= 128 if is_bool else array
+
+
+def _sample(source, window: CropWindow, fill: int, nearest: bool) -> np.ndarray:
+    """A Pillow image sampled on a window's pixels (see :func:`crop_image`)."""
+    from PIL import Image
+
     n = window.resolution
     # Pillow's EXTENT maps output pixel k's centre (k + 0.5) to x0 + (k + 0.5) * side / N in pixel-edge
     # coordinates, i.e. to the pixel-centre coordinate x0 - 0.5 + (k + 0.5) * side / N; matching
     # CropWindow.to_frame gives x0 = u - side / 2 + 0.5.
     x0, y0 = window.u - window.side_u / 2 + 0.5, window.v - window.side_v / 2 + 0.5
-    resample = Image.Resampling.NEAREST if nearest or is_bool else Image.Resampling.BILINEAR
+    resample = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
     fill_value = fill if source.mode == "L" else (fill, fill, fill)
     out = source.transform(
         (n, n), Image.Transform.EXTENT, (x0, y0, x0 + window.side_u, y0 + window.side_v), resample,
         fillcolor=fill_value,
     )  # fmt: skip
-    array = np.asarray(out)
-    return array >= 128 if is_bool else array
+    return np.asarray(out)
+
+
+class ImagePyramid:
+    """An 8-bit image and its box-filtered reductions by 2, 4, 8..., to crop it without aliasing.
+
+    A crop that shrinks a photo ``s`` times, sampled bilinearly, reads one photo pixel in ``s``: a
+    4000-pixel photo seen whole at 256² is sampled every 16 pixels, and its fine textures (foliage, cobbles,
+    fabric) turn into noise. :meth:`crop` samples the reduction by the largest power of two ``f <= s``
+    instead, whose pixels are averages of ``f x f`` photo pixels, leaving the bilinear sampler less than a
+    2x reduction; the crop's geometry (:class:`CropWindow`) is unchanged. Reductions are built on first use.
+
+    Args:
+        image: (H, W, 3) or (H, W) uint8.
+    """
+
+    def __init__(self, image: np.ndarray) -> None:
+        from PIL import Image
+
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise ValueError(f"image: expected (H, W) or (H, W, 3) uint8, got {image.dtype} {image.shape}")
+        self.shape = image.shape
+        self._levels = {1: Image.fromarray(np.ascontiguousarray(image))}
+
+    def level(self, factor: int):
+        """The Pillow image reduced ``factor`` times (a power of two): its pixel ``i`` averages the photo's
+        pixels ``factor i`` to ``factor i + factor - 1`` (fewer at the right and bottom edges)."""
+        if factor not in self._levels:
+            self._levels[factor] = self.level(factor // 2).reduce(2)
+        return self._levels[factor]
+
+    def crop(self, window: CropWindow, *, fill: int = 0) -> np.ndarray:
+        """The image sampled on a window's pixels, from the right reduction; outside the image is ``fill``.
+
+        Returns:
+            (N, N, 3) or (N, N) uint8, as :func:`crop_image` but without aliasing.
+        """
+        scale = window.side_u / window.resolution  # photo pixels per crop pixel
+        factor = 2 ** int(np.floor(np.log2(scale))) if scale >= 2 else 1
+        # Reduced pixel i is centred on photo pixel f i + (f - 1) / 2: the window in reduced coordinates.
+        offset = (factor - 1) / 2
+        reduced = CropWindow(
+            (window.u - offset) / factor,
+            (window.v - offset) / factor,
+            window.side_u / factor,
+            window.side_v / factor,
+            window.resolution,
+        )
+        return _sample(self.level(factor), reduced, fill, nearest=False)
 
 
 def sample_frame(frame: np.ndarray, window: CropWindow, *, order: int, fill: float = 0.0) -> np.ndarray:

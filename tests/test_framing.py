@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from mould.camera import Camera, view_direction
 from mould.framing import (
     CropWindow,
+    ImagePyramid,
     SquareBox,
     crop_image,
     frame_points,
@@ -175,3 +176,37 @@ def test_masks_are_sampled_nearest_and_outside_is_the_fill():
     assert crop.dtype == bool and crop.sum() == mask.sum()
     assert crop[7:10, 8:12].all()
     assert not crop_image(np.full((10, 10, 3), 200, np.uint8), window, fill=0)[:5].any()
+
+
+# -- crops that shrink the photo: the pyramid ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "box", [SquareBox(300.0, 200.0, 600.0), SquareBox(211.3, 190.8, 1000.0), SquareBox(100.0, 80.0, 90.0)]
+)
+def test_a_pyramid_crop_reads_the_photo_where_the_window_says(box):
+    # A linear gradient photo: box filtering keeps a linear function, so each reduced crop pixel still reads
+    # slope x its photo coordinate (Pillow's 8 bits: within a grey level or two; the edges of a reduction,
+    # whose last block is partial, are left out).
+    slope = 0.25
+    rgb = _gradient_photo(400, 600, slope)
+    window = CropWindow.square(box, 32)
+    crop = ImagePyramid(rgb).crop(window).astype(np.float64)
+    u, v = window.pixels()
+    inside = ((v > 8) & (v < 390))[:, None] & ((u > 8) & (u < 590))[None, :]
+    expected = np.stack(np.broadcast_arrays(slope * u[None, :], slope * v[:, None]), axis=-1)
+    np.testing.assert_allclose(crop[..., :2][inside], expected[inside], atol=2.0)
+
+
+def test_a_pyramid_crop_does_not_alias():
+    # One-pixel checks seen 16 times smaller: every crop pixel should be their mean grey. Point sampling on
+    # the photo's pixel centres reads single checks, black or white; the pyramid reads their average.
+    rows, cols = np.mgrid[0:1024, 0:1024]
+    checks = np.repeat((((rows + cols) % 2) * 255).astype(np.uint8)[..., None], 3, axis=2)
+    window = CropWindow.square(SquareBox(511.0, 511.0, 1024.0), 64)  # samples at photo pixels 7 + 16 j
+    assert np.abs(ImagePyramid(checks).crop(window).astype(float) - 127.5).max() <= 1
+    assert np.abs(crop_image(checks, window).astype(float) - 127.5).max() > 100
+
+
+def test_a_pyramid_crop_that_does_not_shrink_is_the_plain_crop():
+    rgb = _gradient_photo(50, 60, 4.0)
+    window = CropWindow.square(SquareBox(29.3, 24.8, 40.0), 32)
+    np.testing.assert_array_equal(ImagePyramid(rgb).crop(window), crop_image(rgb, window))

@@ -135,7 +135,7 @@ def test_batch_goes_on_past_every_bad_photo(tmp_path, checkpoint, capsys):
 def test_no_person_found_is_a_per_photo_error(tmp_path, checkpoint, monkeypatch, capsys):
     from mould.reconstruction.pipeline import Reconstructor
 
-    monkeypatch.setattr(Reconstructor, "silhouette", lambda self, crop: np.zeros(crop.shape[:2], np.float32))
+    monkeypatch.setattr(Reconstructor, "silhouettes", lambda self, crops: np.zeros(crops.shape[:3], np.float32))
     Image.fromarray(_person_rgba()[..., :3]).save(tmp_path / "nobody.png")  # no alpha: the network frames it
     code = main(
         ["reconstruct", str(tmp_path / "nobody.png"), "-o", str(tmp_path / "out"), "--checkpoint", str(checkpoint)]
@@ -200,8 +200,8 @@ def test_whole_run_errors_are_one_line(tmp_path, checkpoint, capsys, case):
         assert not (tmp_path / "pwned").exists()  # the pickle was never executed
 
 
-def test_framing_and_prediction_share_the_last_network_pass(tmp_path, monkeypatch):
-    # Once framing is stable, the final crop is the one the network last saw: no extra forward pass.
+def test_framing_and_prediction_share_the_network_passes(tmp_path, monkeypatch):
+    # The final crop is one the framing search predicted: its outputs are reused, no extra forward pass.
     from pathlib import Path
 
     from mould.models.configs import CONFIGS
@@ -212,10 +212,10 @@ def test_framing_and_prediction_share_the_last_network_pass(tmp_path, monkeypatc
 
     calls = []
 
-    def fake_predict(self, crop):
-        calls.append(1)
-        person = (crop.mean(axis=2) > 128).astype(np.float32)
-        return np.zeros_like(person), np.full_like(person, 0.4), person, None
+    def fake_predict(self, crops):
+        calls.append(len(crops))
+        people = (crops.mean(axis=3) > 128).astype(np.float32)
+        return [(np.zeros_like(person), np.full_like(person, 0.4), person, None) for person in people]
 
     monkeypatch.setattr(Reconstructor, "_predict", fake_predict)
     rgb = np.ascontiguousarray(_person_rgba(300, 400)[..., :3])
@@ -225,5 +225,5 @@ def test_framing_and_prediction_share_the_last_network_pass(tmp_path, monkeypatc
     timings = {}
     _, mesh, crop = reconstructor.reconstruct(Photo(rgb, None, Path("figure.png")), None, timings)
     assert crop.source == "network" and 2 <= crop.iterations
-    assert len(calls) == crop.iterations
+    assert sum(calls) == crop.iterations  # every crop predicted once, the final one included
     assert len(mesh.faces) > 0

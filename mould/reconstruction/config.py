@@ -23,12 +23,29 @@ class CropConfig:
     """Side of the crop in pixels: the network's input."""
     margin: float = 0.1
     """Free border on each side, as a fraction of the crop; the training crops use the same 0.1."""
-    max_iterations: int = 4
-    """Silhouette-guided re-crops at most; each one costs a forward pass."""
-    stable_iou: float = 0.95
-    """Two successive crops with at least this overlap (area IoU) are stable."""
     min_pixels: int = 20
-    """A silhouette smaller than this many crop pixels is 'no person found'."""
+    """A silhouette (or a seed region of the whole-photo prediction) smaller than this many crop pixels is
+    nobody."""
+    seeds: int = 2
+    """Regions of the whole-photo prediction, by probability mass, around which the search looks (plus all
+    regions together when there are more)."""
+    zooms: tuple[float, ...] = (1.0, 1.5)
+    """Crops around each seed: its framing square times each factor (1.0: the training framing; 1.5 keeps in
+    view the rest of a person of whom the seed is a part). All go through the network in one batch."""
+    refinements: int = 2
+    """Re-framings of the best crop at most (each one pass), while they improve its score."""
+    same_crop_iou: float = 0.9
+    """A crop overlapping one already predicted by this much (area IoU) is not predicted again."""
+    min_contrast: float = 0.45
+    """A person's silhouette is sharp: mean probability on it minus around it below this is nobody."""
+    min_thickness: float = 0.04
+    """Radius of the largest disc inside the silhouette / its extent, below which it is a pole or a wire."""
+    min_edge_support: float = 1.1
+    """Edge strength along the outline / over the crop, below which the outline follows nothing in the
+    photo (flat colours, gradients, noise)."""
+    max_photo_share: float = 0.6
+    """A silhouette covering more of the photo's pixels in the crop than this is the network painting
+    everything, not a figure on a background."""
 
 
 MESH_FORMATS = tuple(extension.lstrip(".") for extension in MESH_EXTENSIONS)

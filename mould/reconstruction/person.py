@@ -5,49 +5,44 @@ person's silhouette with the same margin as the training crops. Where the silhou
 
 1. an alpha channel that is a real mask (see :meth:`mould.images.Photo.alpha_mask`);
 2. else a mask file (``--mask``);
-3. else the network's own silhouette head: predict on the whole photo padded to a square, crop around the
-   predicted silhouette, predict again, until the crop stops moving. The crop returned is then the last
-   one the network saw (within ``stable_iou`` of the next), so the caller can reuse that prediction
-   rather than pay for another pass.
+3. else the network's own silhouette head, by a **framing search** (:func:`search_person`): predict the
+   whole photo; around each sizeable region of that prediction (and around all of them together), predict
+   crops at the training framing and zoomed out, in one batch; re-frame the most person-like crop until it
+   stops moving; keep the crop, of all those seen, whose silhouette is the most person-like
+   (:attr:`~mould.reconstruction.silhouettes.Silhouette.score`), and refuse the photo when even that one is
+   no person (:func:`refusal`). The crop returned is one the network has seen, so the caller can reuse its
+   prediction rather than pay for another pass.
 
-**Several people:** the crop frames the largest connected region of the silhouette; others are ignored
-(they may still show at the crop's edge, and the mask keeps only the framed person's region).
+Why a search and not one chain of crops (predict, crop around the silhouette, predict again): on a cluttered
+photo the first prediction often holds only part of the person (the dark trousers, the torso); the chain
+then crops it at the training framing, where the network sees a close-up of a limb such as it never saw in
+training, and its next silhouette is the limb. Crops zoomed out around each region keep the whole person in
+view, and the score picks the crop whose silhouette is whole and sharp (``docs/reconstruction.md``).
+
+**Several people:** seeds are the regions of the whole-photo prediction by probability mass, and the score
+prefers the larger of two equally sharp figures, so the largest person is framed; others may show at the
+crop's edge, and a given mask keeps only the framed person's region.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from mould.framing import CropWindow, SquareBox, crop_image, square_box, whole_image_box
+from mould.framing import CropWindow, ImagePyramid, SquareBox, crop_image, square_box, whole_image_box
 from mould.models.inference import MASK_THRESHOLD
 from mould.reconstruction.config import CropConfig
+from mould.reconstruction.silhouettes import (
+    EIGHT_CONNECTED,
+    Silhouette,
+    largest_region,
+    mask_box,
+    measure_silhouette,
+)
 
-
-def largest_region(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the largest 8-connected region of a mask (all False when it is empty); for meshes, see
-    :func:`mould.recon.mesh.largest_component`."""
-    from scipy.ndimage import label
-
-    labels, count = label(mask, structure=np.ones((3, 3), bool))
-    if count <= 1:
-        return mask.astype(bool)
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels == int(np.argmax(sizes))
-
-
-def mask_box(mask: np.ndarray, margin: float) -> SquareBox | None:
-    """The framing square (pixel-centre coordinates) around a mask's largest region, or None if empty."""
-    region = largest_region(mask)
-    rows, cols = np.nonzero(region)
-    if len(rows) == 0:
-        return None
-    # Pixel (r, c) covers [c - 0.5, c + 0.5]: frame the pixels' extent, not their centres.
-    return square_box(cols.min() - 0.5, cols.max() + 0.5, rows.min() - 0.5, rows.max() + 0.5, margin=margin)
+__all__ = ["NoPersonFound", "PersonCrop", "box_iou", "find_person", "largest_region", "mask_box", "refusal"]
 
 
 def box_iou(a: SquareBox, b: SquareBox) -> float:
@@ -67,7 +62,8 @@ class PersonCrop:
         image: (size, size, 3) uint8 crop.
         mask: (size, size) bool silhouette in the crop when it came from alpha or a mask file, else None.
         source: "alpha", "mask-file" or "network".
-        iterations: network passes spent framing (0 for a given mask).
+        iterations: crops the network saw to frame the person (0 for a given mask).
+        silhouette: the measures of the chosen crop's prediction (None for a given mask).
     """
 
     box: SquareBox
@@ -75,15 +71,20 @@ class PersonCrop:
     mask: np.ndarray | None
     source: str
     iterations: int
+    silhouette: Silhouette | None = None
 
 
 class NoPersonFound(ValueError):
-    """The silhouette is empty or tiny: there is nobody to reconstruct."""
+    """The silhouette is empty, tiny or no person's: there is nobody to reconstruct."""
+
+
+PredictSilhouettes = Callable[[np.ndarray], np.ndarray]
+"""(B, N, N, 3) uint8 crops -> (B, N, N) float person probability: the network's silhouette head."""
 
 
 def find_person(
     rgb: np.ndarray,
-    predict_silhouette: Callable[[np.ndarray], np.ndarray],
+    predict_silhouettes: PredictSilhouettes,
     *,
     mask: np.ndarray | None = None,
     mask_source: str = "mask-file",
@@ -93,42 +94,129 @@ def find_person(
 
     Args:
         rgb: (H, W, 3) uint8 photo.
-        predict_silhouette: crop (size, size, 3) uint8 -> (size, size) float person probability; called
-            only when ``mask`` is None.
+        predict_silhouettes: the network's silhouette head (:data:`PredictSilhouettes`); called only when
+            ``mask`` is None.
         mask: optional (H, W) bool person mask (from alpha or a file).
         mask_source: how ``mask`` was obtained, for the record.
 
     Raises:
-        NoPersonFound: the mask or the predicted silhouette is empty.
+        NoPersonFound: the mask is empty, or the search finds no person (see :func:`refusal`).
     """
     config = config or CropConfig()
-    height, width = rgb.shape[:2]
-    if mask is not None:
-        box = mask_box(mask, config.margin)
-        if box is None or largest_region(mask).sum() < config.min_pixels:
-            raise NoPersonFound("no person in the given mask")
-        window = CropWindow.square(box, config.size)
-        crop_mask = crop_image(largest_region(mask), window)
-        return PersonCrop(box, crop_image(rgb, window), crop_mask, mask_source, 0)
+    if mask is None:
+        return search_person(rgb, predict_silhouettes, config)
+    box = mask_box(mask, config.margin)
+    if box is None or largest_region(mask).sum() < config.min_pixels:
+        raise NoPersonFound("no person in the given mask")
+    window = CropWindow.square(box, config.size)
+    crop_mask = crop_image(largest_region(mask), window)
+    return PersonCrop(box, crop_image(rgb, window), crop_mask, mask_source, 0)
 
-    box = whole_image_box(height, width)
-    passes = 0
-    while passes < config.max_iterations:
-        passes += 1
-        window = CropWindow.square(box, config.size)
-        crop = crop_image(rgb, window)
-        silhouette = predict_silhouette(crop) > MASK_THRESHOLD
-        if largest_region(silhouette).sum() < config.min_pixels:
-            raise NoPersonFound("no person found (the predicted silhouette is empty)")
-        inner = mask_box(silhouette, config.margin)
-        # Map the crop-space square back to photo coordinates.
-        u, v = window.to_frame(inner.u, inner.v)
-        new_box = SquareBox(float(u), float(v), inner.side * box.side / config.size)
-        if box_iou(box, new_box) >= config.stable_iou:
-            # Stable: the crop just seen frames the person as well as a new one would (the training crops
-            # are jittered by more than this), and its prediction can be reused.
-            return PersonCrop(box, crop, None, "network", passes)
-        box = new_box
-        if not math.isfinite(box.side):
+
+def inside_photo(window: CropWindow, height: int, width: int) -> np.ndarray:
+    """(N, N) bool: the crop's pixels whose centre lies on the photo (the others are padding)."""
+    u, v = window.pixels()
+    return ((v >= -0.5) & (v <= height - 0.5))[:, None] & ((u >= -0.5) & (u <= width - 0.5))[None, :]
+
+
+def seed_boxes(silhouette: Silhouette, config: CropConfig) -> list[SquareBox]:
+    """Framing squares, in the photo, of the regions of a whole-photo prediction: the ``config.seeds`` regions
+    with the most probability mass (of at least ``config.min_pixels``), then all regions together."""
+    from scipy.ndimage import label
+
+    probability = silhouette.probability
+    labels, count = label(probability > MASK_THRESHOLD, structure=EIGHT_CONNECTED)
+    mass = np.bincount(labels.ravel(), weights=probability.ravel())[1:]
+    pixels = np.bincount(labels.ravel())[1:]
+    keep = [k + 1 for k in np.argsort(-mass) if pixels[k] >= config.min_pixels][: config.seeds]
+    groups = [labels == k for k in keep]
+    if len(keep) < count:
+        groups.append(labels > 0)
+    boxes = []
+    for group in groups:
+        rows, cols = np.nonzero(group)
+        inner = square_box(
+            cols.min() - 0.5, cols.max() + 0.5, rows.min() - 0.5, rows.max() + 0.5, margin=config.margin
+        )
+        u, v = silhouette.window.to_frame(inner.u, inner.v)
+        boxes.append(SquareBox(float(u), float(v), inner.side * silhouette.window.side_u / config.size))
+    return boxes
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A crop the network predicted, with the measures of its silhouette (None: nothing above threshold)."""
+
+    box: SquareBox
+    image: np.ndarray
+    silhouette: Silhouette | None
+
+
+def search_person(rgb: np.ndarray, predict_silhouettes: PredictSilhouettes, config: CropConfig) -> PersonCrop:
+    """The framing search (see the module docstring); ``iterations`` counts the crops predicted.
+
+    Raises:
+        NoPersonFound: no crop holds a person (:func:`refusal`).
+    """
+    height, width = rgb.shape[:2]
+    pyramid = ImagePyramid(rgb)  # crops that shrink the photo are sampled without aliasing
+    seen: list[_Seen] = []
+
+    def look(boxes: list[SquareBox]) -> list[_Seen]:
+        fresh = [b for b in boxes if all(box_iou(b, s.box) < config.same_crop_iou for s in seen)]
+        if not fresh:
+            return []
+        windows = [CropWindow.square(b, config.size) for b in fresh]
+        images = np.stack([pyramid.crop(w) for w in windows])
+        probabilities = predict_silhouettes(images)
+        found = [
+            _Seen(b, image, measure_silhouette(p, image, inside_photo(w, height, width), w, config.margin))
+            for b, w, image, p in zip(fresh, windows, images, probabilities)
+        ]
+        seen.extend(found)
+        return found
+
+    whole_box = whole_image_box(height, width)
+    whole = look([whole_box])[0].silhouette
+    if whole is None or whole.region.sum() < config.min_pixels:
+        raise NoPersonFound("no person found (the predicted silhouette is empty)")
+    look(
+        [
+            SquareBox(b.u, b.v, min(b.side * zoom, whole_box.side))
+            for b in seed_boxes(whole, config)
+            for zoom in config.zooms
+        ]
+    )
+    best = max((s for s in seen if s.silhouette is not None), key=lambda s: s.silhouette.score)
+    for _ in range(config.refinements):
+        found = look([best.silhouette.box])
+        if not found or found[0].silhouette is None:
             break
-    return PersonCrop(box, crop_image(rgb, CropWindow.square(box, config.size)), None, "network", passes)
+        best = max(best, found[0], key=lambda s: s.silhouette.score)
+        if best is not found[0]:
+            break
+    reason = refusal(best.silhouette, config)
+    if reason is not None:
+        raise NoPersonFound(f"no person found ({reason})")
+    return PersonCrop(best.box, best.image, None, "network", len(seen), best.silhouette)
+
+
+def refusal(silhouette: Silhouette, config: CropConfig) -> str | None:
+    """Why a crop's silhouette is no person (the first test it fails), or None when it may be one.
+
+    Each threshold is a field of :class:`~mould.reconstruction.config.CropConfig`, with its reason.
+    """
+    if silhouette.region.sum() < config.min_pixels:
+        return "the predicted silhouette is empty"
+    if silhouette.contrast < config.min_contrast:
+        return f"the silhouette is unsure: contrast {silhouette.contrast:.2f} < {config.min_contrast}"
+    if silhouette.thickness < config.min_thickness:
+        return f"the shape is too thin for a body: {silhouette.thickness:.3f} < {config.min_thickness}"
+    if silhouette.edge_support < config.min_edge_support:
+        return (
+            f"the outline follows no edge of the photo: support {silhouette.edge_support:.2f} "
+            f"< {config.min_edge_support}"
+        )
+    if silhouette.photo_share > config.max_photo_share:
+        return f"the silhouette fills the photo ({silhouette.photo_share:.0%})"
+    return None

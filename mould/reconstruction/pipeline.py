@@ -95,30 +95,30 @@ class Reconstructor:
         self.model = model
         self.config = config
         self.device = device
-        self._last: tuple[np.ndarray, tuple[np.ndarray, ...]] | None = None
+        self._seen: dict[bytes, tuple[np.ndarray, ...]] = {}
         self._warned_back = False
 
     # -- network ------------------------------------------------------------------------------------------
     def _forward(self, crop: np.ndarray) -> tuple[np.ndarray, ...]:
         """(visible, hidden relative depth, person probability), each (N, N) float32, and the back colour
-        ((N, N, 3) uint8, or None without a back-colour head), for an (N, N, 3) uint8 crop. The last crop's
-        outputs are kept: framing ends on the crop it last predicted (see
+        ((N, N, 3) uint8, or None without a back-colour head), for an (N, N, 3) uint8 crop. The crops of the
+        current photo's framing are kept: framing ends on a crop it predicted (see
         :func:`~mould.reconstruction.person.find_person`), which then costs no second pass."""
-        if self._last is not None and np.array_equal(self._last[0], crop):
-            return self._last[1]
-        outputs = self._predict(crop)
-        self._last = (crop.copy(), outputs)
-        return outputs
+        key = crop.tobytes()
+        if key not in self._seen:
+            self._seen[key] = self._predict(crop[None])[0]
+        return self._seen[key]
 
-    def _predict(self, crop: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _predict(self, crops: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """The outputs of :meth:`_forward` for each of (B, N, N, 3) uint8 crops, in one forward pass."""
         import torch
 
         from mould.models.inference import predict
 
-        image = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float().div(255.0)[None]
-        prediction = predict(self.model, image.to(self.device))
+        images = torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2))).float().div(255.0)
+        prediction = predict(self.model, images.to(self.device))
         maps = (prediction.visible, prediction.hidden, prediction.mask_prob)
-        return (*(value[0, 0].numpy() for value in maps), prediction.back_pixels(0))
+        return [(*(value[i, 0].numpy() for value in maps), prediction.back_pixels(i)) for i in range(len(crops))]
 
     def back_texture(self, mould: Mould) -> str:
         """The back strategy to use: the configured one, but ``mirror`` when ``predicted`` is asked of a
@@ -130,9 +130,13 @@ class Reconstructor:
             return "mirror"
         return self.config.back_texture
 
-    def silhouette(self, crop: np.ndarray) -> np.ndarray:
-        """(N, N) float person probability for an (N, N, 3) uint8 crop."""
-        return self._forward(crop)[2]
+    def silhouettes(self, crops: np.ndarray) -> np.ndarray:
+        """(B, N, N) float person probability for (B, N, N, 3) uint8 crops, in one forward pass; every crop's
+        outputs are kept for :meth:`_forward`."""
+        outputs = self._predict(crops)
+        for crop, output in zip(crops, outputs):
+            self._seen[crop.tobytes()] = output
+        return np.stack([output[2] for output in outputs])
 
     # -- one photo ----------------------------------------------------------------------------------------
     def reconstruct(self, photo: Photo, mask: np.ndarray | None, timings: dict[str, float]):
@@ -142,16 +146,20 @@ class Reconstructor:
         from mould.recon.texture import texture_mesh
 
         clock = time.perf_counter()
+        self._seen.clear()  # the previous photo's crops
         source = "mask-file"
         if mask is None:
             mask = photo.alpha_mask()
             source = "alpha"
-        crop = find_person(photo.rgb, self.silhouette, mask=mask, mask_source=source, config=self.config.crop)
+        crop = find_person(photo.rgb, self.silhouettes, mask=mask, mask_source=source, config=self.config.crop)
         timings["crop"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
         visible, hidden, mask_prob, back = self._forward(crop.image)
-        silhouette = crop.mask if crop.mask is not None else mask_prob > MASK_THRESHOLD
+        if crop.mask is not None:
+            silhouette = crop.mask
+        else:  # the framing's measures: the probability is 0 on padding beyond the photo's edges
+            silhouette = crop.silhouette.probability > MASK_THRESHOLD
         focal = self.config.focal_factor * max(photo.rgb.shape[:2])
         height, width = photo.rgb.shape[:2]
         window = CropWindow.square(crop.box, self.config.crop.size)
