@@ -15,8 +15,23 @@ def _ellipse(height, width, centre, radii):
     return ((cols - centre[0]) / radii[0]) ** 2 + ((rows - centre[1]) / radii[1]) ** 2 <= 1
 
 
-def _photo_with_person(height=300, width=500, centre=(340, 160), radii=(40, 110)):
-    person = _ellipse(height, width, centre, radii)
+def _figure(n=256) -> np.ndarray:
+    """A person-like silhouette in an n x n square: head, torso, arms and legs apart (hollows between them)."""
+    parts = [((0.5, 0.2), (0.06, 0.07)), ((0.5, 0.42), (0.1, 0.17)), ((0.38, 0.42), (0.035, 0.16))]
+    parts += [((0.62, 0.42), (0.035, 0.16)), ((0.44, 0.72), (0.04, 0.18)), ((0.56, 0.72), (0.04, 0.18))]
+    return np.any([_ellipse(n, n, (cx * n, cy * n), (rx * n, ry * n)) for (cx, cy), (rx, ry) in parts], axis=0)
+
+
+def _person(height, width, centre, size) -> np.ndarray:
+    """(height, width) bool: :func:`_figure` of side ``size`` centred on ``centre`` (column, row)."""
+    mask = np.zeros((height, width), bool)
+    top, left = int(centre[1] - size / 2), int(centre[0] - size / 2)
+    mask[top : top + size, left : left + size] = _figure(size)
+    return mask
+
+
+def _photo_with_person(height=300, width=500, centre=(340, 160), size=260):
+    person = _person(height, width, centre, size)
     rgb = np.full((height, width, 3), 30, np.uint8)
     rgb[person] = 220
     return rgb, person
@@ -59,8 +74,8 @@ def test_the_crop_returned_is_one_the_network_saw():
 
 
 def test_the_largest_of_two_people_is_framed():
-    rgb, large = _photo_with_person(400, 600, centre=(420, 200), radii=(45, 150))
-    small = _ellipse(400, 600, (130, 250), (20, 70))
+    rgb, large = _photo_with_person(400, 600, centre=(420, 200), size=360)
+    small = _person(400, 600, (130, 250), 160)
     rgb[small] = 220
     result = find_person(rgb, _brightness_predictor)
     expected = mask_box(large, CropConfig().margin)
@@ -96,7 +111,7 @@ def _close_up_trap(crops: np.ndarray) -> np.ndarray:
 def test_a_partial_first_silhouette_still_frames_the_whole_person():
     # A chain of crops frames the lower three quarters at the training margin, which cuts the figure; the
     # network then sees a limb and the chain follows it. The search's zoomed-out crops keep the whole figure.
-    rgb, person = _photo_with_person(600, 800, centre=(400, 300), radii=(50, 150))
+    rgb, person = _photo_with_person(600, 800, centre=(400, 300), size=390)
     result = find_person(rgb, _close_up_trap)
     expected = mask_box(person, CropConfig().margin)
     assert abs(result.box.v - expected.v) < 0.05 * expected.side
@@ -137,3 +152,43 @@ def test_largest_region_of_a_mask():
     weights = np.where(mask, 1.0, 0.0)
     weights[0:2, 0:2] = 10.0  # by probability mass, the small sure region wins
     assert largest_region(mask, weights).sum() == 4
+
+
+def _painted(mask: np.ndarray, texture: bool = True) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    image = rng.integers(70, 110, (*mask.shape, 3)).astype(np.uint8) if texture else np.full((*mask.shape, 3), 90)
+    image[mask] = 200
+    return image.astype(np.uint8)
+
+
+def _box(n=256, rows=(30, 226), cols=(100, 156)):
+    mask = np.zeros((n, n), bool)
+    mask[rows[0] : rows[1], cols[0] : cols[1]] = True
+    return mask
+
+
+@pytest.mark.parametrize(
+    "probability, image, reason",
+    [
+        (_figure().astype(float), _painted(_figure()), None),
+        (_box(cols=(126, 130)).astype(float), _painted(_box(cols=(126, 130))), "too thin"),
+        (_figure().astype(float), _painted(_figure(), texture=False) * 0 + 90, "follows no edge"),
+        (np.where(_figure(), 0.55, 0.45), _painted(_figure()), "unsure"),
+        (_box(rows=(8, 248), cols=(8, 248)).astype(float), _painted(_box(rows=(8, 248), cols=(8, 248))), "fills"),
+        (
+            _ellipse(256, 256, (128, 128), (50, 90)).astype(float),
+            _painted(_ellipse(256, 256, (128, 128), (50, 90))),
+            "hollows",
+        ),
+    ],
+    ids=["figure", "pole", "flat", "unsure", "fills", "disc"],
+)
+def test_refusals_name_their_reason(probability, image, reason):
+    from mould.framing import CropWindow
+    from mould.reconstruction.person import refusal
+    from mould.reconstruction.silhouettes import measure_silhouette
+
+    window = CropWindow(127.5, 127.5, 256, 256, 256)  # the crop is the photo
+    silhouette = measure_silhouette(probability, image, np.ones((256, 256), bool), window, 0.1)
+    answer = refusal(silhouette, CropConfig())
+    assert (answer is None) if reason is None else (reason in answer), answer

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -153,6 +154,16 @@ def mask_scores(truth: np.ndarray, silhouette: np.ndarray, window) -> tuple[floa
     return iou, float(inside.mean()) if len(rows) else 0.0
 
 
+def preview_stems(photos: list[Path]) -> dict[Path, str]:
+    """A file stem per photo for its preview: the photo's own (odd characters replaced), with its extension
+    when two photos share a stem (``a.png`` and ``a.jpg`` give ``a_png`` and ``a_jpg``)."""
+    safe = {path: re.sub(r"[^A-Za-z0-9._-]", "_", path.stem) for path in photos}
+    counts = Counter(safe.values())
+    return {
+        path: stem if counts[stem] == 1 else f"{stem}_{path.suffix.lstrip('.')}" for path, stem in safe.items()
+    }
+
+
 def bench_photos(config: BenchPhotosConfig, echo: Callable[[str], None]) -> list[PhotoRow]:
     """Reconstruct every photo of ``config.folder`` without masks on the CPU and score each against its mask.
 
@@ -182,6 +193,7 @@ def bench_photos(config: BenchPhotosConfig, echo: Callable[[str], None]) -> list
     echo(f"model: {checkpoint} ({model_config.name}); photos: {len(photos)} from {config.folder}")
     for line in TABLE_HEADER:
         echo(line)
+    stems = preview_stems(photos)
     with_warm_up = [photos[0], *photos]  # the first call pays for lazy initialisation: run it untimed once
     rows, previews = [], []
     for index, path in enumerate(with_warm_up):
@@ -201,9 +213,7 @@ def bench_photos(config: BenchPhotosConfig, echo: Callable[[str], None]) -> list
                 iou, framed = mask_scores(truth, mould.mask, window)
             status, error = "ok", None
             if index > 0:
-                # The file name (extension included) is unique in the folder: a.png and a.jpg both keep theirs.
-                stem = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)
-                preview = reconstructor.write_preview(outdir / f"{stem}_preview.png", crop, mesh)
+                preview = reconstructor.write_preview(outdir / f"{stems[path]}_preview.png", crop, mesh)
         except NoPersonFound as failure:
             status, error = "no person", str(failure)
         except (InputError, ValueError) as failure:

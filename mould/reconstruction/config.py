@@ -33,19 +33,32 @@ class CropConfig:
     """Crops around each seed: its framing square times each factor (1.0: the training framing; 1.5 keeps in
     view the rest of a person of whom the seed is a part). All go through the network in one batch."""
     refinements: int = 2
-    """Re-framings of the best crop at most (each one pass), while they improve its score."""
+    """Re-framings of the best crop at the training margin at most (each one pass)."""
+    refine_keep: float = 0.9
+    """A re-framed crop replaces the best one unless its score falls below this share of the best's."""
     same_crop_iou: float = 0.9
     """A crop overlapping one already predicted by this much (area IoU) is not predicted again."""
-    min_contrast: float = 0.45
-    """A person's silhouette is sharp: mean probability on it minus around it below this is nobody."""
-    min_thickness: float = 0.04
-    """Radius of the largest disc inside the silhouette / its extent, below which it is a pole or a wire."""
-    min_edge_support: float = 1.1
-    """Edge strength along the outline / over the crop, below which the outline follows nothing in the
-    photo (flat colours, gradients, noise)."""
+    min_contrast: float = 0.5
+    """A person's silhouette is sharp: mean probability on it minus around it below this is nobody (flat black,
+    which the shipped network half-believes is a person, scores 0.40-0.42; people 0.53 and up, measured)."""
+    min_thickness: float = 0.06
+    """Radius of the largest disc inside the silhouette / its extent, below which it is a pole, a wire or a
+    gap between two boxes (0.02-0.06) rather than a body with a torso (0.086 and up for 95 % of people)."""
+    min_edge_support: float = 1.2
+    """Edge strength along the outline / over the crop, below which the outline follows nothing in the photo:
+    0 on flat colours, about 1 on noise; people 1.3 and up."""
     max_photo_share: float = 0.6
-    """A silhouette covering more of the photo's pixels in the crop than this is the network painting
-    everything, not a figure on a background."""
+    """A silhouette covering more of the photo's pixels in the crop than this is the network painting the
+    whole picture (blurred foliage, noise: up to 0.8), not a figure on a background (people: 0.06-0.3)."""
+    max_solidity: float = 0.9
+    """Silhouette area / its convex hull's, above which it is a disc, a box, a triangle or a blob: a body has
+    hollows between the legs, under the arms, at the neck (people: 0.3-0.88)."""
+
+    def __post_init__(self) -> None:
+        if self.size < 16 or not 0 <= self.margin < 0.5:
+            raise ValueError(f"size, margin: expected >= 16 and in [0, 0.5), got {self.size}, {self.margin}")
+        if self.seeds < 1 or self.refinements < 0 or not self.zooms or min(self.zooms) <= 0:
+            raise ValueError("seeds >= 1, refinements >= 0 and positive zooms expected")
 
 
 MESH_FORMATS = tuple(extension.lstrip(".") for extension in MESH_EXTENSIONS)

@@ -163,18 +163,18 @@ def search_person(rgb: np.ndarray, predict_silhouettes: PredictSilhouettes, conf
     seen: list[_Seen] = []
 
     def look(boxes: list[SquareBox]) -> list[_Seen]:
-        fresh = [b for b in boxes if all(box_iou(b, s.box) < config.same_crop_iou for s in seen)]
-        if not fresh:
-            return []
-        windows = [CropWindow.square(b, config.size) for b in fresh]
-        images = np.stack([pyramid.crop(w) for w in windows])
-        probabilities = predict_silhouettes(images)
-        found = [
-            _Seen(b, image, measure_silhouette(p, image, inside_photo(w, height, width), w, config.margin))
-            for b, w, image, p in zip(fresh, windows, images, probabilities)
-        ]
-        seen.extend(found)
-        return found
+        """Each box's crop and silhouette: the one already seen when a crop nearly the same was predicted,
+        else a new one; all new crops go through the network in one batch."""
+        fresh = [b for b in boxes if _already_seen(b, seen, config) is None]
+        if fresh:
+            windows = [CropWindow.square(b, config.size) for b in fresh]
+            images = np.stack([pyramid.crop(w) for w in windows])
+            probabilities = predict_silhouettes(images)
+            seen.extend(
+                _Seen(b, image, measure_silhouette(p, image, inside_photo(w, height, width), w, config.margin))
+                for b, w, image, p in zip(fresh, windows, images, probabilities)
+            )
+        return [_already_seen(b, seen, config) for b in boxes]
 
     whole_box = whole_image_box(height, width)
     whole = look([whole_box])[0].silhouette
@@ -187,18 +187,36 @@ def search_person(rgb: np.ndarray, predict_silhouettes: PredictSilhouettes, conf
             for zoom in config.zooms
         ]
     )
-    best = max((s for s in seen if s.silhouette is not None), key=lambda s: s.silhouette.score)
-    for _ in range(config.refinements):
-        found = look([best.silhouette.box])
-        if not found or found[0].silhouette is None:
+    best = _most_person_like(seen, config)
+    for _ in range(config.refinements if best is not None else 0):
+        # Re-frame at the training margin: the network sees the person as it learnt, the mesh gets the most
+        # pixels. The score barely depends on the zoom, so a re-framed crop is kept unless clearly worse.
+        framed = look([best.silhouette.box])[0]
+        if framed is best or not _is_person(framed, config):
             break
-        best = max(best, found[0], key=lambda s: s.silhouette.score)
-        if best is not found[0]:
+        if framed.silhouette.score < config.refine_keep * best.silhouette.score:
             break
-    reason = refusal(best.silhouette, config)
-    if reason is not None:
-        raise NoPersonFound(f"no person found ({reason})")
+        best = framed
+    if best is None:
+        top = max((s for s in seen if s.silhouette is not None), key=lambda s: s.silhouette.score)
+        raise NoPersonFound(f"no person found ({refusal(top.silhouette, config)})")
     return PersonCrop(best.box, best.image, None, "network", len(seen), best.silhouette)
+
+
+def _already_seen(box: SquareBox, seen: list[_Seen], config: CropConfig) -> _Seen | None:
+    """The crop already predicted that is nearly ``box`` (``config.same_crop_iou``), if any."""
+    return next((s for s in seen if box_iou(box, s.box) >= config.same_crop_iou), None)
+
+
+def _is_person(seen: _Seen, config: CropConfig) -> bool:
+    return seen.silhouette is not None and refusal(seen.silhouette, config) is None
+
+
+def _most_person_like(seen: list[_Seen], config: CropConfig) -> _Seen | None:
+    """The crop with the best score among those whose silhouette passes :func:`refusal`: a crop that is no
+    person (a limb in close-up, which the network paints as a thin strip) never hides one that is."""
+    people = [s for s in seen if _is_person(s, config)]
+    return max(people, key=lambda s: s.silhouette.score) if people else None
 
 
 def refusal(silhouette: Silhouette, config: CropConfig) -> str | None:
@@ -219,4 +237,8 @@ def refusal(silhouette: Silhouette, config: CropConfig) -> str | None:
         )
     if silhouette.photo_share > config.max_photo_share:
         return f"the silhouette fills the photo ({silhouette.photo_share:.0%})"
+    if silhouette.solidity > config.max_solidity:
+        return (
+            f"the shape has no hollows, as a body has: solidity {silhouette.solidity:.2f} > {config.max_solidity}"
+        )
     return None
