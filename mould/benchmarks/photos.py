@@ -72,6 +72,8 @@ class PhotoRow:
     """End to end: load, framing, prediction, meshing, texturing (export and preview apart)."""
     mask: str | None
     """The mask file used, if any."""
+    crop: tuple[float, float, float] | None = None
+    """The final crop in the photo: centre column, centre row and side, in pixels."""
 
     def row(self) -> str:
         """This photo as a row of the markdown table."""
@@ -199,7 +201,7 @@ def bench_photos(config: BenchPhotosConfig, echo: Callable[[str], None]) -> list
     for index, path in enumerate(with_warm_up):
         timings: dict[str, float] = {}
         mask_path = mask_beside(path)
-        passes = iou = framed = height = None
+        passes = iou = framed = height = box = None
         preview = None
         try:
             clock = time.perf_counter()
@@ -208,6 +210,7 @@ def bench_photos(config: BenchPhotosConfig, echo: Callable[[str], None]) -> list
             truth = read_person_mask(mask_path, photo.rgb.shape[:2]) if mask_path is not None else None
             mould, mesh, crop = reconstructor.reconstruct(photo, None, timings)
             passes, height = crop.iterations, float(np.ptp(mesh.vertices[:, 1]))
+            box = (float(crop.box.u), float(crop.box.v), float(crop.box.side))
             if truth is not None:
                 window = CropWindow.square(crop.box, crop.image.shape[0])
                 iou, framed = mask_scores(truth, mould.mask, window)
@@ -231,6 +234,7 @@ def bench_photos(config: BenchPhotosConfig, echo: Callable[[str], None]) -> list
             height,
             seconds,
             mask_path.name if mask_path is not None else None,
+            box,
         )
         rows.append(row)
         previews.append((path, preview, row))
