@@ -1,4 +1,4 @@
-"""Writing files safely: atomically, and only inside the folder the user named."""
+"""Writing files safely: atomically, with the usual permissions, and only inside the folder the user named."""
 
 from __future__ import annotations
 
@@ -11,20 +11,65 @@ from typing import BinaryIO
 from mould.errors import InputError
 
 
+def _temporary_beside(path: Path) -> tuple[int, Path]:
+    """An open temporary file in ``path``'s folder, after checking that ``path`` can be a file there.
+
+    Raises:
+        InputError: ``path`` is a folder, its folder is missing or not a folder, or cannot be written.
+    """
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give the output a file name")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(f"{path}: cannot write there: {path.parent} is not a folder") from None
+    except PermissionError:
+        raise InputError(f"{path}: cannot write there: permission denied in {path.parent}") from None
+    # mkstemp makes 0600 files: give the usual umask-respecting permissions, as open() would.
+    os.chmod(temporary, 0o666 & ~_umask())
+    return handle, Path(temporary)
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file_handle)`` on a temporary file beside ``path``, then rename it to ``path``.
 
     Nothing partial is ever left at ``path``: on any error the temporary file is removed.
+
+    Raises:
+        InputError: ``path`` is a folder or its folder cannot be written (nothing is written).
     """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    write_atomic_group({Path(path): write})
+
+
+def write_atomic_group(files: dict[Path, Callable[[BinaryIO], object] | bytes]) -> None:
+    """Write several files all or nothing: every temporary file first, then the renames in ``files``' order.
+
+    Args:
+        files: path -> the bytes, or a function writing them to a file handle.
+
+    If anything fails, the temporary files and the files already renamed into place are removed.
+
+    Raises:
+        InputError: a path is a folder or its folder cannot be written (nothing is written).
+    """
+    temporaries: dict[Path, Path] = {}
+    renamed: list[Path] = []
     try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(temporary, path)
+        for path, content in files.items():
+            handle, temporaries[path] = _temporary_beside(Path(path))
+            with os.fdopen(handle, "wb") as file:
+                if isinstance(content, bytes):
+                    file.write(content)
+                else:
+                    content(file)
+        for path, temporary in temporaries.items():
+            os.replace(temporary, path)
+            renamed.append(path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+        for path in renamed:
+            Path(path).unlink(missing_ok=True)
         raise
 
 

@@ -25,9 +25,13 @@ class ImageLimits:
     of a few kB would otherwise expand to 2.7 GB. 50 MP covers every current camera sensor."""
     min_side: int = 16
     """A person cannot be found in fewer pixels than this on a side."""
-    mask_fraction: float = 0.01
-    """An alpha channel is a person mask only if at least this fraction of pixels is transparent and at
-    least this fraction opaque; an alpha opaque almost everywhere (a stray transparent corner) is not."""
+    mask_transparent: float = 0.10
+    """An alpha channel is a person mask only if at least this fraction of pixels is transparent: a person
+    fills at most ~75 % of even a tight cut-out (their bounding box, arms in), so a real cut-out is a quarter
+    or more background; a stray transparent border or corner (a 3-pixel frame is 2.3 % of 512²) is not a
+    mask, and taking it for one would mesh the whole background."""
+    mask_opaque: float = 0.01
+    """... and at least this fraction opaque (the person)."""
 
 
 DEFAULT_LIMITS = ImageLimits()
@@ -53,7 +57,7 @@ class Photo:
             return None
         opaque = self.alpha >= 128
         fraction = float(opaque.mean())
-        if limits.mask_fraction <= fraction <= 1 - limits.mask_fraction:
+        if limits.mask_opaque <= fraction <= 1 - limits.mask_transparent:
             return opaque
         return None
 
