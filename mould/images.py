@@ -82,13 +82,21 @@ def _to_rgb_alpha(image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(image.convert("RGB")), None
 
 
-def load_photo(path: str | os.PathLike, limits: ImageLimits = DEFAULT_LIMITS) -> Photo:
+def load_photo(
+    path: str | os.PathLike, limits: ImageLimits = DEFAULT_LIMITS, size: tuple[int, int] | None = None
+) -> Photo:
     """Decode an image file (PNG, JPEG, WebP, BMP; RGB, RGBA, grey, palette, 16-bit) safely.
 
-    The size is read from the header and checked against ``limits.max_pixels`` before decoding.
+    The size is read from the header and checked against ``limits.max_pixels`` (and ``size`` when given)
+    before decoding.
+
+    Args:
+        size: (width, height) the caller needs, e.g. a sample's N x N crop; another size is refused from
+            the header.
 
     Raises:
-        InputError: missing, empty, not an image, truncated or corrupt, too large, or too small.
+        InputError: missing, empty, not an image, truncated or corrupt, too large, too small, or not
+            ``size``.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -105,6 +113,8 @@ def load_photo(path: str | os.PathLike, limits: ImageLimits = DEFAULT_LIMITS) ->
                     f"{path}: {width}x{height} image refused: over {limits.max_pixels:,} pixels "
                     "(a decompression bomb, or far larger than needed)"
                 )
+            if size is not None and (width, height) != tuple(size):
+                raise InputError(f"{path}: {width}x{height} image where {size[0]}x{size[1]} is expected")
             if min(width, height) < limits.min_side:
                 raise InputError(f"{path}: {width}x{height} image is too small (need >= {limits.min_side} px)")
             image.load()
