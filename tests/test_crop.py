@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mould.apps.crop import CropConfig, NoPersonFound, find_person, largest_component, mask_box
+from mould.reconstruction.person import CropConfig, NoPersonFound, find_person, largest_component, mask_box
 
 
 def _photo_with_person(height=300, width=500, centre=(340, 160), radii=(40, 110)):
