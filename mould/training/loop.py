@@ -27,6 +27,7 @@ from mould.training import distributed as dist_tools
 from mould.training import run_info
 from mould.training import setup as train_setup
 from mould.training.config import TrainConfig
+from mould.training.fetch import BatchFetcher, DataFailure
 from mould.training.run_log import RunLog, RunningMeans
 from mould.training.state import (
     STATE_FORMAT,
@@ -123,6 +124,7 @@ class Trainer:
         train_setup.seed_everything(config.seed + 1 + processes.rank)  # per-rank streams from here on
         self.updater = Updater(self.model, self.discriminator, self.loss_config, config, self.precision, processes)
         self.step, self.consumed, self.elapsed_before = 0, 0, 0.0
+        self._saved_step = -1  # the step of the last checkpoint this session wrote or resumed from
         self._rng_to_restore = None
         if config.resume:
             self._resume(existing)
@@ -166,6 +168,7 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as error:
             raise InputError(f"{weights}: incompatible checkpoint ({str(error).splitlines()[0]})") from None
         self.step, self.consumed, self.elapsed_before = state["step"], state["consumed"], state["elapsed_s"]
+        self._saved_step = self.step
         if state["world_size"] == self.processes.world_size:
             self._rng_to_restore = state["rng"][self.processes.rank]
         else:
@@ -230,6 +233,9 @@ class Trainer:
         try:
             with self.signals:
                 interrupted = self._loop()
+        except DataFailure:
+            self._write_info("failed")
+            raise
         finally:
             if self.runlog:
                 self.runlog.close()
@@ -268,21 +274,21 @@ class Trainer:
         )  # fmt: skip
         means = RunningMeans()
         interval_start, interval_steps, data_seconds = time.perf_counter(), 0, 0.0
-        iterator = iter(self._loader())
-        stop = False
+        fetcher = BatchFetcher(self._loader())
+        stop, failure = False, None
         try:
             while self.step < config.steps and not stop:
                 started = time.perf_counter()
                 try:
-                    batch = next(iterator)
-                except (RuntimeError, StopIteration):
-                    if not self.signals.count:
-                        raise
-                    # A worker died (its signals are ignored, but SIGKILL cannot be). Under torchrun
-                    # the ranks may not agree on this step, so only a single process saves here.
-                    if not processes.distributed and self.step % config.ckpt_every:
+                    batch = next(fetcher)
+                except (DataFailure, StopIteration) as error:
+                    # A worker raised or died (its signals are ignored, but SIGKILL cannot be). Under
+                    # torchrun the ranks may not agree on this step, so only a single process saves here.
+                    if not processes.distributed and self._saved_step != self.step:
                         self._save()
                     stop = True
+                    if not self.signals.count:  # not the stop a signal asked for: the data failed
+                        failure = error if isinstance(error, DataFailure) else DataFailure(f"{error!r}")
                     break
                 fetched = time.perf_counter()
                 batch = to_device(batch, self.device)
@@ -315,7 +321,10 @@ class Trainer:
                     interval_start = time.perf_counter()
         finally:
             bar.close()
-            del iterator
+            fetcher.close()
+        if failure is not None:
+            saved = "with a checkpoint" if self._saved_step == self.step else "(the last checkpoint is kept)"
+            raise DataFailure(f"{failure}; stopped at step {self.step} {saved}; --resume continues")
         if stop and processes.main:
             log.warning("interrupted: stopped at step %d with a checkpoint; --resume continues", self.step)
         return self.step < config.steps
@@ -350,6 +359,7 @@ class Trainer:
 
     def _save(self) -> None:
         rng = dist_tools.gather_objects(self.processes, capture_rng())
+        self._saved_step = self.step
         if not self.processes.main:
             return
         state = {
