@@ -11,14 +11,25 @@ from typing import BinaryIO
 from mould.errors import InputError
 
 
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Refuse an output path that is a folder (commands call it before their work; writers again).
+
+    Raises:
+        InputError: ``path`` is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give the output a file name")
+    return path
+
+
 def _temporary_beside(path: Path) -> tuple[int, Path]:
     """An open temporary file in ``path``'s folder, after checking that ``path`` can be a file there.
 
     Raises:
         InputError: ``path`` is a folder, its folder is missing or not a folder, or cannot be written.
     """
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder; give the output a file name")
+    check_output_file(path)
     try:
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except (FileNotFoundError, NotADirectoryError):
@@ -71,6 +82,32 @@ def write_atomic_group(files: dict[Path, Callable[[BinaryIO], object] | bytes]) 
         for path in renamed:
             Path(path).unlink(missing_ok=True)
         raise
+
+
+def output_folder(folder: str | os.PathLike, file: str | os.PathLike | None = None) -> Path:
+    """Create ``folder`` (and its parents) and check that files can be written in it, before any work.
+
+    Args:
+        file: the output file the folder is for, which the error then names; default the folder.
+
+    Returns:
+        The folder, resolved.
+
+    Raises:
+        InputError: it is a file, or cannot be created or written.
+    """
+    folder = Path(folder)
+    subject = folder if file is None else file
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{subject}: cannot write there: {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".mould-write-test.")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise InputError(f"{subject}: cannot write there ({error.strerror or error})") from None
+    return folder.resolve()
 
 
 def _umask() -> int:

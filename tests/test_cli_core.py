@@ -127,7 +127,7 @@ BAD_MESHES = {  # name -> (file content, what the error says)
     "text.obj": (b"hello, world\n", "no faces"),
     "nan.obj": (b"v nan 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "NaN"),
     "inf.obj": (b"v inf 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "NaN or infinite"),
-    "flat_point.obj": (b"v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\n", "coincide"),
+    "flat_point.obj": (b"v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\n", "zero area"),
 }
 
 

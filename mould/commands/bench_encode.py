@@ -9,8 +9,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.commands.bench import timings
 from mould.errors import InputError
+from mould.tolerances import DEFAULT_TOLERANCES
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,12 @@ class BenchEncodeConfig:
     """Timed runs per figure; the median is reported (after one warm-up run)."""
 
     def __post_init__(self) -> None:
-        if self.repeats < 1:
-            raise InputError(f"--repeats: expected >= 1, got {self.repeats}")
+        check_option("--repeats", self.repeats, 1, 10_000)
+        if not self.resolutions:
+            raise InputError("--resolutions: expected at least one crop side")
+        tol = DEFAULT_TOLERANCES
+        for resolution in self.resolutions:
+            check_option("--resolutions", resolution, tol.min_resolution, tol.max_resolution)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
+from mould.limits import LIMITS
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,10 @@ class BenchMeshConfig:
     """Also write the figures as JSON here."""
 
     def __post_init__(self) -> None:
-        if self.count < 1 or self.repeats < 1:
-            raise InputError("--count and --repeats: expected >= 1")
+        check_option("--count", self.count, 1, 1000)
+        check_option("--repeats", self.repeats, 1, 10_000)
+        check_option("--seed", self.seed, 0, 2**63 - 1)
+        check_option("--samples", self.samples, 1000, LIMITS.metric_samples)
         if not 16 <= self.resolution <= 2048:
             raise InputError(f"--resolution: expected 16 to 2048, got {self.resolution}")
         if not self.depths or not all(4 <= d <= 12 for d in self.depths):
@@ -98,9 +102,13 @@ def run(args: argparse.Namespace) -> int:
 
     from mould.commands.bench_representation import benchmark_bodies
     from mould.encode import encode_mesh
+    from mould.files import check_output_file, output_folder, write_atomic
     from mould.framing import frame_points
     from mould.recon.mesh import mould_to_mesh, topology
     from mould.recon.metrics import MetricConfig, compare_meshes
+
+    if config.json is not None:  # before the work, which takes minutes
+        output_folder(config.json.parent, check_output_file(config.json))
 
     bodies = benchmark_bodies(config.count, config.seed)
     moulds = [
@@ -144,9 +152,6 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         print(_row_text(row))
     if config.json is not None:
-        from mould.files import write_atomic
-
-        config.json.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(
             {"resolution": config.resolution, "bodies": [b[0] for b in bodies], "rows": rows}, indent=2
         )

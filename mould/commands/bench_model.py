@@ -6,8 +6,10 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
+from mould.checks import check_option
 from mould.commands.bench import timings
 from mould.errors import InputError
+from mould.tolerances import DEFAULT_TOLERANCES
 from mould.training.run_info import cpu_model
 
 
@@ -28,11 +30,10 @@ class BenchModelConfig:
     this batch size, channels_last."""
 
     def __post_init__(self) -> None:
-        for name in ("resolution", "repeats", "threads"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')}: expected >= 1, got {getattr(self, name)}")
-        if self.train_batch < 0:
-            raise InputError(f"--train-batch: expected >= 0, got {self.train_batch}")
+        check_option("--resolution", self.resolution, 1, DEFAULT_TOLERANCES.max_resolution)
+        check_option("--repeats", self.repeats, 1, 10_000)
+        check_option("--threads", self.threads, 1, 1024)
+        check_option("--train-batch", self.train_batch, 0, 4096)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
 from mould.training.run_info import cpu_model
 
@@ -27,8 +28,7 @@ class BenchReconstructConfig:
     """Weights; default: the shipped model."""
 
     def __post_init__(self) -> None:
-        if self.count < 1:
-            raise InputError(f"--count: expected >= 1, got {self.count}")
+        check_option("--count", self.count, 1, 10_000)
         if not set(self.meshers) <= {"stitch", "poisson"}:
             raise InputError("--meshers: expected stitch and/or poisson")
 

@@ -13,7 +13,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
+from mould.limits import LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +42,13 @@ class BenchRepresentationConfig:
     """Draw the log-log PNG."""
 
     def __post_init__(self) -> None:
-        if self.count < 1:
-            raise InputError(f"--count: expected >= 1, got {self.count}")
+        check_option("--count", self.count, 1, 1000)
+        check_option("--seed", self.seed, 0, 2**63 - 1)
         if self.mesher not in ("stitch", "poisson"):
             raise InputError(f"--mesher: expected stitch or poisson, got {self.mesher}")
         if not self.dimensionalities or min(self.dimensionalities) < 8 or max(self.dimensionalities) > 2**25:
             raise InputError("--dimensionalities: expected values from 8 to 33,554,432")
-        if self.samples < 1000:
-            raise InputError(f"--samples: expected >= 1000, got {self.samples}")
+        check_option("--samples", self.samples, 1000, LIMITS.metric_samples)
         if self.meshes is not None and not self.meshes.is_dir():
             raise InputError(f"{self.meshes}: not a folder")
 
@@ -160,8 +161,10 @@ def run(args: argparse.Namespace) -> int:
     import platform
     import time
 
-    from mould.files import write_atomic
+    from mould.files import output_folder, write_atomic
     from mould.recon.representation import TALK_ERRORS_MM, compare_representations, mould_side, voxel_side
+
+    output_folder(config.outdir)  # before the work, which takes minutes
 
     logging.getLogger("mould.encode").setLevel(logging.ERROR)  # tight crops touch the border by design
     start = time.perf_counter()
@@ -215,7 +218,6 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(table)
 
-    config.outdir.mkdir(parents=True, exist_ok=True)
     report = {
         "mesher": config.mesher,
         "samples": config.samples,

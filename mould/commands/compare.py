@@ -7,7 +7,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
+from mould.limits import LIMITS
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,9 @@ class CompareConfig:
     """Print JSON instead of a table."""
 
     def __post_init__(self) -> None:
-        if self.samples < 100:
-            raise InputError(f"--samples: expected >= 100, got {self.samples}")
+        check_option("--samples", self.samples, 100, LIMITS.metric_samples)
+        check_option("--seed", self.seed, 0, 2**63 - 1)
+        check_option("--tau", self.tau_mm, 0, 1e6)
         if not self.tau_mm > 0:
             raise InputError(f"--tau: expected > 0 mm, got {self.tau_mm}")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mould.errors import InputError
+from mould.files import check_output_file
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class DataShowConfig:
     def __post_init__(self) -> None:
         if self.output.suffix.lower() != ".png":
             raise InputError(f"{self.output}: the contact sheet must be a .png file")
+        check_output_file(self.output)
         if not 1 <= self.count <= 1000:
             raise InputError(f"--count: expected 1 to 1000, got {self.count}")
         if not 1 <= self.columns <= 50:
@@ -63,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     import imageio.v3 as iio
 
     from mould.datasets.sheet import contact_sheet
-    from mould.files import write_atomic
+    from mould.files import output_folder, write_atomic
 
+    output_folder(config.output.parent, config.output)
     sheet, shown = contact_sheet(config.folder, config.count, columns=config.columns, panel=config.panel)
-    config.output.parent.mkdir(parents=True, exist_ok=True)
     data = iio.imwrite("<bytes>", sheet, extension=".png")
     write_atomic(config.output, lambda handle: handle.write(data))
     print(f"wrote {config.output}: {len(shown)} samples ({sheet.shape[1]}x{sheet.shape[0]} px)")

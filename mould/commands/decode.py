@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from mould.errors import InputError
+from mould.files import check_output_file, output_folder
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,8 @@ class DecodeConfig:
     mould: Path
     """Input ``.npz`` mould file."""
     output: Path
-    """Output file: a mesh ``.obj`` (+ ``.mtl`` and ``.png``), ``.ply`` or ``.glb``; with ``points``, a ``.ply``
-    oriented point cloud."""
+    """Output file: a mesh ``.obj`` (+ ``.mtl`` and ``_texture.png``), ``.ply`` or ``.glb``; with ``points``,
+    a ``.ply`` oriented point cloud."""
     points: bool = False
     """Write the oriented point cloud instead of a mesh."""
     mesher: Literal["poisson", "stitch"] = "poisson"
@@ -61,6 +62,7 @@ class DecodeConfig:
             raise InputError(f"--back-texture: expected mirror, nearest or none, got {self.back_texture}")
         if self.texture is not None and self.untextured:
             raise InputError("--texture and --untextured contradict each other")
+        check_output_file(self.output)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -69,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="mould (.npz) -> watertight textured mesh (.obj/.ply/.glb), or oriented points (--points)",
         description="Decode a mould into one watertight mesh in the mould's world frame (metres), so the "
         "decoding of an encoded mesh overlays that mesh. The format follows the output's extension: .obj "
-        "(+ .mtl + .png texture), .ply (vertex colours) or .glb (embedded texture). The texture is the "
+        "(+ .mtl + _texture.png), .ply (vertex colours) or .glb (embedded texture). The texture is the "
         "mould's crop (or --texture); the back is coloured by --back-texture.",
     )
     p.add_argument("mould", type=Path, help="input mould file (.npz)")
@@ -145,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{config.mould}: no person in this mould (the mask is empty)")
     if config.normals == "stored" and not mould.has_normals:
         raise InputError(f"{config.mould}: --normals stored, but this mould holds no normals")
-    config.output.parent.mkdir(parents=True, exist_ok=True)
+    output_folder(config.output.parent, config.output)
     if config.points:
         from mould.decode import mould_to_points
         from mould.recon.export import write_points_ply

@@ -6,7 +6,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
+from mould.files import check_output_file, output_folder
 from mould.tolerances import DEFAULT_TOLERANCES
 
 
@@ -39,10 +41,13 @@ class EncodeConfig:
             )
         if self.camera not in ("perspective", "orthographic"):
             raise InputError(f"--camera: expected perspective or orthographic, got {self.camera}")
+        check_option("--yaw", self.yaw)
+        check_option("--elevation", self.elevation, -90, 90)
         if not 0 <= self.margin < 0.5:
             raise InputError(f"--margin: expected 0 <= margin < 0.5, got {self.margin}")
         if self.output.suffix.lower() != ".npz":
             raise InputError(f"{self.output}: the output must be a .npz file")
+        check_output_file(self.output)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -101,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{config.mesh}: {error}") from None
     if not encoding.mould.mask.any():
         raise InputError(f"{config.mesh}: no pixel of the crop sees the mesh")
+    output_folder(config.output.parent, config.output)
     try:
-        config.output.parent.mkdir(parents=True, exist_ok=True)
         encoding.mould.save(config.output)
     except OSError as error:  # a folder that is a file, no permission, a full disk
         raise InputError(f"{config.output}: cannot write ({error.strerror or error})") from None

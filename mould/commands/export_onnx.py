@@ -6,7 +6,10 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
+from mould.files import check_output_file
+from mould.tolerances import DEFAULT_TOLERANCES
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,8 @@ class ExportOnnxConfig:
             raise InputError(f"{self.output}: the output must be a .onnx file")
         if not self.output.parent.is_dir():
             raise InputError(f"{self.output}: the folder {self.output.parent} does not exist")
-        if self.resolution < 1:
-            raise InputError(f"--resolution: expected a positive crop side, got {self.resolution}")
+        check_output_file(self.output)
+        check_option("--resolution", self.resolution, 1, DEFAULT_TOLERANCES.max_resolution)
         if not 11 <= self.opset <= 20:
             raise InputError(f"--opset: expected 11 to 20, got {self.opset}")
 

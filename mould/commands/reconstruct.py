@@ -56,18 +56,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def prepare_outdir(outdir: Path) -> Path:
-    """Create the output folder and check it is writable; an error names it otherwise."""
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        probe = outdir / ".mould-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise InputError(f"{outdir}: cannot write to the output folder ({error.strerror or error})") from None
-    return outdir.resolve()
-
-
 def load_network(checkpoint: Path | None, device: str):
     """The model and its config: ``checkpoint`` or the shipped weights."""
     from mould.models import shipped_checkpoint
@@ -82,8 +70,14 @@ def load_network(checkpoint: Path | None, device: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from mould.files import write_atomic
-    from mould.reconstruction.pipeline import ReconstructConfig, Reconstructor, collect_inputs, run_batch
+    from mould.files import output_folder, write_atomic
+    from mould.reconstruction.pipeline import (
+        REPORT_NAME,
+        ReconstructConfig,
+        Reconstructor,
+        collect_inputs,
+        run_batch,
+    )
 
     config = ReconstructConfig(
         outdir=args.outdir,
@@ -101,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     from mould.models.inference import resolve_device
 
     device = str(resolve_device(args.device))
-    outdir = prepare_outdir(config.outdir)
+    outdir = output_folder(config.outdir)
+    if (outdir / REPORT_NAME).is_dir():
+        raise InputError(f"{outdir / REPORT_NAME}: is a folder; the run's report goes there")
     config = ReconstructConfig(**{**config.__dict__, "outdir": outdir})
 
     clock = time.perf_counter()
@@ -135,9 +131,9 @@ def run(args: argparse.Namespace) -> int:
         "results": [r.__dict__ for r in reports],
     }
     text = json.dumps(summary, indent=1)
-    write_atomic(outdir / "report.json", lambda handle: handle.write(text.encode()))
+    write_atomic(outdir / REPORT_NAME, lambda handle: handle.write(text.encode()))
     print(
         f"{len(reports) - len(failed)} of {len(reports)} images reconstructed in {total:.1f} s "
-        f"({len(reports) / max(total, 1e-9):.2f} images/s); report: {outdir / 'report.json'}"
+        f"({len(reports) / max(total, 1e-9):.2f} images/s); report: {outdir / REPORT_NAME}"
     )
     return 1 if failed else 0

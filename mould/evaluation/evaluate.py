@@ -26,8 +26,10 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mould.checks import check_option
 from mould.errors import InputError, MouldError
 from mould.evaluation.scores import mesh_scores, predicted_mould
+from mould.limits import LIMITS
 from mould.training.validation import batch_row, predict_batch, to_device
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,11 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.mesher not in ("poisson", "stitch"):
             raise InputError(f"--mesher: expected poisson or stitch, got {self.mesher}")
-        if self.limit is not None and self.limit < 1:
-            raise InputError(f"--limit: expected >= 1, got {self.limit}")
-        if self.batch_size < 1:
-            raise InputError(f"--batch-size: expected >= 1, got {self.batch_size}")
-        if self.mesh_samples < 1000:
-            raise InputError(f"--mesh-samples: expected >= 1000, got {self.mesh_samples}")
+        check_option("--limit", self.limit, 1)
+        check_option("--batch-size", self.batch_size, 1, 4096)
+        check_option("--mesh-samples", self.mesh_samples, 1000, LIMITS.metric_samples // 2)  # IoU draws twice
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"--out: {self.out} is a file, not a folder")
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
 
@@ -98,6 +99,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     """
     from mould.datasets.samples import sample_names
     from mould.evaluation.report import write_report
+    from mould.files import output_folder
     from mould.models.checkpoint import load_checkpoint
     from mould.training.state import resolve_checkpoint
 
@@ -108,6 +110,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     if not names:
         raise InputError(f"{config.data}: no samples found")
     names = names[: config.limit] if config.limit else names
+    output_folder(config.out)  # before the work: a report folder that cannot be written fails now
     from mould.models.inference import resolve_device
 
     device = resolve_device(config.device)

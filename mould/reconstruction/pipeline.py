@@ -25,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 
+from mould.checks import check_option
 from mould.container import Mould
 from mould.errors import InputError, MouldError
 from mould.files import path_inside
@@ -35,6 +36,8 @@ from mould.reconstruction.person import CropConfig, NoPersonFound, find_person
 log = logging.getLogger(__name__)
 
 MESH_FORMATS = ("obj", "ply", "glb")
+REPORT_NAME = "report.json"
+"""The run's report, in the output folder."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class ReconstructConfig:
             raise InputError(f"--mesher: expected poisson or stitch, got {self.mesher}")
         if self.back_texture not in ("mirror", "nearest", "none"):
             raise InputError(f"--back-texture: expected mirror, nearest or none, got {self.back_texture}")
+        check_option("--focal-factor", self.focal_factor, 0, 1000)
+        check_option("--distance", self.distance, 0, 1e6)
         if not (self.focal_factor > 0 and self.distance > 0):
             raise InputError("--focal-factor and --distance must be positive")
 
@@ -107,16 +112,32 @@ def collect_inputs(inputs: Iterable[Path]) -> list[Path]:
     return found
 
 
-def output_stems(paths: list[Path]) -> list[str]:
-    """A safe, unique file stem per input: its own stem with odd characters replaced, ``_2``… on clashes."""
-    stems, seen = [], set()
+def output_names(stem: str, config: ReconstructConfig) -> list[str]:
+    """Every file name :meth:`Reconstructor.run_one` may write for the photo named ``stem``."""
+    from mould.recon.export import output_paths
+
+    names = [path.name for fmt in config.formats for path in output_paths(Path(f"{stem}.{fmt}"))]
+    return names + [f"{stem}.npz"] * config.save_mould + [f"{stem}_preview.png"] * config.preview
+
+
+def output_stems(paths: list[Path], config: ReconstructConfig) -> list[str]:
+    """A safe file stem per input, such that no output replaces an input or another output of the batch.
+
+    The stem is the input's own with odd characters replaced, then ``_2``, ``_3``… until none of its
+    outputs (:func:`output_names`, in ``config.outdir``) is an input of the batch, an output of an earlier
+    photo, or the run's ``report.json``: ``x.png`` reconstructed into its own folder keeps its photo, and
+    ``x.png`` beside ``x_preview.png`` cannot write over the other's files.
+    """
+    outdir = Path(config.outdir).resolve()
+    taken = {path.resolve() for path in paths} | {outdir / REPORT_NAME}
+    stems = []
     for path in paths:
         base = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem).lstrip(".") or "image"
         stem, count = base, 1
-        while stem in seen:
+        while (outputs := {(outdir / name).resolve() for name in output_names(stem, config)}) & taken:
             count += 1
             stem = f"{base}_{count}"
-        seen.add(stem)
+        taken |= outputs
         stems.append(stem)
     return stems
 
@@ -274,7 +295,7 @@ def run_batch(
     from tqdm import tqdm
 
     reports = []
-    stems = output_stems(inputs)
+    stems = output_stems(inputs, reconstructor.config)
     bar = tqdm(list(zip(inputs, stems)), desc="reconstruct", unit="image", disable=len(inputs) < 2, leave=False)
     for path, stem in bar:
         report = reconstructor.run_one(path, stem, mask)
