@@ -75,6 +75,8 @@ def check_option(option: str, value: float | None, low: float | None = None, hig
     if not inside:
         if low is not None and high is not None:
             want = f"{low:,} to {high:,}"
+        elif low is None and high is None:
+            want = "a finite number"
         else:
             want = f">= {low:,}" if low is not None else f"<= {high:,}"
         raise InputError(f"{option}: expected {want}, got {value}")

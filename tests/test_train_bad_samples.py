@@ -62,10 +62,18 @@ def test_workers_skip_and_count_every_kind_of_bad_sample(tmp_path, folder):
     assert _skipped(run) > 0
 
 
-def test_the_main_process_skips_them_too(tmp_path, folder):
-    run = tmp_path / "run"
-    assert main(_options(folder, run, workers=0)) == 0
-    assert _skipped(run) > 0
+def test_the_dataset_skips_and_names_every_kind_of_bad_sample(folder):
+    """In the main process too (--workers 0 died of a traceback in collation): every record is 64²."""
+    from mould.datasets.folder import SampleFolder
+    from mould.datasets.records import check_record
+
+    dataset = SampleFolder(folder)
+    assert dataset.resolution == 64
+    for index in range(len(dataset)):
+        check_record(dataset[index], 64)
+    assert sorted(dataset.bad) == sorted(name for name in dataset.names if name.startswith("bad_"))
+    assert len(dataset.bad) == 11 and dataset.skipped > 0
+    assert all(reason.startswith(str(folder)) and "\n" not in reason for reason in dataset.bad.values())
 
 
 PATCH = """
@@ -105,12 +113,11 @@ def _assert_failed_with_a_checkpoint(run: Path, stderr: str, says: str) -> None:
 
 
 @pytest.mark.parametrize("case", [pytest.param("is killed"), pytest.param("raises", marks=pytest.mark.slow)])
-def test_a_failing_worker_stops_the_run_in_one_line_with_a_checkpoint(tmp_path, case):
+def test_a_failing_worker_stops_the_run_in_one_line_with_a_checkpoint(tmp_path, folder, case):
     """A worker's exception (or death) hung the run: the main process never exited."""
     action, says = FAILURES[case]
-    data = make_samples(tmp_path / "data", 4)
     run = tmp_path / "run"
-    result = _run(_options(data, run, workers=1, steps=50), PATCH.format(action=action), tmp_path)
+    result = _run(_options(folder, run, workers=1, steps=50), PATCH.format(action=action), tmp_path)
     assert result.returncode == 2, result.stderr[-3000:]
     _assert_failed_with_a_checkpoint(run, result.stderr, says)
 
