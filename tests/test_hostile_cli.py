@@ -114,7 +114,7 @@ def test_a_mould_10_km_thick_decodes_with_a_bounded_side_band(tmp_path, capsys):
 # -- checkpoints ----------------------------------------------------------------------------------------------
 def test_a_checkpoint_asking_for_a_huge_network_is_refused(tmp_path, capsys, huge_config):
     from PIL import Image
-    from test_reconstruct import _person_rgba
+    from test_reconstruction import _person_rgba
 
     Image.fromarray(_person_rgba(), "RGBA").save(tmp_path / "p.png")
     code = main(
@@ -140,7 +140,7 @@ def test_an_output_that_is_a_folder_is_one_line(tmp_path, capsys, checkpoint):
 
 def test_reconstruct_reports_an_output_name_taken_by_a_folder_and_goes_on(tmp_path, capsys, checkpoint):
     from PIL import Image
-    from test_reconstruct import _person_rgba
+    from test_reconstruction import _person_rgba
 
     for name in ("a", "b"):
         Image.fromarray(_person_rgba(), "RGBA").save(tmp_path / f"{name}.png")
@@ -171,7 +171,7 @@ def test_eval_out_naming_a_file_is_refused_before_the_work(tmp_path, capsys, che
 def test_reconstruct_never_replaces_its_input_or_another_output(tmp_path, capsys, checkpoint):
     """Issue #15: out/x.png became its own texture; x.png's preview replaced the input x_preview.png."""
     from PIL import Image
-    from test_reconstruct import _person_rgba
+    from test_reconstruction import _person_rgba
 
     out = tmp_path / "out"
     out.mkdir()
@@ -249,7 +249,7 @@ def test_compare_refuses_a_mesh_of_zero_area(tmp_path, capsys):
 def test_resume_refuses_a_state_with_impossible_counters(tmp_path, capsys):
     """Issue #15: step -5 and 1e18 samples were accepted (and named checkpoints step_-00002)."""
     import torch
-    from test_train import TINY, make_samples
+    from conftest import TINY, make_samples
 
     data = make_samples(tmp_path / "data", 2)
     run = tmp_path / "run"

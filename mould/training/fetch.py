@@ -36,6 +36,11 @@ _JOIN_SECONDS = 5.0
 class DataFailure(MouldError):
     """The training data could not be fetched: a worker raised or died. The message is one line."""
 
+    def stopped_at(self, step: int, saved: bool) -> DataFailure:
+        """This failure, saying where the run stopped and whether a checkpoint holds that step."""
+        kept = "with a checkpoint" if saved else "(the last checkpoint is kept)"
+        return DataFailure(f"{self}; stopped at step {step} {kept}; --resume continues")
+
 
 def failure_line(error: BaseException) -> str:
     """One line for a ``DataLoader`` error: the worker's original exception (the last line of the traceback

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from mould.errors import InputError
+from mould.evaluation.predictions import predict_batch, to_device
 from mould.training import distributed as dist_tools
 from mould.training import run_info
 from mould.training import setup as train_setup
@@ -38,7 +39,7 @@ from mould.training.state import (
 )
 from mould.training.stop_signals import StopSignals, ignore_stop_signals
 from mould.training.updater import Updater
-from mould.training.validation import Validator, batch_row, predict_batch, to_device
+from mould.training.validation import Validator
 
 log = logging.getLogger(__name__)
 
@@ -233,9 +234,6 @@ class Trainer:
         try:
             with self.signals:
                 interrupted = self._loop()
-        except DataFailure:
-            self._write_info("failed")
-            raise
         finally:
             if self.runlog:
                 self.runlog.close()
@@ -281,14 +279,12 @@ class Trainer:
                 started = time.perf_counter()
                 try:
                     batch = next(fetcher)
-                except (DataFailure, StopIteration) as error:
+                except DataFailure as error:
                     # A worker raised or died (its signals are ignored, but SIGKILL cannot be). Under
                     # torchrun the ranks may not agree on this step, so only a single process saves here.
                     if not processes.distributed and self._saved_step != self.step:
                         self._save()
-                    stop = True
-                    if not self.signals.count:  # not the stop a signal asked for: the data failed
-                        failure = error if isinstance(error, DataFailure) else DataFailure(f"{error!r}")
+                    stop, failure = True, None if self.signals.count else error  # a signal's stop, or bad data
                     break
                 fetched = time.perf_counter()
                 batch = to_device(batch, self.device)
@@ -323,8 +319,8 @@ class Trainer:
             bar.close()
             fetcher.close()
         if failure is not None:
-            saved = "with a checkpoint" if self._saved_step == self.step else "(the last checkpoint is kept)"
-            raise DataFailure(f"{failure}; stopped at step {self.step} {saved}; --resume continues")
+            self._write_info("failed")
+            raise failure.stopped_at(self.step, saved=self._saved_step == self.step)
         if stop and processes.main:
             log.warning("interrupted: stopped at step %d with a checkpoint; --resume continues", self.step)
         return self.step < config.steps
@@ -333,20 +329,19 @@ class Trainer:
     def _validate(self, batch: dict[str, torch.Tensor]) -> None:
         if not self.processes.main:
             return
-        from mould.evaluation.pictures import grid
+        from mould.evaluation.pictures import batch_row, grid
 
-        scale = self.model_config.depth_scale
         context = train_setup.autocast(self.precision, self.device)
         # The last training batch, scored in evaluation mode: compare with val/ to see over-fitting.
         self.model.eval()
         try:
-            predicted, scores = predict_batch(self.model, batch, scale, context)
+            predicted, scores = predict_batch(self.model, batch, context)
         finally:
             self.model.train()
         figures = {f"train_batch/{k}": float(v.float().nanmean()) for k, v in scores.items()}
         picture = grid([batch_row(batch, predicted, i) for i in range(min(4, len(batch["image"])))])
         if self.validator is not None:
-            result = self.validator.run(self.model, scale, self.device, context)
+            result = self.validator.run(self.model, self.device, context)
             figures.update(result.scores)
             self.validation = result.scores
             picture_tag, picture = "val/predictions", result.picture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from bad_samples import add_bad_samples
-from test_train import TINY, make_samples, metrics
+from conftest import TINY, make_samples, metrics
 
 from mould.cli import main
 
