@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -45,23 +46,28 @@ class NpzArchive:
     Use as a context manager. Only ``.npy`` members count (``numpy.savez`` writes nothing else).
 
     Args:
-        path: the file.
+        path: the file, or a binary file object holding one.
         limits: ``npz_members``, ``npz_bytes`` and ``npy_header_bytes`` bound the archive.
+        name: what errors call a file object (a path names itself).
 
     Raises:
         InputError: naming the file: not a zip archive, too many members, an object (pickle) dtype, a
             declared size over the bounds, or a zip directory whose size disagrees with the header.
     """
 
-    def __init__(self, path: str | os.PathLike, limits: SizeLimits = LIMITS) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, path: str | os.PathLike | BinaryIO, limits: SizeLimits = LIMITS, name: str | None = None
+    ) -> None:
+        named = isinstance(path, (str, os.PathLike))
+        self.path = Path(path) if named else Path(name or "<.npz data>")
         self.limits = limits
         try:
-            self._zip = zipfile.ZipFile(self.path)
+            self._zip = zipfile.ZipFile(self.path if named else path)
         except (zipfile.BadZipFile, OSError, ValueError) as error:
-            with open(self.path, "rb") as file:
-                if file.read(6) == b"\x93NUMPY":
-                    raise InputError(f"{self.path}: a single .npy array, not an .npz archive") from None
+            if named and self.path.is_file():
+                with open(self.path, "rb") as file:
+                    if file.read(6) == b"\x93NUMPY":
+                        raise InputError(f"{self.path}: a single .npy array, not an .npz archive") from None
             raise InputError(f"{self.path}: not a readable .npz archive ({error})") from None
         try:
             self.headers = self._read_headers()

@@ -28,6 +28,9 @@ import numpy as np
 
 STEP = 0.0005
 """Metres per stored depth unit."""
+MAX_UNPACKED_BYTES = 4 << 30
+"""A packed file decompresses to at most this (4 GiB, ~14,000 samples at 256²; unpacking holds one file in
+memory): an LZMA stream of a few kB can claim terabytes. Pack more ``--parts`` for more samples."""
 
 
 def _encode_depth(depth: np.ndarray, mask: np.ndarray, reference: float) -> np.ndarray:
@@ -87,9 +90,16 @@ def unpack(archive: Path, folder: Path) -> int:
 
     from mould.camera import Camera
     from mould.container import Mould
+    from mould.limits import SizeLimits
+    from mould.npz import NpzArchive
 
-    with np.load(io.BytesIO(lzma.decompress(archive.read_bytes())), allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
+    decompressor = lzma.LZMADecompressor()
+    unpacked = decompressor.decompress(archive.read_bytes(), max_length=MAX_UNPACKED_BYTES)
+    if not decompressor.eof:
+        raise ValueError(f"{archive}: decompresses to more than {MAX_UNPACKED_BYTES / 2**30:.0f} GiB")
+    limits = SizeLimits(npz_bytes=MAX_UNPACKED_BYTES)
+    with NpzArchive(io.BytesIO(unpacked), limits, name=str(archive)) as packed:  # headers checked first
+        arrays = packed.read_all()
     folder.mkdir(parents=True, exist_ok=True)
     ends = np.cumsum(arrays["jpeg_size"])
     for index, name in enumerate(arrays["name"]):
@@ -133,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from concurrent.futures import ProcessPoolExecutor
 
+    from mould.errors import MouldError
+
     if args.command == "pack":
         from mould.datasets.samples import sample_names
 
@@ -148,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
                 count = sum(pool.map(unpack, args.archives, [args.folder] * len(args.archives)))
-        except (OSError, lzma.LZMAError, KeyError, ValueError) as error:
+        except (OSError, lzma.LZMAError, KeyError, ValueError, MouldError) as error:
             print(f"pack_samples unpack: error: not a packed sample file ({error})", file=sys.stderr)
             return 2
         print(f"unpacked {count} samples into {args.folder}")
