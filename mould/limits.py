@@ -44,6 +44,9 @@ class SizeLimits:
     training_steps: int = 1_000_000_000
     """Steps of a run and a saved ``step``: 10^9 steps is centuries at today's speeds, and checkpoint names
     (``step_NNNNNN``) stay short."""
+    mat_variable_bytes: int = 64 << 20
+    """Bytes of one variable of a ``.mat`` file (SURREAL's): a 240 x 320 float64 depth map is 0.6 MB, a
+    clip's poses 0.6 MB."""
     metric_samples: int = 2_000_000
     """Surface or volume samples of ``compare_meshes``: measured 410 bytes a sample at peak (surface and
     volume samples together), so 0.8 GB; at 2 M samples the error of a mean distance is 0.07 % of its
