@@ -321,7 +321,17 @@ def _read_frame(clip: Path, t: int) -> np.ndarray:
     import imageio.v3 as iio
 
     try:
+        import av
+
+        with av.open(str(clip)) as container:  # the stream's size from its header, before any decoding
+            size = next(((s.codec_context.height, s.codec_context.width) for s in container.streams.video), None)
+        if size != (240, 320):
+            raise InputError(
+                f"{clip}: a video of {size[1]}x{size[0]}, expected 320x240" if size else f"{clip}: no video"
+            )
         frame = iio.imread(clip, plugin="pyav", index=t)
+    except InputError:
+        raise
     except ImportError as error:
         raise ImportError("reading SURREAL videos needs PyAV: pip install 'mould[surreal]'") from error
     except Exception as error:  # decoders raise many types for truncated files or missing frames
