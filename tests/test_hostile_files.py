@@ -4,6 +4,7 @@ writer refuses a folder; one line naming the file, never a traceback. The files 
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 import struct
@@ -16,6 +17,7 @@ import pytest
 from mould.container import Mould
 from mould.errors import InputError
 from mould.files import write_atomic, write_atomic_group
+from mould.limits import SizeLimits
 from mould.npz import NpzArchive
 
 
@@ -61,7 +63,6 @@ def test_npz_header_claiming_149_gib_is_refused_before_allocating(tmp_path):
 
 
 def test_npz_arrays_over_the_byte_bound_are_refused_from_headers(tmp_path):
-    from mould.limits import SizeLimits
 
     path = _zip(tmp_path / "m.npz", {name: _npy(value) for name, value in _good_arrays().items()})
     assert len(NpzArchive(path).headers) == 11
@@ -168,3 +169,31 @@ def test_encoding_1000_km_from_the_origin_loses_nothing():
     # float64 camera frames at 1000 km agree to ~1e-10 m; a float32 cast there moves vertices by 6 cm.
     assert np.abs(near.visible - far.visible).max() < 1e-5
     assert np.abs(near.hidden - far.hidden).max() < 1e-5
+
+
+# -- checkpoints --------------------------------------------------------------------------------------------
+def _safetensors(path: Path, header: dict, data: bytes) -> Path:
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+    return path
+
+
+def test_a_safetensors_header_claiming_a_huge_tensor_is_refused(tmp_path):
+    from mould.models.checkpoint import load_checkpoint
+    from mould.models.configs import CONFIGS
+
+    metadata = {"format": "mould-checkpoint", "format_version": "2", "model_config": CONFIGS["tiny"].to_json()}
+    tensor = {"dtype": "F32", "shape": [100_000, 100_000], "data_offsets": [0, 4]}  # 37 GiB in 4 bytes
+    path = _safetensors(tmp_path / "lie.safetensors", {"__metadata__": metadata, "x": tensor}, bytes(4))
+    with pytest.raises(InputError, match="unreadable safetensors file") as error:
+        load_checkpoint(path)
+    assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+
+
+def test_a_safetensors_header_over_100_mb_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from mould.models import checkpoint
+
+    monkeypatch.setattr(checkpoint, "LIMITS", SizeLimits(checkpoint_header_bytes=1000))
+    path = _safetensors(tmp_path / "big.safetensors", {"__metadata__": {"pad": "x" * 2000}}, b"")
+    with pytest.raises(InputError, match="refused: a 2,0.*-byte safetensors header, more than 1,000"):
+        checkpoint.read_checkpoint_metadata(path)

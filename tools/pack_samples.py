@@ -83,9 +83,18 @@ def pack(folder: Path, names: list[str], output: Path) -> int:
     return len(names)
 
 
+def _crop(jpeg: bytes, resolution: int) -> np.ndarray:
+    """A packed crop: (N, N, 3) uint8, its size checked from the JPEG header before it is decoded."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(jpeg)) as image:
+        if image.size != (resolution, resolution):
+            raise ValueError(f"a {image.size[0]}x{image.size[1]} crop where {resolution}x{resolution} is expected")
+        return np.asarray(image.convert("RGB"))
+
+
 def unpack(archive: Path, folder: Path) -> int:
     """Write the samples packed in ``archive`` into ``folder``; returns their count."""
-    import imageio.v3 as iio
     from mould.datasets.samples import write_sample
 
     from mould.camera import Camera
@@ -121,7 +130,7 @@ def unpack(archive: Path, folder: Path) -> int:
             mask=mask,
             camera=camera,
         )
-        image = iio.imread(arrays["jpeg"][ends[index] - arrays["jpeg_size"][index] : ends[index]].tobytes())
+        image = _crop(arrays["jpeg"][ends[index] - arrays["jpeg_size"][index] : ends[index]].tobytes(), resolution)
         write_sample(folder, str(name), mould, image, {"source": f"packed {archive.name}"})
     return len(arrays["name"])
 
