@@ -63,7 +63,6 @@ def test_npz_header_claiming_149_gib_is_refused_before_allocating(tmp_path):
 
 
 def test_npz_arrays_over_the_byte_bound_are_refused_from_headers(tmp_path):
-
     path = _zip(tmp_path / "m.npz", {name: _npy(value) for name, value in _good_arrays().items()})
     assert len(NpzArchive(path).headers) == 11
     with pytest.raises(InputError, match="the arrays would take .* GiB, more than"):
