@@ -105,8 +105,13 @@ class Trainer:
         self.workers = dist_tools.loader_workers(processes, config.workers)
         torch.set_num_threads(self.threads)
         self.model_config = train_setup.model_config_named(config.model)
-        weights = {} if config.adversarial_weight is None else {"adversarial": config.adversarial_weight}
-        self.loss_config = LossConfig.for_model(self.model_config, **weights)
+        try:
+            weights = LossConfig.parse_overrides(config.loss)
+            if config.adversarial_weight is not None:
+                weights["adversarial"] = config.adversarial_weight
+            self.loss_config = LossConfig.for_model(self.model_config, **weights)
+        except ValueError as error:
+            raise InputError(str(error) if str(error).startswith("--loss") else f"--loss: {error}") from None
         self.precision = train_setup.resolve_precision(config.precision, self.device)
         self.data = train_setup.open_training_data(config, self.model_config.input_multiple)
         self.validator = None
