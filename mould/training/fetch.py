@@ -26,6 +26,7 @@ import threading
 import torch
 
 from mould.errors import MouldError
+from mould.training.stop_signals import ignore_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +54,40 @@ def failure_line(error: BaseException) -> str:
 
 
 class BatchFetcher:
-    """Iterates a ``DataLoader``'s batches; any loader failure is a :class:`DataFailure`.
+    """The batches of a training run, from a ``DataLoader`` with ``workers`` processes (0: this one);
+    any loader failure is a :class:`DataFailure`.
+
+    Args:
+        dataset: a map-style dataset of records (:mod:`mould.datasets.records`).
+        sampler: the run's :class:`~mould.training.sampler.StepBatchSampler`, whose ``(epoch, index)``
+            items :class:`~mould.training.sampler.EpochItems` turns into records.
+        workers: loader processes; each ignores SIGINT and SIGTERM (the training process stops them).
+        pin_memory: pin batches for a CUDA device.
+        seed: seeds the loader's own generator.
 
     Call :meth:`close` when done (a ``finally``), or use it as a context manager.
     """
 
-    def __init__(self, loader: torch.utils.data.DataLoader) -> None:
+    def __init__(
+        self, dataset: torch.utils.data.Dataset, sampler, workers: int, pin_memory: bool, seed: int
+    ) -> None:
+        from mould.training.sampler import EpochItems
+
+        loader = torch.utils.data.DataLoader(
+            EpochItems(dataset),
+            batch_sampler=sampler,
+            num_workers=workers,
+            pin_memory=pin_memory,
+            worker_init_fn=ignore_stop_signals,
+            # Its own generator: creating the iterator must not draw from torch's global RNG, or a resumed
+            # run would draw differently from an uninterrupted one.
+            generator=torch.Generator().manual_seed(seed),
+        )
         self._iterator = iter(loader)  # with workers, torch installs its SIGCHLD handler here (once per process)
         self._watch = None
         if threading.current_thread() is threading.main_thread():
             handler = signal.getsignal(signal.SIGCHLD)
-            if callable(handler) and loader.num_workers > 0:
+            if callable(handler) and workers > 0:
                 self._watch = handler
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 

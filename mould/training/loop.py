@@ -37,7 +37,7 @@ from mould.training.state import (
     remove_stale_temporaries,
     save_training_checkpoint,
 )
-from mould.training.stop_signals import StopSignals, ignore_stop_signals
+from mould.training.stop_signals import StopSignals
 from mould.training.updater import Updater
 from mould.training.validation import Validator
 
@@ -193,24 +193,15 @@ class Trainer:
     def _config_dict(self) -> dict:
         return json.loads(self.config.to_json())
 
-    def _loader(self) -> torch.utils.data.DataLoader:
-        from mould.training.sampler import EpochItems, StepBatchSampler
+    def _batches(self) -> BatchFetcher:
+        from mould.training.sampler import StepBatchSampler
 
         config, processes = self.config, self.processes
         sampler = StepBatchSampler(
             len(self.data.dataset), config.batch_size, config.steps - self.step, seed=config.seed,
             start=self.consumed, rank=processes.rank, world_size=processes.world_size,
         )  # fmt: skip
-        return torch.utils.data.DataLoader(
-            EpochItems(self.data.dataset),
-            batch_sampler=sampler,
-            num_workers=self.workers,
-            pin_memory=self.device.type == "cuda",
-            worker_init_fn=ignore_stop_signals,
-            # Its own generator: creating the iterator must not draw from torch's global RNG, or a resumed
-            # run would draw differently from an uninterrupted one.
-            generator=torch.Generator().manual_seed(config.seed),
-        )
+        return BatchFetcher(self.data.dataset, sampler, self.workers, self.device.type == "cuda", config.seed)
 
     # -- the loop -------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -277,7 +268,7 @@ class Trainer:
         )  # fmt: skip
         means = RunningMeans()
         interval_start, interval_steps, data_seconds = time.perf_counter(), 0, 0.0
-        fetcher = BatchFetcher(self._loader())
+        fetcher = self._batches()
         stop, failure = False, None
         try:
             while self.step < config.steps and not stop:
