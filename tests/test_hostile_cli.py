@@ -190,6 +190,7 @@ def test_reconstruct_never_replaces_its_input_or_another_output(tmp_path, capsys
 
 
 # -- numeric options ----------------------------------------------------------------------------------------
+TRAIN = ["train", "--data", "{tmp}", "--out", "{tmp}/run", "--config", "tiny"]
 OPTIONS = {  # case -> (arguments, with {tmp} and {mesh} filled in; what the line says)
     "compare samples": (["compare", "{mesh}", "{mesh}", "--samples", "1000000000"], "--samples: expected 100 to"),
     "compare seed": (["compare", "{mesh}", "{mesh}", "--seed", "-1"], "--seed"),
@@ -204,22 +205,10 @@ OPTIONS = {  # case -> (arguments, with {tmp} and {mesh} filled in; what the lin
     ),
     "model-info resolution": (["model-info", "--resolution", "0"], "--resolution"),
     "eval mesh samples": (["eval", "--data", "{tmp}", "--mesh-samples", "100000000"], "--mesh-samples"),
-    "train seed": (
-        ["train", "--data", "{tmp}", "--out", "{tmp}/run", "--config", "tiny", "--seed", "-1"],
-        "--seed",
-    ),
-    "train adversarial weight": (
-        ["train", "--data", "{tmp}", "--out", "{tmp}/run", "--config", "tiny", "--adversarial-weight", "inf"],
-        "--adversarial-weight",
-    ),
-    "train batch": (
-        ["train", "--data", "{tmp}", "--out", "{tmp}/run", "--config", "tiny", "--batch-size", "100000"],
-        "--batch-size",
-    ),
-    "train workers": (
-        ["train", "--data", "{tmp}", "--out", "{tmp}/run", "--config", "tiny", "--workers", "100000"],
-        "--workers",
-    ),
+    "train seed": ([*TRAIN, "--seed", "-1"], "--seed"),
+    "train adversarial weight": ([*TRAIN, "--adversarial-weight", "inf"], "--adversarial-weight"),
+    "train batch": ([*TRAIN, "--batch-size", "100000"], "--batch-size"),
+    "train workers": ([*TRAIN, "--workers", "100000"], "--workers"),
     "reconstruct distance": (["reconstruct", "{mesh}", "-o", "{tmp}/o", "--distance", "inf"], "--distance"),
     "synth seed": (["synth", "{tmp}/s", "--count", "1", "--seed", "-3"], "--seed"),
 }
