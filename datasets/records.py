@@ -67,12 +67,12 @@ def check_record(record: dict[str, torch.Tensor], resolution: int) -> None:
         raise ValueError(f"record keys: missing {missing}, unexpected {extra}")
     for key, (shape, dtype) in record_shapes(resolution).items():
         value = record[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape or value.dtype != dtype:
-            got = (
-                f"{tuple(value.shape)} {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__
-            )
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"record {key}: expected a tensor, got {type(value).__name__}")
+        if tuple(value.shape) != shape or value.dtype != dtype:
             raise ValueError(
-                f"record {key}: expected {shape} {dtype} (a {resolution}x{resolution} run), got {got}"
+                f"record {key}: expected {shape} {dtype} for {resolution}x{resolution} crops, "
+                f"got {tuple(value.shape)} {value.dtype}"
             )
 
 

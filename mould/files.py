@@ -36,8 +36,12 @@ def _temporary_beside(path: Path) -> tuple[int, Path]:
         raise InputError(f"{path}: cannot write there: {path.parent} is not a folder") from None
     except PermissionError:
         raise InputError(f"{path}: cannot write there: permission denied in {path.parent}") from None
-    # mkstemp makes 0600 files: give the usual umask-respecting permissions, as open() would.
-    os.chmod(temporary, 0o666 & ~_umask())
+    try:  # mkstemp makes 0600 files: give the usual umask-respecting permissions, as open() would
+        os.chmod(temporary, 0o666 & ~_umask())
+    except BaseException:
+        os.close(handle)
+        os.unlink(temporary)
+        raise
     return handle, Path(temporary)
 
 

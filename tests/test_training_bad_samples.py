@@ -65,8 +65,9 @@ def test_workers_skip_and_count_every_kind_of_bad_sample(tmp_path, folder):
 def test_the_dataset_skips_and_names_every_kind_of_bad_sample(folder):
     """In the main process too (--workers 0 died of a traceback in collation): every record is 64²."""
     from mould.datasets.folder import SampleFolder
-    from mould.datasets.records import check_record
+    from mould.datasets.records import RECORD_KEYS, check_record, record_shapes
 
+    assert set(record_shapes(64)) == set(RECORD_KEYS)  # the check knows every key of the schema
     dataset = SampleFolder(folder)
     assert dataset.resolution == 64
     for index in range(len(dataset)):

@@ -37,8 +37,8 @@ STATE_FORMAT = 1
 
 
 def checkpoint_stem(step: int) -> str:
-    """``step_000123``; a step must be >= 0 (a negative one would make names :func:`prune_checkpoints` never
-    matches)."""
+    """``step_000123``; a step must be >= 0 (a negative one would make names that :func:`prune_checkpoints`
+    never matches)."""
     if int(step) < 0:
         raise ValueError(f"step: expected >= 0, got {step}")
     return f"step_{int(step):06d}"
@@ -198,9 +198,11 @@ def _check_state_size(path: Path) -> None:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     declared = path.stat().st_size
-    if zipfile.is_zipfile(path):
+    try:
         with zipfile.ZipFile(path) as archive:
             declared = max(declared, sum(info.file_size for info in archive.infolist()))
+    except (zipfile.BadZipFile, OSError):
+        pass  # not a zip archive: torch.load refuses it, in one line
     if declared > most:
         raise InputError(f"{path}: refused: {declared / 2**30:.3g} GiB, over {most / 2**30:.3g} GiB")
 
