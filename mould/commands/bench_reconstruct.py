@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from mould.commands.reconstruct import load_network
-    from mould.reconstruction.pipeline import ReconstructConfig, Reconstructor, collect_inputs
+    from mould.reconstruction.config import ReconstructConfig
+    from mould.reconstruction.pipeline import Reconstructor, collect_inputs
 
     scratch = tempfile.TemporaryDirectory(prefix="mould-bench-")
     if config.images is None:
