@@ -1,4 +1,4 @@
-"""Inference helpers and the model CLI commands (model-info, export-onnx, bench model)."""
+"""Inference helpers and the model CLI commands (model-info, export-onnx)."""
 
 from __future__ import annotations
 
@@ -132,28 +132,3 @@ def test_export_onnx_command(tmp_path, capsys):
     assert error.count("\n") == 1 and "pickle" in error and not (tmp_path / "x.onnx").exists()
     assert main(["export-onnx", "--checkpoint", str(checkpoint), "-o", str(tmp_path / "x.txt")]) == 2
     assert main(["export-onnx", "--checkpoint", str(checkpoint), "-o", str(tmp_path / "no" / "x.onnx")]) == 2
-
-
-def test_bench_model_prints_a_table(capsys):
-    assert (
-        main(
-            [
-                "bench",
-                "model",
-                "--configs",
-                "tiny",
-                "--resolution",
-                "64",
-                "--repeats",
-                "1",
-                "--threads",
-                "1",
-                "--train-batch",
-                "2",
-            ]
-        )
-        == 0
-    )
-    out = capsys.readouterr().out
-    assert "| tiny | 0.03 M |" in out
-    assert main(["bench", "model", "--configs", "huge"]) == 2

@@ -1,16 +1,15 @@
-"""``mould bench model``: forward time, parameters and FLOPs of each network size at 256²."""
+"""``mould bench model``: forward time, parameters and FLOPs of each network size (and a training step's time)."""
 
 from __future__ import annotations
 
-import argparse
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mould.benchmarks.timings import Timing, timings
 from mould.checks import check_option
-from mould.commands.bench import timings
 from mould.errors import InputError
+from mould.machine import describe_machine
 from mould.tolerances import DEFAULT_TOLERANCES
-from mould.training.run_info import cpu_model
 
 
 @dataclass(frozen=True)
@@ -18,9 +17,9 @@ class BenchModelConfig:
     """Options of ``mould bench model``."""
 
     configs: tuple[str, ...] = field(default=("small", "paper"))
-    """Model sizes to time."""
+    """Model sizes to time (names of ``mould.models.CONFIGS``)."""
     resolution: int = 256
-    """Crop side."""
+    """Crop side in pixels (a multiple of the model's input multiple)."""
     repeats: int = 10
     """Timed forward passes per figure; the median is reported (after two warm-up passes)."""
     threads: int = 2
@@ -30,30 +29,47 @@ class BenchModelConfig:
     this batch size, channels_last."""
 
     def __post_init__(self) -> None:
+        if not self.configs:
+            raise InputError("--configs: expected at least one model size")
         check_option("--resolution", self.resolution, 1, DEFAULT_TOLERANCES.max_resolution)
         check_option("--repeats", self.repeats, 1, 10_000)
         check_option("--threads", self.threads, 1, 1024)
         check_option("--train-batch", self.train_batch, 0, 4096)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "model",
-        help="time the network's forward pass at 256², with parameters and FLOPs",
-        description="Time one forward pass (batch 1, eval mode, torch.inference_mode) of each model size in "
-        "both memory formats and print the median of --repeats runs, the parameters and the FLOPs.",
-    )
-    p.add_argument("--configs", nargs="+", default=["small", "paper"], help="model sizes (default small paper)")
-    p.add_argument("--resolution", type=int, default=256, help="crop side (default 256)")
-    p.add_argument("--repeats", type=int, default=10, help="timed runs per figure (default 10)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    p.add_argument(
-        "--train-batch", type=int, default=0, help="also time a training step at this batch size (default 0: off)"
-    )
-    p.set_defaults(run=run)
+@dataclass(frozen=True)
+class ModelTiming:
+    """The figures of one model size (batch 1, eval mode, ``torch.inference_mode``)."""
+
+    config: str
+    """The model size's name."""
+    parameters: int
+    """The generator's parameters."""
+    flops: int
+    """Floating-point operations of one forward pass at the bench's resolution."""
+    contiguous: Timing
+    """Forward pass, seconds, input and weights in the default (NCHW) memory format."""
+    channels_last: Timing
+    """Forward pass, seconds, NHWC."""
+    train_step: Timing | None
+    """Training step, seconds (None unless ``train_batch`` > 0)."""
+
+    def row(self) -> str:
+        """This size as a row of the table that :func:`bench_model` echoes."""
+        row = (
+            f"| {self.config} | {self.parameters / 1e6:.2f} M | {self.flops / 1e9:.2f} | "
+            f"{self.contiguous.text()} | {self.channels_last.text()} |"
+        )
+        return row + (f" {self.train_step.text()} |" if self.train_step is not None else "")
 
 
-def _train_step_s(config, resolution: int, batch: int, repeats: int) -> tuple[float, float]:
+def _train_step(config, resolution: int, batch: int, repeats: int) -> Timing:
+    """Time a generator update (no discriminator) on random images and a box-shaped person, channels_last.
+
+    Args:
+        config: the :class:`mould.models.ModelConfig` to build.
+        resolution: crop side in pixels; batch: samples per step; repeats: timed steps after one warm-up.
+    """
     import torch
 
     from mould.models import LossConfig, build_model
@@ -83,18 +99,15 @@ def _train_step_s(config, resolution: int, batch: int, repeats: int) -> tuple[fl
     return timings(step, repeats, warmup=1)
 
 
-def _text(timing: tuple[float, float]) -> str:
-    return f"{timing[0]:.3f} ({timing[1]:.3f})"
+def bench_model(config: BenchModelConfig, echo: Callable[[str], None]) -> list[ModelTiming]:
+    """Time each model size's forward pass in both memory formats (and a training step if asked) on random
+    weights; sets torch's CPU threads to ``config.threads``.
 
+    ``echo`` receives the machine line and a markdown table, row by row.
 
-def run(args: argparse.Namespace) -> int:
-    config = BenchModelConfig(
-        configs=tuple(args.configs),
-        resolution=args.resolution,
-        repeats=args.repeats,
-        threads=args.threads,
-        train_batch=args.train_batch,
-    )
+    Raises:
+        InputError: an unknown model size, or a resolution that a size cannot take.
+    """
     import torch
 
     from mould.models import CONFIGS, build_model, count_flops, count_parameters
@@ -104,30 +117,30 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--configs: unknown model sizes {unknown}; known: {', '.join(CONFIGS)}")
     torch.set_num_threads(config.threads)
     side = config.resolution
-    print(
-        f"machine: {cpu_model()}, {os.cpu_count()} cores, "
+    echo(
+        f"machine: {describe_machine()}; "
         f"torch {torch.__version__}, {config.threads} threads; batch 1, {side}², eval, inference_mode"
     )
     train_column = f" train step, batch {config.train_batch} (s) |" if config.train_batch else ""
-    print("times: median (best) of --repeats runs, seconds")
-    print(f"| config | parameters | GFLOPs | forward, contiguous | forward, channels_last |{train_column}")
-    print("| --- | --- | --- | --- | --- |" + (" --- |" if config.train_batch else ""))
+    echo("times: median (best) of --repeats runs, seconds")
+    echo(f"| config | parameters | GFLOPs | forward, contiguous | forward, channels_last |{train_column}")
+    echo("| --- | --- | --- | --- | --- |" + (" --- |" if config.train_batch else ""))
+    results = []
     for name in config.configs:
         model = build_model(name).eval()
         if side % model.config.input_multiple:
             raise InputError(f"--resolution: expected a multiple of {model.config.input_multiple}, got {side}")
         image = torch.rand(1, 3, side, side)
-        times = []
+        forward = []
         for memory_format in (torch.contiguous_format, torch.channels_last):
             model = model.to(memory_format=memory_format)
             with torch.inference_mode():
-                times.append(timings(lambda model=model, image=image: model(image), config.repeats, warmup=2))
-        row = (
-            f"| {name} | {count_parameters(model) / 1e6:.2f} M | {count_flops(model, side) / 1e9:.2f} | "
-            f"{_text(times[0])} | {_text(times[1])} |"
-        )
+                forward.append(timings(lambda model=model, image=image: model(image), config.repeats, warmup=2))
+        step = None
         if config.train_batch:
-            step = _train_step_s(model.config, side, config.train_batch, max(1, config.repeats // 2))
-            row += f" {_text(step)} |"
-        print(row)
-    return 0
+            step = _train_step(model.config, side, config.train_batch, max(1, config.repeats // 2))
+        results.append(
+            ModelTiming(name, count_parameters(model), count_flops(model, side), forward[0], forward[1], step)
+        )
+        echo(results[-1].row())
+    return results
