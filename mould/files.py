@@ -88,6 +88,27 @@ def write_atomic_group(files: dict[Path, Callable[[BinaryIO], object] | bytes]) 
         raise
 
 
+def check_output_folder(folder: str | os.PathLike, file: str | os.PathLike | None = None) -> None:
+    """Check, before any work and without creating anything, that ``folder`` is or can be made a folder
+    that files can be written in: a run that then fails early leaves nothing behind.
+
+    Args:
+        file: the output file the folder is for, which the error then names; default the folder.
+
+    Raises:
+        InputError: it, or the nearest existing folder above it, is a file or cannot be written.
+    """
+    folder = Path(folder).absolute()
+    subject = folder if file is None else file
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{subject}: cannot write there: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{subject}: cannot write there: permission denied in {existing}")
+
+
 def output_folder(folder: str | os.PathLike, file: str | os.PathLike | None = None) -> Path:
     """Create ``folder`` (and its parents) and check that files can be written in it, before any work.
 
@@ -102,8 +123,7 @@ def output_folder(folder: str | os.PathLike, file: str | os.PathLike | None = No
     """
     folder = Path(folder)
     subject = folder if file is None else file
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{subject}: cannot write there: {folder} is a file, not a folder")
+    check_output_folder(folder, file)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(dir=folder, prefix=".mould-write-test.")

@@ -128,6 +128,18 @@ def test_writers_refuse_a_folder_and_leave_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.obj"] and not any((tmp_path / "x.obj").iterdir())
 
 
+def test_output_folders_are_checked_before_the_work(tmp_path):
+    from mould.files import check_output_folder, output_folder
+
+    check_output_folder(tmp_path / "a" / "b")  # can be made: nothing is created yet
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("a file")
+    for check in (check_output_folder, output_folder):
+        with pytest.raises(InputError, match="x.png: cannot write there: .*file is a file, not a folder"):
+            check(tmp_path / "file" / "sub", tmp_path / "file" / "sub" / "x.png")
+    assert output_folder(tmp_path / "a" / "b") == (tmp_path / "a" / "b").resolve() and (tmp_path / "a/b").is_dir()
+
+
 def test_every_mesh_format_is_written_with_the_usual_permissions(tmp_path):
     """Issue #15: OBJ, MTL and texture were written 0600, PLY and GLB 0644."""
     from mould.recon.export import write_mesh

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mould.checks import check_option
 from mould.errors import InputError
-from mould.files import check_output_file, output_folder
+from mould.files import check_output_file, check_output_folder, output_folder
 from mould.limits import LIMITS
 from mould.machine import describe_machine
 
@@ -113,7 +113,7 @@ def bench_mesh(config: BenchMeshConfig, echo: Callable[[str], None]) -> list[Mes
     from mould.recon.metrics import MetricConfig, compare_meshes
 
     if config.json is not None:  # before the work, which takes minutes
-        output_folder(config.json.parent, config.json)
+        check_output_folder(config.json.parent, config.json)
     bodies = benchmark_bodies(config.count, config.seed)
     moulds = [
         (encode_mesh(v, f, frame_points(v, config.resolution), normals=True).mould, v, f) for _, v, f in bodies
@@ -154,6 +154,7 @@ def bench_mesh(config: BenchMeshConfig, echo: Callable[[str], None]) -> list[Mes
     if config.json is not None:
         from mould.files import write_atomic
 
+        output_folder(config.json.parent, config.json)
         report = {
             "resolution": config.resolution,
             "bodies": [name for name, _, _ in bodies],

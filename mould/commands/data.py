@@ -65,10 +65,11 @@ def run(args: argparse.Namespace) -> int:
     import imageio.v3 as iio
 
     from mould.datasets.sheet import contact_sheet
-    from mould.files import output_folder, write_atomic
+    from mould.files import check_output_folder, output_folder, write_atomic
 
-    output_folder(config.output.parent, config.output)
+    check_output_folder(config.output.parent, config.output)
     sheet, shown = contact_sheet(config.folder, config.count, columns=config.columns, panel=config.panel)
+    output_folder(config.output.parent, config.output)
     data = iio.imwrite("<bytes>", sheet, extension=".png")
     write_atomic(config.output, lambda handle: handle.write(data))
     print(f"wrote {config.output}: {len(shown)} samples ({sheet.shape[1]}x{sheet.shape[0]} px)")

@@ -87,7 +87,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
         InputError: a missing or bad checkpoint, a folder without samples, crops the model cannot take.
     """
     from mould.datasets.samples import sample_names
-    from mould.files import output_folder
+    from mould.files import check_output_folder
     from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
 
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     if not names:
         raise InputError(f"{config.data}: no samples found")
     names = names[: config.limit] if config.limit else names
-    output_folder(config.out)  # before the work: a report folder that cannot be written fails now
+    check_output_folder(config.out)  # before the work: a report folder that cannot be written fails now
     from mould.models.inference import resolve_device
 
     device = resolve_device(config.device)
