@@ -1,4 +1,4 @@
-"""``mould bench WHAT``: benchmarks that print figures (no assertions; the README keeps the tables).
+"""``mould bench WHAT``: benchmarks that print figures (no assertions; docs/benchmarks.md keeps the tables).
 
 Each sub-bench's options are the fields of its config in :mod:`mould.benchmarks` (same names, the defaults
 read from there); ``run`` builds the config and calls the bench, which hands back the lines to print. The
