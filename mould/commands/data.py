@@ -52,9 +52,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     show.add_argument("folder", type=Path, help="folder of samples (NAME.png, NAME.npz, NAME.json)")
     show.add_argument("-o", "--output", type=Path, required=True, help="output contact sheet (.png)")
-    show.add_argument("--count", type=int, default=8, help="samples to show, spread over the folder (default 8)")
-    show.add_argument("--columns", type=int, default=2, help="samples per row (default 2)")
-    show.add_argument("--panel", type=int, default=128, help="panel side in pixels (default 128)")
+    show.add_argument(
+        "--count",
+        type=int,
+        default=DataShowConfig.count,
+        help="samples to show, spread over the folder (default %(default)s)",
+    )
+    show.add_argument(
+        "--columns", type=int, default=DataShowConfig.columns, help="samples per row (default %(default)s)"
+    )
+    show.add_argument(
+        "--panel", type=int, default=DataShowConfig.panel, help="panel side in pixels (default %(default)s)"
+    )
     p.set_defaults(run=run)
 
 

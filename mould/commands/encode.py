@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.camera import CAMERA_KINDS
 from mould.checks import check_option
 from mould.errors import InputError
 from mould.files import check_output_file, output_folder
@@ -39,7 +40,7 @@ class EncodeConfig:
             raise InputError(
                 f"--resolution: expected {tol.min_resolution} to {tol.max_resolution}, got {self.resolution}"
             )
-        if self.camera not in ("perspective", "orthographic"):
+        if self.camera not in CAMERA_KINDS:
             raise InputError(f"--camera: expected perspective or orthographic, got {self.camera}")
         check_option("--yaw", self.yaw)
         check_option("--elevation", self.elevation, -90, 90)
@@ -60,16 +61,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("mesh", type=Path, help="input mesh (PLY, OBJ, STL, OFF, GLB) in metres, +Y up")
     p.add_argument("-o", "--output", type=Path, required=True, help="output mould file (.npz)")
-    p.add_argument("--resolution", type=int, default=256, help="crop side in pixels, 8 to 4096 (default 256)")
+    tol = DEFAULT_TOLERANCES
     p.add_argument(
-        "--camera",
-        choices=("perspective", "orthographic"),
-        default="perspective",
-        help="projection (default perspective)",
+        "--resolution",
+        type=int,
+        default=EncodeConfig.resolution,
+        help=f"crop side in pixels, {tol.min_resolution} to {tol.max_resolution} (default %(default)s)",
     )
-    p.add_argument("--yaw", type=float, default=0.0, help="camera turn about +Y in degrees (default 0: from +Z)")
-    p.add_argument("--elevation", type=float, default=0.0, help="camera elevation in degrees (default 0)")
-    p.add_argument("--margin", type=float, default=0.1, help="free border as a fraction of the crop (default 0.1)")
+    p.add_argument(
+        "--camera", choices=CAMERA_KINDS, default=EncodeConfig.camera, help="projection (default %(default)s)"
+    )
+    p.add_argument(
+        "--yaw",
+        type=float,
+        default=EncodeConfig.yaw,
+        help="camera turn about +Y in degrees (default %(default)s: from +Z)",
+    )
+    p.add_argument(
+        "--elevation",
+        type=float,
+        default=EncodeConfig.elevation,
+        help="camera elevation in degrees (default %(default)s)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=EncodeConfig.margin,
+        help="free border as a fraction of the crop (default %(default)s)",
+    )
     p.add_argument(
         "--no-normals", dest="normals", action="store_false", help="do not store the ground-truth face normals"
     )

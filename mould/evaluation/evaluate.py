@@ -23,61 +23,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
-from mould.checks import check_option
 from mould.datasets.views import view_band
 from mould.errors import InputError, MouldError
+from mould.evaluation.config import EvalConfig
 from mould.evaluation.pictures import batch_row
 from mould.evaluation.predictions import predict_batch, to_device
 from mould.evaluation.report import EvalReport, write_report
 from mould.evaluation.scores import back_colour_errors, mesh_scores
-from mould.limits import LIMITS
 
 log = logging.getLogger(__name__)
-
-Mesher = Literal["poisson", "stitch"]
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Options of ``mould eval``."""
-
-    checkpoint: Path | None
-    """A ``.safetensors`` checkpoint, a run folder (its latest checkpoint), or None (the shipped model)."""
-    data: Path
-    """A folder of samples (``mould synth`` or any :func:`~mould.datasets.samples.write_sample` writer)."""
-    out: Path
-    """The report folder; nothing is written outside it."""
-    mesher: Mesher = "poisson"
-    """How moulds become meshes for the mesh scores."""
-    limit: int | None = None
-    """Score only the first N samples (sorted by name); None: all."""
-    meshes: bool = True
-    """Compute the mesh scores (about 2 s a sample with Poisson); False: depth and silhouette only."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """``auto`` picks CUDA when available."""
-    batch_size: int = 8
-    """Samples per forward pass."""
-    mesh_samples: int = 100_000
-    """Surface points per mesh for the mesh scores (volume IoU draws twice as many); fewer is faster:
-    at 100,000 a sample costs ~9 s on 2 cores, mostly in the volume IoU."""
-
-    def __post_init__(self) -> None:
-        if self.mesher not in ("poisson", "stitch"):
-            raise InputError(f"--mesher: expected poisson or stitch, got {self.mesher}")
-        check_option("--limit", self.limit, 1)
-        check_option("--batch-size", self.batch_size, 1, 4096)
-        check_option("--mesh-samples", self.mesh_samples, 1000, LIMITS.metric_samples // 2)  # IoU draws twice
-        if self.out.exists() and not self.out.is_dir():
-            raise InputError(f"--out: {self.out} is a file, not a folder")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
 
 
 def evaluate(config: EvalConfig) -> EvalReport:

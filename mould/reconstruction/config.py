@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mould.checks import check_option
+from mould.devices import DEVICES, Device
 from mould.errors import InputError
 from mould.recon.export import MESH_EXTENSIONS
 from mould.recon.mesh import MESHERS, Mesher
@@ -58,10 +59,14 @@ class ReconstructConfig:
     """Assumed focal length as a multiple of the photo's long side (50 mm-equivalent lens)."""
     distance: float = 2.8
     """Assumed camera-to-person distance in metres (the depth reference)."""
+    device: Device = "auto"
+    """Where the network runs (:mod:`mould.devices`)."""
     crop: CropConfig = field(default_factory=CropConfig)
     """How the person is framed."""
 
     def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise InputError(f"--device: expected one of {', '.join(DEVICES)}, got {self.device}")
         unknown = set(self.formats) - set(MESH_FORMATS)
         if unknown or not self.formats:
             known, given = ", ".join(MESH_FORMATS), ",".join(self.formats)

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 from mould.checks import check_option
+from mould.devices import DEVICES, Device
 from mould.errors import InputError
 from mould.limits import LIMITS
+from mould.recon.mesh import MESHERS, Mesher
 
 MAX_BATCH_SIZE = 4096
 """Samples per step and process: a 256² record is 3.9 MB, so 16 GB a batch (the paper used 16)."""
@@ -25,7 +27,7 @@ MAX_VAL_SAMPLES = 100_000
 """Samples of one validation pass (each is a forward pass, and a meshing with --val-meshes)."""
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-Device = Literal["auto", "cpu", "cuda"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
 
 PRESETS: dict[str, dict[str, object]] = {
     # Per model size, the defaults that differ from TrainConfig's own; the command line overrides them.
@@ -96,7 +98,7 @@ class TrainConfig:
     """Validation samples scored per pass (evenly spread over the folder)."""
     val_meshes: int = 4
     """Of those, how many are meshed for the point-to-surface error (P2S)."""
-    val_mesher: Literal["poisson", "stitch"] = "stitch"
+    val_mesher: Mesher = "stitch"
     """Mesher of the validation P2S: ``stitch`` takes ~0.05 s a mould; ``poisson`` (``mould eval``'s
     default) took ~3 s of CPU a mould at 256² when measured, and the truth is meshed too."""
     ckpt_every: int = 500
@@ -130,11 +132,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0 < value < 1:
                 raise InputError(f"--{name.replace('_', '-')}: expected 0 < lr < 1, got {value}")
-        if self.val_mesher not in ("poisson", "stitch"):
-            raise InputError(f"--val-mesher: expected poisson or stitch, got {self.val_mesher}")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+        if self.val_mesher not in MESHERS:
+            raise InputError(f"--val-mesher: expected one of {', '.join(MESHERS)}, got {self.val_mesher}")
+        if self.precision not in PRECISIONS:
             raise InputError(f"--precision: expected auto, fp32, bf16 or fp16, got {self.precision}")
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in DEVICES:
             raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
 
     @property
