@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # Skin tone anchors, sRGB 0-255, dark to light: mean colours of MakeHuman's skin thumbnails
 # (makehuman/skins/*.thumb, CC0), from the darkest (old African female) to the lightest (young Caucasian
@@ -331,13 +334,23 @@ def background_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
 
 
+_REFUSED_BACKGROUNDS: set[str] = set()
+
+
 def _image_crop(path: Path, size: int, rng: np.random.Generator) -> np.ndarray | None:
+    """A random square of a background photo resized to ``size``, or None when the file is unusable (a
+    decompression bomb, corrupt, too small: refused from its header by :func:`mould.images.load_photo`)."""
     from PIL import Image
 
+    from mould.errors import InputError
+    from mould.images import load_photo
+
     try:
-        with Image.open(path) as handle:
-            image = handle.convert("RGB")
-    except (OSError, ValueError):
+        image = Image.fromarray(load_photo(path).rgb)
+    except InputError as error:
+        if str(path) not in _REFUSED_BACKGROUNDS:  # once per file and process, not once per sample
+            _REFUSED_BACKGROUNDS.add(str(path))
+            log.warning("background not used: %s", error)
         return None
     width, height = image.size
     side = int(min(width, height) * rng.uniform(0.3, 1.0))

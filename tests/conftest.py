@@ -31,6 +31,16 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test: small tensors, where per-op overhead dominates and a second thread
+    only adds contention on shared machines. Modules opt in with ``pytestmark``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 

@@ -16,6 +16,8 @@ from mould.models.depth import (
 )
 from mould.models.losses import normal_valid
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_reference_is_the_lower_median_inside_the_mask(rng):
     visible = torch.from_numpy(rng.uniform(1, 5, (3, 1, 16, 16)))

@@ -13,13 +13,7 @@ from mould.models.inference import images_to_tensor, reference_from_height
 from mould.camera import Camera, look_at
 from mould.cli import main
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small graphs: a second thread only adds contention on shared machines
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def camera(side: int, kind: str = "perspective") -> Camera:

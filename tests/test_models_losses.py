@@ -31,14 +31,7 @@ from mould.models.losses import (
     silhouette_bce,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small maps: per-op overhead dominates and a second thread only adds contention on shared machines.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sphere_batch(side: int = 64) -> dict[str, torch.Tensor]:

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
 
 
@@ -36,14 +37,12 @@ class SynthCommandConfig:
     """Camera yaw distribution (see ``SynthConfig.views``)."""
 
     def __post_init__(self) -> None:
-        if self.count < 1:
-            raise InputError(f"--count: expected >= 1, got {self.count}")
+        check_option("--count", self.count, 1, 100_000_000)
         if not 16 <= self.resolution <= 2048:
             raise InputError(f"--resolution: expected 16 to 2048, got {self.resolution}")
         if not 1 <= self.workers <= 256:
             raise InputError(f"--workers: expected 1 to 256, got {self.workers}")
-        if self.seed < 0:
-            raise InputError(f"--seed: expected >= 0, got {self.seed}")
+        check_option("--seed", self.seed, 0, 2**63 - 1)
         for name in ("clutter", "zoom_out"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InputError(
