@@ -159,6 +159,11 @@ class CropWindow:
         n = self.resolution
         return (np.asarray(u) - self.u) * n / self.side_u + half, (np.asarray(v) - self.v) * n / self.side_v + half
 
+    def square_to_frame(self, box: SquareBox) -> SquareBox:
+        """A square in crop pixels (a framing found in the crop) as the same square in the frame."""
+        u, v = self.to_frame(box.u, box.v)
+        return SquareBox(float(u), float(v), box.side * self.side_u / self.resolution)
+
     def pixels(self) -> tuple[np.ndarray, np.ndarray]:
         """``(u, v)``: (N,) float64 frame coordinates of the crop's columns and rows."""
         index = np.arange(self.resolution, dtype=np.float64)

@@ -133,3 +133,13 @@ def sphere_maps(side: int, *, radius: float, distance: float, focal: float, pers
         near, far = distance - root, distance + root
     mask = disc > 0
     return torch.where(mask, near, 0.0), torch.where(mask, far, 0.0), mask, (focal, centre, centre)
+
+
+# -- photos of a person-like figure (framing) ----------------------------------------------------------------
+def person_figure(n: int) -> np.ndarray:
+    """(n, n) bool: a person-like silhouette (head, torso, arms and legs apart, so with the hollows of a body)
+    filling the height of an n x n square; the framing search refuses convex blobs (no hollows)."""
+    rows, cols = np.mgrid[0:n, 0:n] / n
+    parts = [((0.5, 0.2), (0.06, 0.07)), ((0.5, 0.42), (0.1, 0.17)), ((0.38, 0.42), (0.035, 0.16))]
+    parts += [((0.62, 0.42), (0.035, 0.16)), ((0.44, 0.72), (0.04, 0.18)), ((0.56, 0.72), (0.04, 0.18))]
+    return np.any([((cols - cx) / rx) ** 2 + ((rows - cy) / ry) ** 2 <= 1 for (cx, cy), (rx, ry) in parts], axis=0)

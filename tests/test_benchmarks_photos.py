@@ -125,3 +125,10 @@ def test_bench_photos_on_the_bundled_example(tmp_path, capsys):
     assert row["status"] == "ok" and row["framed"] > 0.99
     assert row["iou"] > 0.85
     assert (tmp_path / "out" / "person_preview.png").is_file()
+
+
+def test_bench_photos_refuses_an_output_folder_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "taken").write_text("a file")
+    assert main(["bench", "photos", str(tmp_path / "photos"), "-o", str(tmp_path / "taken")]) == 2
+    assert "taken" in capsys.readouterr().err

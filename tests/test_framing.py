@@ -153,6 +153,14 @@ def test_to_frame_and_from_frame_are_inverses(u, v, side, aspect, n):
     np.testing.assert_allclose(window.to_frame((n - 1) / 2, (n - 1) / 2), [u, v], atol=1e-9)
 
 
+def test_a_square_found_in_a_crop_maps_to_the_frame():
+    window = CropWindow.square(SquareBox(100.0, 50.0, 64.0), 32)  # 2 frame pixels per crop pixel
+    box = window.square_to_frame(SquareBox(15.5, 15.5, 10.0))  # the crop's centre, 10 crop pixels wide
+    assert (box.u, box.v, box.side) == pytest.approx((100.0, 50.0, 20.0))
+    corner = window.square_to_frame(SquareBox(-0.5 + 5, -0.5 + 5, 10.0))  # the crop's top-left 10 x 10
+    assert (corner.u - corner.side / 2, corner.v - corner.side / 2) == pytest.approx((100.0 - 32, 50.0 - 32))
+
+
 def test_a_window_of_non_square_frame_pixels_has_one_focal_length():
     window = CropWindow(100.0, 50.0, 40.0, 48.0, 20)  # fy / fx = 1.2
     camera = window.camera(500.0, 600.0, 99.0, 51.0)

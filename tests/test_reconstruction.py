@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import trimesh
+from conftest import person_figure
 from PIL import Image
 
 from mould.cli import main
@@ -218,8 +219,8 @@ def test_framing_and_prediction_share_the_network_passes(tmp_path, monkeypatch):
         return [(np.zeros_like(person), np.full_like(person, 0.4), person, None) for person in people]
 
     monkeypatch.setattr(Reconstructor, "_predict", fake_predict)
-    rgb = np.ascontiguousarray(_person_rgba(300, 400)[..., :3])
-    rgb[_person_rgba(300, 400)[..., 3] > 0] = 230  # a bright figure for the fake silhouette
+    rgb = np.full((300, 400, 3), 90, np.uint8)
+    rgb[20:280, 100:360][person_figure(260)] = 230  # a bright figure for the fake silhouette
     model = SimpleNamespace(config=CONFIGS["tiny"])  # the fake prediction needs only its depth scale
     reconstructor = Reconstructor(model, ReconstructConfig(outdir=tmp_path, mesher="stitch"))
     timings = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import person_figure
 
 from mould.reconstruction.config import CropConfig
 from mould.reconstruction.person import NoPersonFound, find_person
@@ -15,18 +16,11 @@ def _ellipse(height, width, centre, radii):
     return ((cols - centre[0]) / radii[0]) ** 2 + ((rows - centre[1]) / radii[1]) ** 2 <= 1
 
 
-def _figure(n=256) -> np.ndarray:
-    """A person-like silhouette in an n x n square: head, torso, arms and legs apart (hollows between them)."""
-    parts = [((0.5, 0.2), (0.06, 0.07)), ((0.5, 0.42), (0.1, 0.17)), ((0.38, 0.42), (0.035, 0.16))]
-    parts += [((0.62, 0.42), (0.035, 0.16)), ((0.44, 0.72), (0.04, 0.18)), ((0.56, 0.72), (0.04, 0.18))]
-    return np.any([_ellipse(n, n, (cx * n, cy * n), (rx * n, ry * n)) for (cx, cy), (rx, ry) in parts], axis=0)
-
-
 def _person(height, width, centre, size) -> np.ndarray:
     """(height, width) bool: :func:`_figure` of side ``size`` centred on ``centre`` (column, row)."""
     mask = np.zeros((height, width), bool)
     top, left = int(centre[1] - size / 2), int(centre[0] - size / 2)
-    mask[top : top + size, left : left + size] = _figure(size)
+    mask[top : top + size, left : left + size] = person_figure(size)
     return mask
 
 
@@ -154,32 +148,32 @@ def test_largest_region_of_a_mask():
     assert largest_region(mask, weights).sum() == 4
 
 
-def _painted(mask: np.ndarray, texture: bool = True) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    image = rng.integers(70, 110, (*mask.shape, 3)).astype(np.uint8) if texture else np.full((*mask.shape, 3), 90)
+def _painted(mask: np.ndarray) -> np.ndarray:
+    """(N, N, 3) uint8: a bright shape on a finely textured background (edges everywhere, strongest on it)."""
+    image = np.random.default_rng(0).integers(70, 110, (*mask.shape, 3)).astype(np.uint8)
     image[mask] = 200
-    return image.astype(np.uint8)
+    return image
 
 
-def _box(n=256, rows=(30, 226), cols=(100, 156)):
+def _box(rows=(30, 226), cols=(100, 156), n=256):
     mask = np.zeros((n, n), bool)
     mask[rows[0] : rows[1], cols[0] : cols[1]] = True
     return mask
 
 
+FIGURE, POLE, FILL = person_figure(256), _box(cols=(126, 130)), _box(rows=(8, 248), cols=(8, 248))
+DISC = _ellipse(256, 256, (128, 128), (50, 90))
+
+
 @pytest.mark.parametrize(
     "probability, image, reason",
     [
-        (_figure().astype(float), _painted(_figure()), None),
-        (_box(cols=(126, 130)).astype(float), _painted(_box(cols=(126, 130))), "too thin"),
-        (_figure().astype(float), _painted(_figure(), texture=False) * 0 + 90, "follows no edge"),
-        (np.where(_figure(), 0.55, 0.45), _painted(_figure()), "unsure"),
-        (_box(rows=(8, 248), cols=(8, 248)).astype(float), _painted(_box(rows=(8, 248), cols=(8, 248))), "fills"),
-        (
-            _ellipse(256, 256, (128, 128), (50, 90)).astype(float),
-            _painted(_ellipse(256, 256, (128, 128), (50, 90))),
-            "hollows",
-        ),
+        (FIGURE * 1.0, _painted(FIGURE), None),
+        (POLE * 1.0, _painted(POLE), "too thin"),
+        (FIGURE * 1.0, np.full((256, 256, 3), 90, np.uint8), "follows no edge"),
+        (np.where(FIGURE, 0.55, 0.45), _painted(FIGURE), "unsure"),
+        (FILL * 1.0, _painted(FILL), "fills"),
+        (DISC * 1.0, _painted(DISC), "hollows"),
     ],
     ids=["figure", "pole", "flat", "unsure", "fills", "disc"],
 )

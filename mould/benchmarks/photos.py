@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mould.errors import InputError
+from mould.files import check_output_folder, output_folder
 from mould.machine import describe_machine
 
 MASK_SUFFIXES = ("_mask.png", "_segmentation.png")
@@ -48,6 +49,7 @@ class BenchPhotosConfig:
     def __post_init__(self) -> None:
         if not Path(self.folder).is_dir():
             raise InputError(f"{self.folder}: not a folder of photos")
+        check_output_folder(self.outdir)  # before the work: a run that cannot write fails at once
 
 
 @dataclass(frozen=True)
@@ -185,8 +187,7 @@ def bench_photos(config: BenchPhotosConfig, echo: Callable[[str], None]) -> list
     photos = [path for path in collect_inputs([config.folder]) if not is_mask_file(path)]
     if not photos:
         raise InputError(f"{config.folder}: no photo (only masks)")
-    outdir = Path(config.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = output_folder(config.outdir)
     checkpoint = resolve_checkpoint(config.checkpoint)
     model, model_config, _ = load_checkpoint(checkpoint, device="cpu")
     model.eval()

@@ -6,12 +6,12 @@ person's silhouette with the same margin as the training crops. Where the silhou
 1. an alpha channel that is a real mask (see :meth:`mould.images.Photo.alpha_mask`);
 2. else a mask file (``--mask``);
 3. else the network's own silhouette head, by a **framing search** (:func:`search_person`): predict the
-   whole photo; around each sizeable region of that prediction (and around all of them together), predict
-   crops at the training framing and zoomed out, in one batch; re-frame the most person-like crop until it
-   stops moving; keep the crop, of all those seen, whose silhouette is the most person-like
-   (:attr:`~mould.reconstruction.silhouettes.Silhouette.score`), and refuse the photo when even that one is
-   no person (:func:`refusal`). The crop returned is one the network has seen, so the caller can reuse its
-   prediction rather than pay for another pass.
+   whole photo; around the regions of that prediction with the most probability mass (and around all of
+   them together), predict crops at the training framing and zoomed out, in one batch; of the crops whose
+   silhouette passes the person tests (:func:`refusal`), take the most person-like
+   (:attr:`~mould.reconstruction.silhouettes.Silhouette.score`) and re-frame it at the training margin
+   while that does not make it clearly worse. A photo where no crop passes is refused. The crop returned is
+   one the network has seen, so the caller can reuse its prediction rather than pay for another pass.
 
 Why a search and not one chain of crops (predict, crop around the silhouette, predict again): on a cluttered
 photo the first prediction often holds only part of the person (the dark trousers, the torso); the chain
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mould.framing import CropWindow, ImagePyramid, SquareBox, crop_image, square_box, whole_image_box
+from mould.framing import CropWindow, ImagePyramid, SquareBox, crop_image, whole_image_box
 from mould.models.inference import MASK_THRESHOLD
 from mould.reconstruction.config import CropConfig
 from mould.reconstruction.silhouettes import (
@@ -40,9 +40,8 @@ from mould.reconstruction.silhouettes import (
     largest_region,
     mask_box,
     measure_silhouette,
+    pixels_box,
 )
-
-__all__ = ["NoPersonFound", "PersonCrop", "box_iou", "find_person", "largest_region", "mask_box", "refusal"]
 
 
 def box_iou(a: SquareBox, b: SquareBox) -> float:
@@ -132,15 +131,7 @@ def seed_boxes(silhouette: Silhouette, config: CropConfig) -> list[SquareBox]:
     groups = [labels == k for k in keep]
     if len(keep) < count:
         groups.append(labels > 0)
-    boxes = []
-    for group in groups:
-        rows, cols = np.nonzero(group)
-        inner = square_box(
-            cols.min() - 0.5, cols.max() + 0.5, rows.min() - 0.5, rows.max() + 0.5, margin=config.margin
-        )
-        u, v = silhouette.window.to_frame(inner.u, inner.v)
-        boxes.append(SquareBox(float(u), float(v), inner.side * silhouette.window.side_u / config.size))
-    return boxes
+    return [silhouette.window.square_to_frame(pixels_box(group, config.margin)) for group in groups]
 
 
 @dataclass(frozen=True)

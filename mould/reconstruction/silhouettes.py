@@ -44,14 +44,17 @@ def largest_region(mask: np.ndarray, weights: np.ndarray | None = None) -> np.nd
     return labels == int(np.argmax(sizes))
 
 
+def pixels_box(mask: np.ndarray, margin: float) -> SquareBox:
+    """The framing square (pixel-centre coordinates) of all the True pixels of a non-empty mask."""
+    rows, cols = np.nonzero(mask)
+    # Pixel (r, c) covers [c - 0.5, c + 0.5]: frame the pixels' extent, not their centres.
+    return square_box(cols.min() - 0.5, cols.max() + 0.5, rows.min() - 0.5, rows.max() + 0.5, margin=margin)
+
+
 def mask_box(mask: np.ndarray, margin: float) -> SquareBox | None:
     """The framing square (pixel-centre coordinates) around a mask's largest region, or None if empty."""
     region = largest_region(mask)
-    rows, cols = np.nonzero(region)
-    if len(rows) == 0:
-        return None
-    # Pixel (r, c) covers [c - 0.5, c + 0.5]: frame the pixels' extent, not their centres.
-    return square_box(cols.min() - 0.5, cols.max() + 0.5, rows.min() - 0.5, rows.max() + 0.5, margin=margin)
+    return pixels_box(region, margin) if region.any() else None
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,6 @@ def measure_silhouette(
     outline = region & ~binary_erosion(region, EIGHT_CONNECTED)
     edge_mean = float(edges[inside].mean())
     support = float(edges[outline].mean() / edge_mean) if edge_mean > 0 else 0.0
-    inner = square_box(cols.min() - 0.5, cols.max() + 0.5, rows.min() - 0.5, rows.max() + 0.5, margin=margin)
-    u, v = window.to_frame(inner.u, inner.v)
     return Silhouette(
         window=window,
         probability=probability,
@@ -173,5 +174,5 @@ def measure_silhouette(
         edge_support=support,
         photo_share=float(region.sum() / max(int(inside.sum()), 1)),
         solidity=solidity(region, outline),
-        box=SquareBox(float(u), float(v), inner.side * window.side_u / n),
+        box=window.square_to_frame(pixels_box(region, margin)),
     )
