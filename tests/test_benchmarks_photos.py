@@ -41,10 +41,10 @@ def test_a_tfjs_segmentation_is_read_by_palette_index(tmp_path):
     image.putpalette([0, 0, 255, 255, 0, 0])
     image.save(tmp_path / "p_segmentation.png")
     np.testing.assert_array_equal(read_person_mask(tmp_path / "p_segmentation.png", (40, 60)), person)
-    with pytest.raises(InputError, match="mask is 60x40"):
+    with pytest.raises(InputError, match="p_segmentation.png: mask is 60x40, the photo 40x60"):
         read_person_mask(tmp_path / "p_segmentation.png", (60, 40))
     Image.fromarray((person * 255).astype(np.uint8)).save(tmp_path / "q_segmentation.png")
-    with pytest.raises(InputError, match="palette"):
+    with pytest.raises(InputError, match="q_segmentation.png: expected a palette image"):
         read_person_mask(tmp_path / "q_segmentation.png", (40, 60))
     Image.fromarray((person * 255).astype(np.uint8)).save(tmp_path / "p_mask.png")  # white = person
     np.testing.assert_array_equal(read_person_mask(tmp_path / "p_mask.png", (40, 60)), person)

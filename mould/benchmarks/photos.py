@@ -126,13 +126,17 @@ def read_person_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
         return load_mask(path, shape)
     try:
         with Image.open(path) as image:
+            # The size is checked from the header before decoding: the photo's own size is within the limits.
+            if image.size != (shape[1], shape[0]):
+                width, height = image.size
+                raise InputError(f"{path}: mask is {width}x{height}, the photo {shape[1]}x{shape[0]}")
             if image.mode != "P":
                 raise InputError(f"{path}: expected a palette image (index 0 = person), got mode {image.mode}")
             index = np.asarray(image)
-    except OSError as error:
+    except InputError:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise InputError(f"{path}: unreadable mask ({error})") from None
-    if index.shape != tuple(shape):
-        raise InputError(f"{path}: mask is {index.shape[1]}x{index.shape[0]}, the photo {shape[1]}x{shape[0]}")
     return index == SEGMENTATION_PERSON_INDEX
 
 
