@@ -93,12 +93,12 @@ def _chain_coordinate(points: np.ndarray, joints: list[np.ndarray]) -> tuple[np.
 @functools.lru_cache(maxsize=1)
 def body_atlas() -> BodyAtlas:
     """The :class:`BodyAtlas` of anny's mesh (built once per process, ~0.1 s after the model)."""
-    from mould.datasets.bodies import anny_faces, anny_model, posed_bodies
+    from mould.datasets.bodies import anny_faces, body_bank, posed_bodies
 
-    model = anny_model()
-    labels = model.bone_labels
-    indices = model.vertex_bone_indices.cpu().numpy()
-    weights = model.vertex_bone_weights.cpu().numpy().astype(np.float64)
+    bank = body_bank()
+    labels = bank.bone_labels
+    indices = bank.skin_bones.numpy()
+    weights = bank.skin_weights.numpy().astype(np.float64)
     body = posed_bodies()
     rest, heads = body.vertices[0], body.bone_heads[0]
     count = len(rest)

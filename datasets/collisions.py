@@ -58,13 +58,11 @@ touching (a hand on a hip, crossed arms) is allowed, passing through is not."""
 @functools.lru_cache(maxsize=1)
 def _segment_vertices() -> dict[str, np.ndarray]:
     """Part name -> indices of the vertices whose main bone belongs to it (the radius estimate)."""
-    from mould.datasets.bodies import anny_model
+    from mould.datasets.bodies import body_bank
 
-    model = anny_model()
-    labels = model.bone_labels
-    main_bone = model.vertex_bone_indices.cpu().numpy()[
-        np.arange(len(model.vertex_bone_indices)), model.vertex_bone_weights.cpu().numpy().argmax(axis=1)
-    ]
+    bank = body_bank()
+    labels = bank.bone_labels
+    main_bone = bank.skin_bones.numpy()[np.arange(bank.vertex_count), bank.skin_weights.numpy().argmax(axis=1)]
     out = {}
     for name, (_, _, prefixes) in _SEGMENTS.items():
         bones = [i for i, label in enumerate(labels) if any(fnmatch.fnmatch(label, p) for p in prefixes)]
@@ -86,9 +84,9 @@ def body_collisions(vertices: np.ndarray, bone_heads: np.ndarray) -> list[tuple[
     Returns:
         (part, part, overlap) for each colliding pair, overlap = 1 - distance / (sum of radii).
     """
-    from mould.datasets.bodies import anny_model
+    from mould.datasets.bodies import body_bank
 
-    labels = anny_model().bone_labels
+    labels = body_bank().bone_labels
     members = _segment_vertices()
     samples, radii = {}, {}
     t = np.linspace(0, 1, 12)[:, None]

@@ -268,9 +268,9 @@ class RestFrame:
 @functools.lru_cache(maxsize=1)
 def rest_frame() -> RestFrame:
     """The :class:`RestFrame` of anny's default body (built once per process)."""
-    from mould.datasets.bodies import _ANNY_TO_WORLD, anny_model, posed_bodies
+    from mould.datasets.bodies import _ANNY_TO_WORLD, body_bank, posed_bodies
 
-    labels = anny_model().bone_labels
+    labels = body_bank().bone_labels
     heads = posed_bodies().bone_heads[0] @ _ANNY_TO_WORLD  # world -> anny frame (orthogonal matrix)
 
     def head(name: str) -> np.ndarray:
@@ -321,7 +321,7 @@ _BONES = {
 def joint_rotation(joint: str, angles: list[float], rest: RestFrame | None = None) -> np.ndarray:
     """(3, 3) float64 rotation of one joint's whole movement, anny frame, for the LEFT side or the centre.
 
-    (Right-side joints are mirrored by :func:`pose_to_anny`.)
+    (Right-side joints are mirrored by :func:`pose_rotations`.)
     """
     rest = rest_frame() if rest is None else rest
     kind = joint.split(".")[0]
@@ -351,10 +351,9 @@ def joint_rotation(joint: str, angles: list[float], rest: RestFrame | None = Non
     raise ValueError(f"joint: unknown joint {joint!r}")
 
 
-def pose_to_anny(pose: Pose) -> dict:
-    """anny ``local-ref`` pose parameters: bone name -> (1, 4, 4) float64 torch delta transform."""
-    import torch
-
+def pose_rotations(pose: Pose) -> dict[str, np.ndarray]:
+    """anny ``local-ref`` rotations of a pose: bone name -> (3, 3) float64 rotation about the bone's head
+    (bones not named keep their rest pose)."""
     rest = rest_frame()
     deltas: dict[str, np.ndarray] = {}
     for joint, angles in pose.items():
@@ -368,8 +367,25 @@ def pose_to_anny(pose: Pose) -> dict:
                 deltas[bone] = _rotation(*_axis_and_degrees(axis_angle * share))
         else:
             deltas[f"{_BONES[kind]}.{side}"] = rotation
+    return deltas
+
+
+def pose_deltas(pose: Pose, labels: tuple[str, ...]) -> np.ndarray:
+    """(J, 3, 3) float64 local-ref rotations of every bone of ``labels`` (the body bank's), identity for the
+    bones the pose does not move: the input of :func:`mould.datasets.posing.pose_bodies`."""
+    out = np.tile(np.eye(3), (len(labels), 1, 1))
+    for bone, rotation in pose_rotations(pose).items():
+        out[labels.index(bone)] = rotation
+    return out
+
+
+def pose_to_anny(pose: Pose) -> dict:
+    """The same rotations as anny's own ``pose_parameters``: bone name -> (1, 4, 4) float64 torch delta
+    transform (to cross-check :mod:`mould.datasets.posing` against anny)."""
+    import torch
+
     out = {}
-    for bone, rotation in deltas.items():
+    for bone, rotation in pose_rotations(pose).items():
         matrix = np.eye(4)
         matrix[:3, :3] = rotation
         out[bone] = torch.from_numpy(matrix)[None]

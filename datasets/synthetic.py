@@ -110,11 +110,11 @@ def generate_sample(index: int, seed: int, config: SynthConfig | None = None) ->
     """
     from mould.datasets.appearance import background, skin_material
     from mould.datasets.atlas import body_atlas
-    from mould.datasets.bodies import anny_model, posed_bodies
+    from mould.datasets.bodies import body_bank, posed_bodies
     from mould.datasets.clothing import garment_surfaces, sample_outfit
     from mould.datasets.collisions import body_collisions
     from mould.datasets.hair import hair_surfaces, sample_hairstyle
-    from mould.datasets.poses import UPRIGHT_FAMILIES, pose_to_anny, sample_pose
+    from mould.datasets.poses import UPRIGHT_FAMILIES, pose_deltas, sample_pose
     from mould.datasets.render import render_scene, sample_lighting
     from mould.datasets.shells import Surface, vertex_normals
 
@@ -126,12 +126,12 @@ def generate_sample(index: int, seed: int, config: SynthConfig | None = None) ->
     while True:  # redraw poses whose limbs pass through each other, up to max_pose_tries
         tries += 1
         family, pose = sample_pose(rng)
-        body = posed_bodies(arrays, pose_to_anny(pose))
+        body = posed_bodies(arrays, pose_deltas(pose, body_bank().bone_labels)[None])
         collisions = body_collisions(body.vertices[0], body.bone_heads[0])
         if not collisions or tries == config.max_pose_tries:
             break
     vertices = body.vertices[0]
-    labels = anny_model().bone_labels
+    labels = body_bank().bone_labels
     heads = {
         name: body.bone_heads[0][labels.index(name)]
         for name in ("upperleg01.L", "upperleg01.R", "foot.L", "foot.R")
@@ -290,12 +290,12 @@ def _init_worker(outdir: str, seed: int, config: SynthConfig) -> None:
 
     torch.set_num_threads(1)  # one core per worker; also keeps float results independent of thread count
     from mould.datasets.atlas import body_atlas
-    from mould.datasets.bodies import anny_model
+    from mould.datasets.bodies import body_bank
 
-    # NVIDIA Warp (under anny) prints banners on import and on its first kernel load: keep the terminal
-    # for the progress bar. body_atlas() runs the first forward pass.
+    # The bank may be made from anny on first use, and NVIDIA Warp (under anny) prints banners: keep the
+    # terminal for the progress bar. body_atlas() runs the first forward pass.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        anny_model()
+        body_bank()
         body_atlas()
     _WORKER.update(outdir=Path(outdir), seed=seed, config=config)
 

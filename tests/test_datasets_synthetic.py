@@ -32,16 +32,16 @@ def test_generate_sample_is_deterministic(anny_body):
 
 def _body_and_atlas():
     from mould.datasets.atlas import body_atlas
-    from mould.datasets.bodies import anny_model, posed_bodies
-    from mould.datasets.poses import neutral_pose, pose_to_anny
+    from mould.datasets.bodies import body_bank, posed_bodies
+    from mould.datasets.poses import neutral_pose, pose_deltas
     from mould.datasets.shells import vertex_normals
 
     pose = neutral_pose()
     for side in "LR":  # arms a little away from the body and legs apart, so that the regions are clear
         pose[f"shoulder.{side}"] = [0.0, 25.0, 0.0]
         pose[f"hip.{side}"] = [0.0, 8.0, 0.0]
-    body = posed_bodies(None, pose_to_anny(pose))
-    labels = anny_model().bone_labels
+    labels = body_bank().bone_labels
+    body = posed_bodies(None, pose_deltas(pose, labels)[None])
     heads = {name: body.bone_heads[0][labels.index(name)] for name in labels}
     atlas = body_atlas()
     vertices = body.vertices[0]

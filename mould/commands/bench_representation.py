@@ -85,9 +85,9 @@ def benchmark_bodies(count: int, seed: int = 0) -> list[tuple[str, object, objec
     """
     import numpy as np
 
-    from mould.datasets.bodies import PHENOTYPES, anny_faces, posed_bodies
+    from mould.datasets.bodies import PHENOTYPES, anny_faces, body_bank, posed_bodies
     from mould.datasets.collisions import body_collisions
-    from mould.datasets.poses import pose_to_anny, sample_pose
+    from mould.datasets.poses import pose_deltas, sample_pose
 
     rng = np.random.default_rng(seed)
     faces = anny_faces()
@@ -95,7 +95,7 @@ def benchmark_bodies(count: int, seed: int = 0) -> list[tuple[str, object, objec
     while len(bodies) < count:
         phenotypes = {name: np.array([rng.uniform(0.1, 0.9)]) for name in PHENOTYPES}
         family, pose = sample_pose(rng, family=("standing", "walking")[len(bodies) % 2])
-        posed = posed_bodies(phenotypes, pose=pose_to_anny(pose))
+        posed = posed_bodies(phenotypes, pose_deltas(pose, body_bank().bone_labels)[None])
         if body_collisions(posed.vertices[0], posed.bone_heads[0]):
             continue
         described = ", ".join(f"{name} {value[0]:.2f}" for name, value in phenotypes.items())
