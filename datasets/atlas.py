@@ -20,6 +20,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 PARTS = {
     "torso": ("root", "pelvis.*", "spine*", "clavicle.*", "shoulder01.*"),
@@ -145,14 +146,70 @@ def body_atlas() -> BodyAtlas:
 
 
 NOISE_VARIANTS = 8
-"""How many noise fields :func:`surface_noise` keeps per scale."""
+"""How many noise fields :func:`atlas_tensors` keeps per scale (folds and hair bumps need variety across
+samples, not a fresh field each time)."""
+NOISE_SCALES = (0.09, 0.04, 0.015)
+"""Feature sizes of the surface noise fields, metres: garment folds, hair bumps, curls."""
 
 
-@functools.lru_cache(maxsize=32)
-def surface_noise(scale: float, variant: int) -> np.ndarray:
-    """(V,) float64 smooth noise in about [-1, 1] over the body's rest surface, features ``scale`` metres
-    wide; ``variant`` (taken modulo :data:`NOISE_VARIANTS`) picks one of a few fields computed once per
-    process (folds and hair bumps need variety across samples, not a fresh field each time)."""
-    from mould.datasets.appearance import value_noise
+@dataclass(frozen=True, eq=False)
+class AtlasTensors:
+    """The atlas as float32 torch tensors on one device, and the weight sums garments and hair read.
 
-    return value_noise(body_atlas().rest / scale, 1000 + variant % NOISE_VARIANTS)
+    Attributes:
+        arm, leg, torso_height, head_height, head_angle: (V,) as in :class:`BodyAtlas`.
+        rest: (V, 3) rest positions; faces: (F, 3) int64.
+        weights: name -> (V,) summed part weights: ``arm`` (upper arm, forearm, hand), ``leg`` (thigh, shin,
+            foot), ``head_neck``, ``head``, ``foot``, ``shin``, ``upperarm``, ``upper_body`` (head, neck,
+            torso).
+        noise: (len(NOISE_SCALES), NOISE_VARIANTS, V) smooth noise fields in about [-1, 1] over the rest
+            surface, features ``NOISE_SCALES`` metres wide.
+    """
+
+    arm: torch.Tensor
+    leg: torch.Tensor
+    torso_height: torch.Tensor
+    head_height: torch.Tensor
+    head_angle: torch.Tensor
+    rest: torch.Tensor
+    faces: torch.Tensor
+    weights: dict[str, torch.Tensor]
+    noise: torch.Tensor
+
+
+@functools.lru_cache(maxsize=4)
+def atlas_tensors(device: torch.device) -> AtlasTensors:
+    """The :class:`AtlasTensors` of anny's mesh on ``device`` (built once per process and device)."""
+    from mould.datasets.noise import noise_offsets, value_noise
+
+    atlas = body_atlas()
+
+    def tensor(values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=torch.float32, device=device)
+
+    sums = {
+        "arm": ("upperarm", "forearm", "hand"),
+        "leg": ("thigh", "shin", "foot"),
+        "head_neck": ("head", "neck"),
+        "head": ("head",),
+        "foot": ("foot",),
+        "shin": ("shin",),
+        "upperarm": ("upperarm",),
+        "upper_body": ("head", "neck", "torso"),
+    }
+    rest = tensor(atlas.rest)
+    noise = torch.stack([
+        torch.stack([value_noise(rest / scale, noise_offsets(1000 + variant)) for variant in range(NOISE_VARIANTS)])
+        for scale in NOISE_SCALES
+    ])  # fmt: skip
+    return AtlasTensors(
+        arm=tensor(atlas.arm),
+        leg=tensor(atlas.leg),
+        torso_height=tensor(atlas.torso_height),
+        head_height=tensor(atlas.head_height),
+        head_angle=tensor(atlas.head_angle),
+        rest=rest,
+        faces=torch.as_tensor(atlas.faces, device=device),
+        weights={name: tensor(atlas.weight(*parts)) for name, parts in sums.items()},
+        noise=noise,
+    )

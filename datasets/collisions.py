@@ -10,6 +10,7 @@ import fnmatch
 import functools
 
 import numpy as np
+import torch
 from mould.datasets.poses import SIDES
 
 _SEGMENTS = {
@@ -55,58 +56,58 @@ COLLISION_OVERLAP = 0.6
 touching (a hand on a hip, crossed arms) is allowed, passing through is not."""
 
 
-@functools.lru_cache(maxsize=1)
-def _segment_vertices() -> dict[str, np.ndarray]:
-    """Part name -> indices of the vertices whose main bone belongs to it (the radius estimate)."""
+@functools.lru_cache(maxsize=4)
+def _segments(device: torch.device) -> dict[str, tuple[int, int | None, torch.Tensor]]:
+    """Part name -> (start bone, end bone or None, indices of the vertices whose main bone belongs to it)."""
     from mould.datasets.bodies import body_bank
 
     bank = body_bank()
     labels = bank.bone_labels
-    main_bone = bank.skin_bones.numpy()[np.arange(bank.vertex_count), bank.skin_weights.numpy().argmax(axis=1)]
+    main_bone = bank.skin_bones.gather(1, bank.skin_weights.argmax(1, keepdim=True))[:, 0].numpy()
     out = {}
-    for name, (_, _, prefixes) in _SEGMENTS.items():
+    for name, (start, end, prefixes) in _SEGMENTS.items():
         bones = [i for i, label in enumerate(labels) if any(fnmatch.fnmatch(label, p) for p in prefixes)]
-        out[name] = np.flatnonzero(np.isin(main_bone, bones))
+        members = torch.as_tensor(np.flatnonzero(np.isin(main_bone, bones)), device=device)
+        out[name] = (labels.index(start), None if end is None else labels.index(end), members)
     return out
 
 
-def body_collisions(vertices: np.ndarray, bone_heads: np.ndarray) -> list[tuple[str, str, float]]:
-    """Pairs of body parts that pass through each other, by a capsule test.
+def body_collisions(vertices: torch.Tensor, bone_heads: torch.Tensor) -> list[list[tuple[str, str, float]]]:
+    """Pairs of body parts that pass through each other, by a capsule test, for a batch of bodies.
 
     Each part is a capsule around its bone with the median distance of its vertices as radius (the
-    torso: the 20th percentile, its thin front-to-back half-depth; the head: a sphere). Cheap (~1 ms),
-    conservative: it misses grazing contacts and catches limbs inside limbs or inside the torso.
+    torso: the 20th percentile, its thin front-to-back half-depth; the head: a sphere). Cheap, conservative:
+    it misses grazing contacts and catches limbs inside limbs or inside the torso.
 
     Args:
-        vertices: (13718, 3) float, posed body, metres.
-        bone_heads: (104, 3) float, its bone heads, metres.
+        vertices: (B, 13718, 3) float, posed bodies, metres (any frame).
+        bone_heads: (B, 104, 3) float, their bone heads in the same frame.
 
     Returns:
-        (part, part, overlap) for each colliding pair, overlap = 1 - distance / (sum of radii).
+        Per body, (part, part, overlap) for each colliding pair, overlap = 1 - distance / (sum of radii).
     """
-    from mould.datasets.bodies import body_bank
-
-    labels = body_bank().bone_labels
-    members = _segment_vertices()
     samples, radii = {}, {}
-    t = np.linspace(0, 1, 12)[:, None]
-    for name, (start, end, _) in _SEGMENTS.items():
-        points = vertices[members[name]]
+    t = torch.linspace(0, 1, 12, dtype=vertices.dtype, device=vertices.device)[None, :, None]
+    for name, (start, end, members) in _segments(vertices.device).items():
+        points = vertices[:, members]  # (B, n, 3)
         if end is None:
-            centre = points.mean(axis=0)
-            samples[name] = centre[None]
-            radii[name] = float(np.median(np.linalg.norm(points - centre, axis=1)))
+            centre = points.mean(1)
+            samples[name] = centre[:, None]
+            radii[name] = (points - centre[:, None]).norm(dim=-1).quantile(0.5, dim=1)
             continue
-        a, b = bone_heads[labels.index(start)], bone_heads[labels.index(end)]
-        samples[name] = a + t * (b - a)
-        direction = (b - a) / max(np.linalg.norm(b - a), 1e-9)
-        along = np.clip((points - a) @ direction, 0, np.linalg.norm(b - a))
-        distance = np.linalg.norm(points - (a + along[:, None] * direction), axis=1)
-        radii[name] = float(np.percentile(distance, 20 if name == "torso" else 50))
-    hits = []
+        a, b = bone_heads[:, start], bone_heads[:, end]
+        samples[name] = a[:, None] + t * (b - a)[:, None]
+        length = (b - a).norm(dim=-1, keepdim=True)
+        direction = (b - a) / length.clamp_min(1e-9)
+        along = torch.minimum(((points - a[:, None]) * direction[:, None]).sum(-1).clamp_min(0), length)
+        distance = (points - (a[:, None] + along[..., None] * direction[:, None])).norm(dim=-1)
+        radii[name] = distance.quantile(0.2 if name == "torso" else 0.5, dim=1)
+    overlaps = []
     for first, second in _PAIRS:
-        gap = np.linalg.norm(samples[first][:, None] - samples[second][None], axis=-1).min()
-        overlap = 1 - gap / (radii[first] + radii[second])
-        if overlap > COLLISION_OVERLAP:
-            hits.append((first, second, float(overlap)))
-    return hits
+        gap = torch.cdist(samples[first], samples[second]).flatten(1).amin(1)
+        overlaps.append(1 - gap / (radii[first] + radii[second]))
+    table = torch.stack(overlaps, 1).cpu().tolist()
+    return [
+        [(first, second, float(o)) for (first, second), o in zip(_PAIRS, row) if o > COLLISION_OVERLAP]
+        for row in table
+    ]
