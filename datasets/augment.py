@@ -14,9 +14,10 @@ What each one does to a record (see :mod:`mould.datasets.records` for the keys):
 - **horizontal flip** mirrors the image, both maps and the mask (``u -> N-1-u``), which is the camera-frame
   mirror ``x -> -x``: normals get their x negated and ``cx -> N-1-cx``. ``cam_to_world`` is kept: the
   flipped record is the mirrored person seen by the same camera.
-- **colour jitter** (brightness, contrast, saturation, per-channel gain) and **occluders** (random
-  rectangles and discs of flat colour or noise) change the image only: the maps still hold the whole person,
-  which is what the network must learn to predict behind an occluder.
+- **colour jitter** (brightness, contrast, saturation, per-channel gain) changes the image and, by the same
+  transform, the back colours (what the same camera would have recorded of the back).
+- **occluders** (random rectangles and discs of flat colour or noise) change the image only: the maps still
+  hold the whole person, which is what the network must learn to predict behind an occluder.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ NO_AUGMENT = AugmentConfig(
 )
 """An :class:`AugmentConfig` that leaves records unchanged."""
 
-_MAP_KEYS = ("visible", "hidden", "mask", "visible_normals", "hidden_normals")
+_MAP_KEYS = ("visible", "hidden", "mask", "visible_normals", "hidden_normals", "back")
+"""Per-pixel targets: re-sampled by nearest neighbour and flipped with the image."""
 
 
 def augment_record(
@@ -100,7 +102,9 @@ def augment_record(
         out = jitter_crop(out, float(scale), (float(shift[0]), float(shift[1])), fill)
     if flip:
         out = flip_record(out)
-    out["image"] = jitter_colour(out["image"], config, colour)
+    out["image"], back = jitter_colour(out["image"], config, colour, also=out.get("back"))
+    if back is not None:
+        out["back"] = back
     if config.occluder and config.max_occluders:
         out["image"] = add_occluders(out["image"], config, np.random.default_rng(occluder_seed))
     return out
@@ -146,7 +150,8 @@ def jitter_crop(
     )
     out["image"] = (image + (1 - inside) * fill_colour).clamp(0, 1)
     for key in _MAP_KEYS:
-        out[key] = sample(record[key], "nearest").to(record[key].dtype)
+        if key in record:
+            out[key] = sample(record[key], "nearest").to(record[key].dtype)
     focal, cx, cy = (float(x) for x in record["intrinsics"])
     out["intrinsics"] = torch.tensor(
         [focal / scale, (cx - offset[0]) / scale, (cy - offset[1]) / scale], dtype=record["intrinsics"].dtype
@@ -158,7 +163,8 @@ def flip_record(record: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Mirror a record left-right (see the module docstring); applying it twice gives the record back."""
     out = dict(record)
     for key in ("image", *_MAP_KEYS):
-        out[key] = torch.flip(record[key], dims=[-1])
+        if key in record:
+            out[key] = torch.flip(record[key], dims=[-1])
     for key in ("visible_normals", "hidden_normals"):
         normals = out[key].clone()
         normals[0] = -normals[0]
@@ -170,28 +176,39 @@ def flip_record(record: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def jitter_colour(image: torch.Tensor, config: AugmentConfig, draws: np.ndarray) -> torch.Tensor:
+def jitter_colour(
+    image: torch.Tensor, config: AugmentConfig, draws: np.ndarray, *, also: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Brightness, contrast, saturation and channel gains from six uniform draws in [-1, 1].
 
     Args:
         image: (3, N, N) float in [0, 1].
         draws: (6,) float in [-1, 1]: brightness, contrast, saturation, then three channel gains.
+        also: optional (3, N, N) float in [0, 1] taken through the very same transform (the contrast
+            pivots on ``image``'s mean): the back colours, photographed by the same camera.
 
     Returns:
-        (3, N, N) float in [0, 1].
+        The two, jittered, in [0, 1] (the second None when ``also`` is).
     """
-    out = image
-    if config.brightness:
-        out = out * (1 + draws[0] * config.brightness)
-    if config.contrast:
-        mean = out.mean()
-        out = (out - mean) * (1 + draws[1] * config.contrast) + mean
-    if config.saturation:
-        grey = out.mean(dim=0, keepdim=True)
-        out = (out - grey) * (1 + draws[2] * config.saturation) + grey
-    if config.channel_gain:
-        out = out * torch.tensor(1 + draws[3:6] * config.channel_gain, dtype=out.dtype)[:, None, None]
-    return out.clamp(0, 1)
+    pivot = None
+
+    def transform(values: torch.Tensor) -> torch.Tensor:
+        nonlocal pivot
+        out = values
+        if config.brightness:
+            out = out * (1 + draws[0] * config.brightness)
+        if config.contrast:
+            pivot = out.mean() if pivot is None else pivot
+            out = (out - pivot) * (1 + draws[1] * config.contrast) + pivot
+        if config.saturation:
+            grey = out.mean(dim=0, keepdim=True)
+            out = (out - grey) * (1 + draws[2] * config.saturation) + grey
+        if config.channel_gain:
+            out = out * torch.tensor(1 + draws[3:6] * config.channel_gain, dtype=out.dtype)[:, None, None]
+        return out.clamp(0, 1)
+
+    jittered = transform(image)
+    return jittered, None if also is None else transform(also)
 
 
 def add_occluders(image: torch.Tensor, config: AugmentConfig, rng: np.random.Generator) -> torch.Tensor:

@@ -35,13 +35,14 @@ from pathlib import Path
 
 import numpy as np
 from mould.datasets.augment import AugmentConfig
-from mould.datasets.crops import crop_around, sample_frame
+from mould.datasets.crops import crop_around
 from mould.datasets.samples import read_sample, write_sample
 from mould.datasets.source import RecordSource
 
 from mould.container import Mould
 from mould.encode import encode_mesh
 from mould.errors import InputError
+from mould.framing import sample_frame
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Humans3DDataset(RecordSource):
     Args:
         root: the folder holding ``humans3d.json``.
         resolution: the crop's side.
-        margin: free border of the crop, see :func:`mould.camera.square_box`.
+        margin: free border of the crop, see :func:`mould.framing.square_box`.
         cache_dir: where computed samples are kept; default ``root/.mould_cache/r<resolution>``; when it
             cannot be written, moulds are recomputed each time (and a warning says so once).
         augment, seed: as :class:`~mould.datasets.folder.SampleFolder`.
@@ -208,5 +209,5 @@ class Humans3DDataset(RecordSource):
         encoding = encode_mesh(vertices, faces, crop.camera, normals=True)
         if not encoding.mould.mask.any():
             raise InputError(f"{mesh_path}: no pixel of the crop sees the mesh")
-        pixels = np.clip(sample_frame(image, crop, order=1) + 0.5, 0, 255).astype(np.uint8)
+        pixels = np.clip(sample_frame(image, crop.window, order=1) + 0.5, 0, 255).astype(np.uint8)
         return encoding.mould.replace(image=pixels)

@@ -12,6 +12,9 @@ key                shape, dtype     meaning
 ``visible_normals`` (3, N, N) f32   unit normals, camera frame, out of the body; 0 where unknown
 ``hidden_normals`` (3, N, N) f32    the same for the hidden surface
 ``has_normals``    () bool          False when the dataset has no ground-truth normals
+``back``           (3, N, N) f32    colour of the hidden surface in [0, 1] (``Mould.back_image``); 0 where
+                                    unknown
+``has_back``       () bool          False when the dataset has no back colours
 ``intrinsics``     (3,) f32         focal (px; orthographic px/m), cx, cy (px)
 ``perspective``    () bool          True for a perspective camera, False for orthographic
 ``cam_to_world``   (4, 4) f32       rigid camera-to-world transform
@@ -34,6 +37,8 @@ RECORD_KEYS = (
     "visible_normals",
     "hidden_normals",
     "has_normals",
+    "back",
+    "has_back",
     "intrinsics",
     "perspective",
     "cam_to_world",
@@ -57,7 +62,7 @@ def mould_to_record(mould: Mould, image: np.ndarray | None = None) -> dict[str, 
     zeros = np.zeros((n, n, 3), np.float32)
     camera = mould.camera
     return {
-        "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() / 255.0,
+        "image": _colour_tensor(image),
         "visible": torch.from_numpy(np.where(mask, mould.visible, 0).astype(np.float32))[None],
         "hidden": torch.from_numpy(np.where(mask, mould.hidden, 0).astype(np.float32))[None],
         "mask": torch.from_numpy(mask.astype(np.float32))[None],
@@ -68,10 +73,22 @@ def mould_to_record(mould: Mould, image: np.ndarray | None = None) -> dict[str, 
             np.ascontiguousarray((mould.hidden_normals if mould.has_normals else zeros).transpose(2, 0, 1))
         ),
         "has_normals": torch.tensor(mould.has_normals),
+        "back": _colour_tensor(mould.back_image if mould.back_image is not None else zeros.astype(np.uint8)),
+        "has_back": torch.tensor(mould.back_image is not None),
         "intrinsics": torch.tensor([camera.focal, camera.cx, camera.cy], dtype=torch.float32),
         "perspective": torch.tensor(camera.kind == "perspective"),
         "cam_to_world": torch.from_numpy(camera.cam_to_world.astype(np.float32)),
     }
+
+
+def _colour_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """(N, N, 3) uint8 -> (3, N, N) float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).float() / 255.0
+
+
+def _colour_pixels(values: np.ndarray) -> np.ndarray:
+    """(3, N, N) float in [0, 1] -> (N, N, 3) uint8 (inverse of :func:`_colour_tensor`)."""
+    return (np.clip(values.transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def record_camera(record: dict[str, torch.Tensor], index: int | None = None) -> Camera:
@@ -105,12 +122,13 @@ def record_to_mould(record: dict[str, torch.Tensor], index: int | None = None) -
             "visible_normals": item("visible_normals").transpose(1, 2, 0),
             "hidden_normals": item("hidden_normals").transpose(1, 2, 0),
         }
-    image = (np.clip(item("image").transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
+    extra = {"back_image": _colour_pixels(item("back"))} if "back" in record and bool(item("has_back")) else {}
     return Mould(
         visible=np.where(mask, item("visible")[0], 0),
         hidden=np.where(mask, item("hidden")[0], 0),
         mask=mask,
         camera=record_camera(record, index),
-        image=image,
+        image=_colour_pixels(item("image")),
         **normals,
+        **extra,
     )

@@ -52,13 +52,14 @@ from pathlib import Path
 
 import numpy as np
 from mould.datasets.augment import AugmentConfig
-from mould.datasets.crops import crop_around, mask_extent, sample_frame
+from mould.datasets.crops import crop_around, mask_extent
 from mould.datasets.smpl import SmplModel, load_smpl, smpl_joints, smpl_vertices
 from mould.datasets.source import RecordSource
 
 from mould.container import Mould
 from mould.encode import encode_mesh
 from mould.errors import InputError
+from mould.framing import sample_frame
 
 log = logging.getLogger(__name__)
 
@@ -239,9 +240,9 @@ class SurrealDataset(RecordSource):
             raise InputError(f"{clip}: frame {t} shows no person")
         cam_to_world = surreal_cam_to_world(np.asarray(info["camLoc"]).ravel())
         crop = crop_around(SURREAL_INTRINSICS, cam_to_world, extent, self.resolution)
-        image = np.clip(sample_frame(frame, crop, order=1) + 0.5, 0, 255).astype(np.uint8)
-        visible = sample_frame(planar, crop, order=0).astype(np.float32)
-        crop_mask = (sample_frame(mask.astype(np.float64), crop, order=0) > 0.5) & (visible > 0)
+        image = np.clip(sample_frame(frame, crop.window, order=1) + 0.5, 0, 255).astype(np.uint8)
+        visible = sample_frame(planar, crop.window, order=0).astype(np.float32)
+        crop_mask = (sample_frame(mask.astype(np.float64), crop.window, order=0) > 0.5) & (visible > 0)
 
         vertices, faces = self.body_mesh(info, t)
         cast = encode_mesh(vertices, faces, crop.camera, normals=True).mould

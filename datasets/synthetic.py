@@ -9,7 +9,8 @@ whatever the number of workers or the order they run in):
    finds limbs passing through each other;
 3. **clothing and hair** as geometry (:mod:`mould.datasets.clothing`, :mod:`mould.datasets.hair`);
 4. **appearance**: skin tone, garment colours and patterns, hair colour (:mod:`mould.datasets.appearance`);
-5. **camera**: perspective, random yaw, elevation and distance, framed by :func:`mould.camera.frame_points`
+5. **camera**: perspective, yaw from the view mix of photographs (:mod:`mould.datasets.views`), random
+   elevation and distance, framed by :func:`mould.framing.frame_points`
    (the reconstruction's framing rule) with a small random zoom and shift;
 6. **render**: one ray cast gives the image and the mould (:mod:`mould.datasets.render`).
 
@@ -31,15 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from mould.datasets.views import VIEW_MIXES, ViewMix, sample_yaw
 
-from mould.camera import frame_points
 from mould.container import Mould
 from mould.errors import InputError
 from mould.files import write_atomic
+from mould.framing import frame_points
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped whenever the same (seed, index) would give a different sample; stored in every sample."""
 
 MANIFEST = ".synth.json"
@@ -58,6 +60,9 @@ class SynthConfig:
     """Images whose random crops serve as backgrounds (procedural backgrounds when empty)."""
     max_pose_tries: int = 8
     """Poses drawn before accepting one that fails the collision test (rare; recorded in the sample)."""
+    views: ViewMix = "photo"
+    """Camera yaw distribution: ``"photo"`` (mostly the front half, as photographs of people are) or
+    ``"uniform"`` over 360 degrees; see :mod:`mould.datasets.views`."""
     distance_factor: tuple[float, float] = (2.0, 4.5)
     """Camera distance range, in multiples of the figure's largest extent (2.5 frames a standing adult
     from ~4 m)."""
@@ -82,6 +87,8 @@ class SynthConfig:
             raise ValueError(f"resolution: expected 16 to 2048, got {self.resolution}")
         if self.max_pose_tries < 1:
             raise ValueError(f"max_pose_tries: expected >= 1, got {self.max_pose_tries}")
+        if self.views not in VIEW_MIXES:
+            raise ValueError(f"views: expected one of {', '.join(VIEW_MIXES)}, got {self.views!r}")
 
 
 def sample_phenotype(rng: np.random.Generator) -> dict[str, float]:
@@ -149,7 +156,7 @@ def generate_sample(index: int, seed: int, config: SynthConfig | None = None) ->
 
     everything = np.concatenate([s.vertices for s, _ in surfaces])
     extent = float(np.max(everything.max(axis=0) - everything.min(axis=0)))
-    yaw = float(rng.uniform(0, 360))
+    yaw = sample_yaw(rng, config.views)
     elevation = float(np.clip(rng.normal(5, 10), *config.elevation))
     distance = float(rng.uniform(*config.distance_factor) * extent)
     zoomed_out = rng.uniform() < config.zoom_out
@@ -227,6 +234,7 @@ def _manifest(seed: int, config: SynthConfig) -> dict:
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
         "resolution": config.resolution,
+        "views": config.views,
         "backgrounds": [str(p) for p in config.backgrounds],
     }
 
@@ -252,7 +260,7 @@ def check_output_folder(outdir: Path, seed: int, config: SynthConfig, *, force: 
         except ValueError:
             raise InputError(f"{manifest_path}: unreadable; use --force to overwrite") from None
         current = _manifest(seed, config)
-        for key in ("generator_version", "seed", "resolution"):
+        for key in ("generator_version", "seed", "resolution", "views"):
             if previous.get(key) != current[key]:
                 raise InputError(
                     f"{outdir}: holds samples made with {key} = {previous.get(key)}, not {current[key]}; "

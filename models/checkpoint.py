@@ -1,26 +1,34 @@
 """Network checkpoints as safetensors: the weights, and the config in the metadata, so that a checkpoint
 alone rebuilds its network. Loading never unpickles anything.
 
-Metadata keys (all strings): ``format`` = ``"mould-checkpoint"``, ``format_version`` = ``"1"``,
+Metadata keys (all strings): ``format`` = ``"mould-checkpoint"``, ``format_version`` = ``"2"``,
 ``model_config`` = the :class:`ModelConfig` as JSON, plus any the caller adds (training step, data, ...).
 Optimiser states are the trainer's business and live in a separate file.
+
+Format 1 (networks with redundant convolution biases) is still read: :mod:`mould.models.legacy` folds it
+into today's network exactly.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 import torch
 from mould.models.configs import ModelConfig
 from mould.models.hourglass import MouldNet, build_model
+from mould.models.legacy import LEGACY_FORMAT_VERSION, fold_legacy
 
 from mould.errors import InputError
 from mould.files import write_atomic
 
+log = logging.getLogger(__name__)
+
 FORMAT = "mould-checkpoint"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+_READABLE_VERSIONS = ("1", "2")
 _RESERVED = ("format", "format_version", "model_config")
 
 
@@ -89,10 +97,10 @@ def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise InputError(f"{path}: corrupt safetensors header ({error})") from None
     if metadata.get("format") != FORMAT or "model_config" not in metadata:
         raise InputError(f"{path}: a safetensors file but not a mould checkpoint (no model config in metadata)")
-    if metadata.get("format_version") != FORMAT_VERSION:
+    if metadata.get("format_version") not in _READABLE_VERSIONS:
         raise InputError(
             f"{path}: checkpoint format version {metadata.get('format_version')!r} is not supported "
-            f"(this toolkit reads {FORMAT_VERSION})"
+            f"(this toolkit reads {' and '.join(_READABLE_VERSIONS)})"
         )
     return dict(metadata)
 
@@ -123,6 +131,12 @@ def load_checkpoint(
         tensors = load_file(path, device=str(device))
     except (SafetensorError, OSError, ValueError) as error:
         raise InputError(f"{path}: unreadable safetensors file ({error})") from None
+    if metadata["format_version"] == LEGACY_FORMAT_VERSION:
+        try:
+            tensors = fold_legacy(config, tensors)
+        except (ValueError, RuntimeError) as error:
+            raise InputError(f"{path}: the weights do not fit the config {config.name!r} ({error})") from None
+        log.info("%s: format-1 checkpoint, its redundant biases folded into today's network", path)
     model = build_model(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))

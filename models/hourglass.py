@@ -31,8 +31,12 @@ OUTPUT_KEYS = ("visible", "hidden", "mask_logits")
 """The keys of each stack's prediction dict."""
 
 
-def _conv(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
+def _conv(cin: int, cout: int, kernel: int, stride: int = 1, *, bias: bool = False) -> nn.Conv2d:
+    """A 'same'-padded convolution, without bias by default: every convolution of the network but the two
+    output layers feeds a BatchNorm (directly, or through sums, skips, pooling and resampling, which carry
+    a per-channel constant unchanged), and BatchNorm cancels any per-channel constant, so such a bias would
+    never learn (its true gradient is exactly zero)."""
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=bias)
 
 
 class Residual(nn.Module):
@@ -82,14 +86,14 @@ class Head(nn.Module):
         super().__init__()
         half, full = config.head_features, config.full_features
         self.reduce = nn.Sequential(_conv(config.features, half, 1), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
-        self.up_half = nn.ConvTranspose2d(half, half, 2, stride=2)
+        self.up_half = nn.ConvTranspose2d(half, half, 2, stride=2, bias=False)
         self.skip_half = _conv(config.stem_features, half, 1)
         self.fuse_half = nn.Sequential(
             nn.BatchNorm2d(half), nn.ReLU(inplace=True), _conv(half, half, 3), nn.BatchNorm2d(half), nn.ReLU()
         )
-        self.up_full = nn.ConvTranspose2d(half, full, 2, stride=2)
+        self.up_full = nn.ConvTranspose2d(half, full, 2, stride=2, bias=False)
         self.fuse_full = nn.Sequential(
-            nn.BatchNorm2d(full), nn.ReLU(inplace=True), _conv(full, len(OUTPUT_KEYS), 3)
+            nn.BatchNorm2d(full), nn.ReLU(inplace=True), _conv(full, len(OUTPUT_KEYS), 3, bias=True)
         )
 
     def forward(
@@ -108,7 +112,7 @@ class Stack(nn.Module):
         f = config.features
         self.hourglass = Hourglass(config.hourglass_depth, f)
         self.after = nn.Sequential(Residual(f, f), _conv(f, f, 1), nn.BatchNorm2d(f), nn.ReLU(inplace=True))
-        self.coarse = _conv(f, len(OUTPUT_KEYS), 1)
+        self.coarse = _conv(f, len(OUTPUT_KEYS), 1, bias=True)
         self.head = Head(config)
         # Newell et al.: features and predictions are mapped back by 1x1 convolutions and added.
         self.remap_features = None if last else _conv(f, f, 1)
@@ -128,7 +132,8 @@ class MouldNet(nn.Module):
         super().__init__()
         self.config = config
         s, f = config.stem_features, config.features
-        self.stem_full = nn.Sequential(_conv(3, config.full_features, 3), nn.BatchNorm2d(config.full_features))
+        # No BatchNorm of its own: the skip is summed into the head's last stage, whose BatchNorm follows.
+        self.stem_full = _conv(3, config.full_features, 3)
         self.stem_half = nn.Sequential(
             _conv(3, s, 7, stride=2), nn.BatchNorm2d(s), nn.ReLU(inplace=True), Residual(s, s)
         )

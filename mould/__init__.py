@@ -4,11 +4,12 @@ The core is light to import (numpy only); meshing, training and open3d load lazi
 Units are metres; the camera frame is OpenCV's (x right, y down, z forward); depth is camera-space z.
 """
 
-from mould.camera import Camera, frame_points, look_at, square_box, view_direction
+from mould.camera import Camera, look_at, view_direction
 from mould.container import SCHEMA_VERSION, Mould
 from mould.decode import PointCloud, mould_to_points
 from mould.encode import Encoding, encode_mesh, mesh_to_mould
 from mould.errors import InputError, MouldError
+from mould.framing import frame_points, square_box
 
 __version__ = "0.1.0"
 

@@ -17,6 +17,9 @@ key                          shape, dtype      meaning
 ``visible_normals`` (opt.)   (H, W, 3) float32 unit surface normals at the visible hits, camera frame,
                                                pointing out of the body (towards the camera)
 ``hidden_normals``  (opt.)   (H, W, 3) float32 the same at the hidden hits (away from the camera)
+``back_image``  (optional)   (H, W, 3) uint8   the colour of the hidden surface at each pixel (for
+                                               synthetic data: its albedo under the photo's mean
+                                               illumination); 0 outside the mask
 ============================ ================= =====================================================
 
 H = W = the camera's resolution.
@@ -40,7 +43,7 @@ from mould.files import write_atomic
 from mould.tolerances import DEFAULT_TOLERANCES
 
 SCHEMA_VERSION = 1
-_OPTIONAL = ("image", "visible_normals", "hidden_normals")
+_OPTIONAL = ("image", "visible_normals", "hidden_normals", "back_image")
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +58,8 @@ class Mould:
         image: optional (H, W, 3) uint8 RGB crop.
         visible_normals, hidden_normals: optional (H, W, 3) float32 unit normals, camera frame, pointing
             out of the body; zero outside ``mask``.
+        back_image: optional (H, W, 3) uint8 colour of the hidden surface seen through each pixel (what
+            texturing the back needs; the generator's definition is in :mod:`mould.datasets.render`).
 
     A mould validates itself on construction and raises ``ValueError`` naming the field.
     """
@@ -66,6 +71,7 @@ class Mould:
     image: np.ndarray | None = None
     visible_normals: np.ndarray | None = None
     hidden_normals: np.ndarray | None = None
+    back_image: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.camera, Camera):
@@ -84,8 +90,9 @@ class Mould:
         if np.any(self.hidden[self.mask] < self.visible[self.mask] - DEFAULT_TOLERANCES.order_slack):
             worst = float(np.max(self.visible[self.mask] - self.hidden[self.mask]))
             raise ValueError(f"hidden: must be >= visible inside the mask, found hidden {worst:.4g} m in front")
-        if self.image is not None:
-            check_array("image", self.image, (n, n, 3), np.uint8)
+        for name in ("image", "back_image"):
+            if self.__getattribute__(name) is not None:
+                check_array(name, self.__getattribute__(name), (n, n, 3), np.uint8)
         for name in ("visible_normals", "hidden_normals"):
             value = self.__getattribute__(name)
             if value is not None:

@@ -24,8 +24,8 @@ from mould.recon.mesh import mould_to_mesh
 from mould.recon.metrics import surface_error_mm
 from mould.recon.stitch import StitchConfig, stitch_mould
 
-from mould.camera import frame_points
 from mould.encode import encode_mesh
+from mould.framing import frame_points
 
 log = logging.getLogger(__name__)
 

@@ -21,3 +21,20 @@ def anny_body() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def randomised_legacy_state(config, generator):
+    """A format-1 state dict (:mod:`mould.models.legacy`) of ``config`` with random weights, biases and
+    BatchNorm statistics, so that every fold matters: name -> float32 tensor."""
+    import torch
+    from mould.models.legacy import legacy_network
+
+    state = {}
+    for name, value in legacy_network(config).state_dict().items():
+        if not value.is_floating_point():
+            state[name] = value
+        elif name.endswith("running_var"):
+            state[name] = 0.5 + torch.rand(value.shape, generator=generator)
+        else:
+            state[name] = torch.randn(value.shape, generator=generator) * 0.3
+    return state

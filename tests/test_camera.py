@@ -1,4 +1,4 @@
-"""Cameras: projection round trips, look-at axes, the framing rule, serialisation and bad parameters."""
+"""Cameras: projection round trips, look-at axes, serialisation and bad parameters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mould.camera import Camera, frame_points, look_at, square_box, view_direction
+from mould.camera import Camera, look_at, view_direction
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -141,83 +141,6 @@ def test_view_direction():
     np.testing.assert_allclose(view_direction(180, 0), [0, 0, -1], atol=1e-15)
     np.testing.assert_allclose(view_direction(0, 90), [0, 1, 0], atol=1e-15)
     np.testing.assert_allclose(np.linalg.norm(view_direction(33, -21)), 1)
-
-
-# -- framing ---------------------------------------------------------------------------------------------
-@settings(max_examples=60, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    kind=st.sampled_from(["perspective", "orthographic"]),
-    yaw=st.floats(-180, 180),
-    elevation=st.floats(-60, 60),
-    margin=st.floats(0, 0.45),
-    resolution=st.integers(8, 1024),
-)
-def test_frame_points_fits_the_points_with_the_margin(seed, kind, yaw, elevation, margin, resolution):
-    rng = np.random.default_rng(seed)
-    points = rng.normal(size=(200, 3)) * rng.uniform(0.05, 2, 3) + rng.uniform(-3, 3, 3)
-    camera = frame_points(points, resolution, kind=kind, yaw_deg=yaw, elevation_deg=elevation, margin=margin)
-    uv, depth = camera.project(points)
-    assert np.all(depth > 0)
-    low, high = margin * resolution - 0.5, resolution - 0.5 - margin * resolution
-    slack = 1e-6 * resolution
-    assert uv.min() >= low - slack and uv.max() <= high + slack
-    # tight along the longer axis, and centred on both
-    extent = uv.max(axis=0) - uv.min(axis=0)
-    longer = int(np.argmax(extent))
-    assert uv[:, longer].min() == pytest.approx(low, abs=slack)
-    assert uv[:, longer].max() == pytest.approx(high, abs=slack)
-    np.testing.assert_allclose((uv.max(axis=0) + uv.min(axis=0)) / 2, (resolution - 1) / 2, atol=slack)
-    # the camera looks at the bounding-box centre from the asked direction
-    centre = (points.min(axis=0) + points.max(axis=0)) / 2
-    towards = camera.centre - centre
-    np.testing.assert_allclose(towards / np.linalg.norm(towards), view_direction(yaw, elevation), atol=1e-9)
-
-
-def test_frame_points_box_scale_and_shift():
-    rng = np.random.default_rng(5)
-    points = rng.normal(size=(100, 3))
-    n = 200
-    plain = frame_points(points, n, kind="orthographic")
-    zoomed = frame_points(points, n, kind="orthographic", box_scale=2.0, box_shift=(0.1, -0.05))
-    uv_plain, _ = plain.project(points)
-    uv, _ = zoomed.project(points)
-    np.testing.assert_allclose(np.ptp(uv, axis=0), np.ptp(uv_plain, axis=0) / 2, rtol=1e-9)
-    # the square moves right/up by the shift, so the figure moves left/down in the crop
-    centre = (uv.max(axis=0) + uv.min(axis=0)) / 2
-    np.testing.assert_allclose(centre, [(n - 1) / 2 - 0.1 * n, (n - 1) / 2 + 0.05 * n], atol=1e-9)
-
-
-def test_frame_points_perspective_distance():
-    points = np.array([[-0.3, 0, -0.1], [0.3, 1.7, 0.1]])
-    camera = frame_points(points, 64, distance=5.0)
-    np.testing.assert_allclose(camera.centre, [0, 0.85, 5.0], atol=1e-12)
-    default = frame_points(points, 64)
-    assert np.linalg.norm(default.centre - [0, 0.85, 0]) == pytest.approx(2.5 * 1.7)
-
-
-def test_frame_points_rejects_bad_input():
-    with pytest.raises(ValueError, match="points"):
-        frame_points(np.zeros((0, 3)), 64)
-    with pytest.raises(ValueError, match="coincide"):
-        frame_points(np.ones((5, 3)), 64)
-    with pytest.raises(ValueError, match="points"):
-        frame_points(np.array([[0, 0, np.nan], [1, 1, 1]]), 64)
-    with pytest.raises(ValueError, match="points"):
-        frame_points(np.zeros((4, 2)), 64)
-    with pytest.raises(ValueError, match="distance"):
-        frame_points(np.array([[0, 0, -2.0], [0, 1, 2.0]]), 64, distance=1.0)
-    with pytest.raises(ValueError, match="margin"):
-        frame_points(np.eye(3), 64, margin=0.5)
-
-
-def test_square_box():
-    box = square_box(0, 4, 1, 2, margin=0.25)
-    assert (box.u, box.v, box.side) == (2, 1.5, 8)
-    with pytest.raises(ValueError, match="margin"):
-        square_box(0, 1, 0, 1, margin=-0.1)
-    with pytest.raises(ValueError, match="empty"):
-        square_box(1, 1, 2, 2)
 
 
 # -- serialisation and validation -------------------------------------------------------------------------

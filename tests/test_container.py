@@ -34,6 +34,7 @@ def make_mould(with_optional: bool = True, seed: int = 0) -> Mould:
             "image": rng.integers(0, 256, (N, N, 3), dtype=np.uint8),
             "visible_normals": np.where(mask[..., None], normals[0], 0),
             "hidden_normals": np.where(mask[..., None], normals[1], 0),
+            "back_image": np.where(mask[..., None], rng.integers(0, 256, (N, N, 3)), 0).astype(np.uint8),
         }
     return Mould(visible=visible, hidden=hidden, mask=mask, camera=camera, **optional)
 
@@ -46,7 +47,7 @@ def mould_arrays(mould: Mould) -> dict[str, np.ndarray]:
 
 
 def assert_moulds_equal(a: Mould, b: Mould) -> None:
-    for name in ("visible", "hidden", "mask", "image", "visible_normals", "hidden_normals"):
+    for name in ("visible", "hidden", "mask", "image", "visible_normals", "hidden_normals", "back_image"):
         x, y = getattr(a, name), getattr(b, name)
         assert (x is None) == (y is None), name
         if x is not None:
@@ -77,6 +78,7 @@ def test_saved_schema(tmp_path):
         "image": ((N, N, 3), np.uint8),
         "visible_normals": ((N, N, 3), np.float32),
         "hidden_normals": ((N, N, 3), np.float32),
+        "back_image": ((N, N, 3), np.uint8),
     }
     assert set(arrays) == set(expected)
     for key, (shape, dtype) in expected.items():
@@ -130,6 +132,7 @@ def test_constructor_validates_and_names_the_field():
         "mask": {"mask": good.mask.astype(np.uint8)},
         "image": {"image": good.image.astype(np.float32)},
         "visible_normals": {"visible_normals": good.visible_normals[..., :2]},
+        "back_image": {"back_image": good.back_image[:-1]},
         "camera": {"camera": "perspective"},
     }
     for name, change in cases.items():
@@ -187,6 +190,7 @@ BAD_CONTENTS = {  # case -> (the file's arrays, made when the test runs; what th
     "hidden shape": (lambda: changed(hidden=np.ones((N, N + 1), np.float32)), "hidden: expected"),
     "mask shape": (lambda: changed(mask=np.ones((N - 1, N - 1), bool)), "mask: expected"),
     "image shape": (lambda: changed(image=np.zeros((N, N, 4), np.uint8)), "image: expected"),
+    "back dtype": (lambda: changed(back_image=np.zeros((N, N, 3), np.float32)), "back_image: expected"),
     "normals shape": (lambda: changed(hidden_normals=np.zeros((N, N), np.float32)), "hidden_normals: expected"),
     "non-square": (lambda: changed(visible=np.ones((N, N + 2), np.float32)), "square"),
     "mask dtype": (lambda: changed(mask=np.ones((N, N), np.uint8)), "mask: expected"),

@@ -1,21 +1,11 @@
-"""Framing the person in a photo: the silhouette-guided crop loop and the crop camera."""
+"""Framing the person in a photo: the silhouette-guided crop loop."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mould.apps.crop import (
-    CropConfig,
-    NoPersonFound,
-    crop_camera,
-    crop_square,
-    find_person,
-    largest_component,
-    mask_box,
-    whole_image_box,
-)
-from mould.camera import Camera
+from mould.reconstruction.person import CropConfig, NoPersonFound, find_person, largest_component, mask_box
 
 
 def _photo_with_person(height=300, width=500, centre=(340, 160), radii=(40, 110)):
@@ -73,33 +63,6 @@ def test_largest_component():
     mask[0:2, 0:2] = True
     mask[5:9, 5:9] = True
     assert largest_component(mask).sum() == 16
-
-
-def test_crop_of_the_whole_square_image_is_a_resize():
-    rgb, _ = _photo_with_person(256, 256, centre=(128, 128))
-    crop = crop_square(rgb, whole_image_box(256, 256), 256)
-    assert np.array_equal(crop, rgb)
-
-
-def test_crop_camera_agrees_with_the_photo_camera():
-    rng = np.random.default_rng(1)
-    height, width, focal = 480, 640, 700.0
-    photo = Camera("perspective", 1, focal, (width - 1) / 2, (height - 1) / 2, np.eye(4))
-    box = whole_image_box(height, width)
-    box = type(box)(400.0, 200.0, 150.0)
-    camera = crop_camera(box, 256, focal, (height, width))
-    points = np.column_stack([rng.uniform(-0.5, 0.5, 20), rng.uniform(-0.5, 0.5, 20), rng.uniform(2, 5, 20)])
-    uv_photo, _ = photo.project(points)
-    uv_crop, _ = camera.project(points)
-    # crop pixel j <-> photo coordinate box.u - side/2 + (j + 0.5) * side/256 - 0.5
-    scale = box.side / 256
-    back = np.column_stack(
-        [
-            box.u - box.side / 2 + (uv_crop[:, 0] + 0.5) * scale - 0.5,
-            box.v - box.side / 2 + (uv_crop[:, 1] + 0.5) * scale - 0.5,
-        ]
-    )
-    np.testing.assert_allclose(back, uv_photo, atol=1e-9)
 
 
 def test_stable_framing_ends_on_the_crop_last_predicted():

@@ -11,9 +11,10 @@ from mould.datasets.mixing import MixedDataset, mix_datasets, parse_data_spec
 from mould.datasets.records import mould_to_record
 from mould.datasets.samples import write_sample
 
-from mould.camera import Camera, frame_points
+from mould.camera import Camera
 from mould.encode import encode_mesh
 from mould.errors import InputError
+from mould.framing import frame_points
 
 N = 48
 
@@ -184,6 +185,27 @@ def test_crop_jitter_fills_beyond_the_old_crop():
     out = jitter_crop(record, 2.0, (0.0, 0.0), fill=np.array([1.0, 0.0, 0.0]))
     assert torch.allclose(out["image"][:, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
     assert out["mask"][0, 0, 0] == 0
+
+
+def test_the_back_colour_follows_the_image_through_every_augmentation():
+    # A back colour equal to the image must stay equal to it through crops, flips and colour jitter (the
+    # contrast of both pivots on the image's mean), while occluders, which hide the front, never reach it.
+    mould = encoded(base_camera())
+    image = textured(mould)
+    record = mould_to_record(mould.replace(back_image=image), image)
+    assert record["has_back"] and torch.equal(record["back"], record["image"])
+    config = AugmentConfig(flip=1.0, crop_scale=0.0, crop_shift=0.0, occluder=0.0)
+    out = augment_record(record, config, np.random.default_rng(3))
+    assert not torch.equal(out["back"], record["back"])
+    torch.testing.assert_close(out["back"], out["image"], rtol=0, atol=1e-6)
+    shifted = jitter_crop(record, 1.0, (6 / N, 0.0))  # a whole number of pixels: nearest = bilinear
+    torch.testing.assert_close(shifted["back"][:, :, :-6], shifted["image"][:, :, :-6], rtol=0, atol=1e-5)
+    hidden = augment_record(record, AugmentConfig(occluder=1.0, flip=0.0, brightness=0.0, contrast=0.0,
+                                                  saturation=0.0, channel_gain=0.0, crop_scale=0, crop_shift=0),
+                            np.random.default_rng(5))  # fmt: skip
+    assert torch.equal(hidden["back"], record["back"]) and not torch.equal(hidden["image"], record["image"])
+    # And a record without back colours says so.
+    assert not mould_to_record(mould, image)["has_back"]
 
 
 def test_colour_jitter_and_occluders_leave_maps_alone():

@@ -11,11 +11,11 @@ import pytest
 from mould.datasets.appearance import Material, albedo, value_noise
 from mould.datasets.synthetic import SynthConfig, generate_sample, synthesize
 
-from mould.camera import frame_points
 from mould.encode import encode_mesh
 from mould.errors import InputError
+from mould.framing import frame_points
 
-SMALL = SynthConfig(resolution=48)
+SMALL = SynthConfig(resolution=48, zoom_out=0.0)  # whole crops: a zoomed-out person is a few pixels at 48²
 
 
 def test_generate_sample_is_deterministic(anny_body):
@@ -262,3 +262,31 @@ def test_zoomed_out_crops_show_a_smaller_person(anny_body):
         sizes[name] = (mould.mask.sum(), params["camera"]["box_scale"])
     assert sizes["near"][1] <= 1.12 and sizes["far"][1] >= 1.3
     assert sizes["far"][0] < sizes["near"][0]
+
+
+def test_the_photo_view_mix_and_the_bands():
+    from mould.datasets.views import PHOTO_MIX, sample_yaw, view_band
+
+    rng = np.random.default_rng(0)
+    yaws = np.array([sample_yaw(rng) for _ in range(20_000)])
+    bands = [view_band(yaw) for yaw in yaws]
+    for band, share in PHOTO_MIX.items():
+        # 20,000 draws: the binomial standard deviation of a share is under 0.0033.
+        assert abs(bands.count(band) / len(bands) - share) < 0.015, band
+    assert np.mean(np.abs(yaws) > 45) >= 0.2 and np.mean(np.abs(yaws) > 135) >= 0.05  # what #11 asks
+    assert abs(np.mean(yaws > 0) - 0.5) < 0.015  # both sides alike
+    uniform = np.array([sample_yaw(rng, "uniform") for _ in range(20_000)])
+    assert abs(np.mean(np.abs(uniform) <= 45) - 0.25) < 0.015
+    assert [view_band(a) for a in (0, 45, 45.1, -90, 135, 135.1, 180, -179, 315, 400)] == [
+        "front", "front", "side", "side", "side", "back", "back", "back", "front", "front"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="mix"):
+        sample_yaw(rng, "behind")
+
+
+def test_samples_record_their_yaw_from_the_view_mix(anny_body):
+    from mould.datasets.views import VIEW_BANDS
+
+    _, _, params = generate_sample(3, seed=11, config=SynthConfig(resolution=32))
+    yaw = params["camera"]["yaw_deg"]
+    assert -180 <= yaw <= 180 and any(low <= abs(yaw) <= high for low, high in VIEW_BANDS.values())

@@ -8,7 +8,7 @@ import pytest
 import trimesh
 from scipy.ndimage import distance_transform_edt
 
-from mould.camera import Camera, frame_points, look_at
+from mould.camera import Camera, look_at
 from mould.container import Mould
 from mould.decode import (
     BACK,
@@ -22,6 +22,7 @@ from mould.decode import (
     silhouette_outward,
 )
 from mould.encode import encode_mesh
+from mould.framing import frame_points
 from mould.tolerances import DEFAULT_TOLERANCES
 
 JUMP = DEFAULT_TOLERANCES.depth_jump

@@ -17,10 +17,11 @@ import trimesh
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mould.camera import Camera, frame_points, look_at, view_direction
+from mould.camera import Camera, look_at, view_direction
 from mould.container import Mould
 from mould.decode import boundary_pixels
 from mould.encode import check_mesh, encode_mesh, face_normals, mesh_to_mould
+from mould.framing import frame_points
 
 GEOMETRY_EPS = 1e-6
 """Metres by which bracketing shapes are grown/shrunk: the float32 rounding of vertices (~1e-7 m at 2 m)."""

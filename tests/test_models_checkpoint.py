@@ -150,6 +150,35 @@ def test_weights_that_do_not_fit_the_config(tmp_path):
         load_checkpoint(tmp_path / "short.safetensors")
 
 
+def test_format_1_checkpoints_load_with_their_biases_folded(tmp_path):
+    from conftest import randomised_legacy_state
+    from mould.models.legacy import legacy_network
+    from safetensors.torch import save_file
+
+    config = CONFIGS["tiny"]
+    generator = torch.Generator().manual_seed(2)
+    state = randomised_legacy_state(config, generator)
+    metadata = {"format": "mould-checkpoint", "format_version": "1", "model_config": config.to_json(), "step": "7"}
+    save_file(state, tmp_path / "old.safetensors", metadata=metadata)
+    model, loaded_config, extra = load_checkpoint(tmp_path / "old.safetensors")
+    assert loaded_config == config and extra == {"step": "7"}
+    image = torch.rand(2, 3, 64, 64, generator=generator)
+    with torch.no_grad():
+        expected, got = legacy_network(config, state)(image)[-1], model(image)[-1]
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-4 * float(expected[key].abs().max()))
+    # Saved again, it is a format-2 checkpoint with the same outputs.
+    again, _, _ = load_checkpoint(save_checkpoint(tmp_path / "new.safetensors", model, config))
+    assert read_checkpoint_metadata(tmp_path / "new.safetensors")["format_version"] == "2"
+    with torch.no_grad():
+        torch.testing.assert_close(again(image)[-1]["visible"], got["visible"], rtol=0, atol=0)
+    # A format-1 file whose tensors are not a format-1 network is one line naming the file.
+    state.pop("stem_full.1.running_mean")
+    save_file(state, tmp_path / "broken.safetensors", metadata=metadata)
+    with pytest.raises(InputError, match="broken.safetensors: the weights do not fit"):
+        load_checkpoint(tmp_path / "broken.safetensors")
+
+
 def test_a_truncated_checkpoint_is_an_input_error(tmp_path):
     path = save_checkpoint(tmp_path / "net.safetensors", build_model("tiny"), CONFIGS["tiny"])
     data = path.read_bytes()

@@ -25,8 +25,8 @@ def shape_batch(side: int) -> dict[str, torch.Tensor]:
     import trimesh
     from mould.datasets.records import mould_to_record
 
-    from mould.camera import frame_points
     from mould.encode import encode_mesh
+    from mould.framing import frame_points
 
     shapes = [
         trimesh.creation.icosphere(subdivisions=4, radius=0.3),

@@ -132,7 +132,7 @@ def test_batch_goes_on_past_every_bad_photo(tmp_path, checkpoint, capsys):
 
 
 def test_no_person_found_is_a_per_photo_error(tmp_path, checkpoint, monkeypatch, capsys):
-    from mould.apps.reconstruct import Reconstructor
+    from mould.reconstruction.pipeline import Reconstructor
 
     monkeypatch.setattr(Reconstructor, "silhouette", lambda self, crop: np.zeros(crop.shape[:2], np.float32))
     Image.fromarray(_person_rgba()[..., :3]).save(tmp_path / "nobody.png")  # no alpha: the network frames it
@@ -205,8 +205,8 @@ def test_framing_and_prediction_share_the_last_network_pass(tmp_path, monkeypatc
 
     from mould.models.configs import CONFIGS
 
-    from mould.apps.reconstruct import ReconstructConfig, Reconstructor
     from mould.images import Photo
+    from mould.reconstruction.pipeline import ReconstructConfig, Reconstructor
 
     calls = []
 

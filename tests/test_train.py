@@ -30,8 +30,8 @@ def make_samples(
     import trimesh
     from mould.datasets.samples import write_sample
 
-    from mould.camera import frame_points
     from mould.encode import encode_mesh
+    from mould.framing import frame_points
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -76,7 +76,7 @@ def metrics(run: Path) -> list[dict]:
 def test_two_steps_write_a_checkpoint_and_resume_continues_at_step_3(tmp_path, data):
     from mould.models.checkpoint import load_checkpoint
 
-    from mould.apps.trainer_state import latest_checkpoint, load_training_state, state_path
+    from mould.training.state import latest_checkpoint, load_training_state, state_path
 
     run = tmp_path / "run"
     # Adversarial from step 1, so both networks' updates and states are exercised.
@@ -105,7 +105,7 @@ def test_two_steps_write_a_checkpoint_and_resume_continues_at_step_3(tmp_path, d
 
 
 def test_sampler_resumes_and_shards_the_same_stream():
-    from mould.apps.sampler import StepBatchSampler
+    from mould.training.sampler import StepBatchSampler
 
     whole = list(StepBatchSampler(7, 3, 6, seed=4))
     assert list(StepBatchSampler(7, 3, 6, seed=4)) == whole  # deterministic
@@ -121,7 +121,7 @@ def test_sampler_resumes_and_shards_the_same_stream():
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor():
-    from mould.apps.train_setup import lr_factor
+    from mould.training.setup import lr_factor
 
     assert lr_factor(0, 10, 100, 0.05) == pytest.approx(0.1)
     assert lr_factor(9, 10, 100, 0.05) == pytest.approx(1.0)
@@ -134,7 +134,7 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
 def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
     import random
 
-    from mould.apps.trainer_state import capture_rng, restore_rng
+    from mould.training.state import capture_rng, restore_rng
 
     state = capture_rng()
     path = tmp_path / "rng.pt"
@@ -146,7 +146,7 @@ def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
 
 
 def test_resumed_metrics_drop_what_was_logged_after_the_checkpoint(tmp_path):
-    from mould.apps.run_log import HEADER, truncate_metrics
+    from mould.training.run_log import HEADER, truncate_metrics
 
     path = tmp_path / "metrics.csv"
     path.write_text(
@@ -157,7 +157,7 @@ def test_resumed_metrics_drop_what_was_logged_after_the_checkpoint(tmp_path):
 
 
 def test_depth_scores_have_their_analytic_values():
-    from mould.apps.scores import MetricDepths, depth_scores
+    from mould.evaluation.scores import MetricDepths, depth_scores
 
     truth = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
     truth[..., :2, :] = True  # 8 pixels
@@ -213,7 +213,7 @@ def test_incompatible_or_pickled_checkpoints_are_refused(tmp_path, data, capsys)
 
 def test_sessions_started_in_the_same_second_stay_apart(tmp_path):
     # A quick run and its resume can start within one second; each keeps its own entry in run.json.
-    from mould.apps.run_info import update_run_info
+    from mould.training.run_info import update_run_info
 
     first = {"id": "a", "started": "2026-01-01T00:00:00+0000", "first_step": 0}
     update_run_info(tmp_path, first)
@@ -226,7 +226,7 @@ def test_sessions_started_in_the_same_second_stay_apart(tmp_path):
 def test_init_starts_from_given_weights_and_refuses_another_config(tmp_path, data, capsys):
     from mould.models.checkpoint import load_checkpoint
 
-    from mould.apps.trainer_state import latest_checkpoint
+    from mould.training.state import latest_checkpoint
 
     source = tmp_path / "source"
     assert train(source, data[0], "--steps", "2", "--adversarial-weight", "0") == 0

@@ -37,7 +37,7 @@ def _collectives(rank: int, port: int, out: str) -> None:
 
     import torch
 
-    from mould.apps import distributed
+    from mould.training import distributed
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
     os.environ.update(LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2")

@@ -24,7 +24,7 @@ pytestmark = [
 def test_two_mixed_precision_steps_on_the_gpu(tmp_path, precision):
     from mould.models.checkpoint import load_checkpoint
 
-    from mould.apps.trainer_state import latest_checkpoint
+    from mould.training.state import latest_checkpoint
 
     data = make_samples(tmp_path / "train", 4, seed=1)
     run = tmp_path / "run"

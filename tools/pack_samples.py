@@ -6,8 +6,8 @@ open3d) within a small transfer budget: about 27 KB a sample instead of 250 KB. 
 - the crop becomes a JPEG (quality 90: a mean error of 2-3 grey levels);
 - depths are stored relative to the sample's median visible depth in steps of 0.5 mm, delta-coded along
   rows and LZMA-compressed (the maps are smooth, so the deltas are small);
-- stored normals and the generator's parameters other than the source are dropped (training derives
-  normals from depth).
+- stored normals, back colours and the generator's parameters other than the source are dropped (training
+  derives normals from depth).
 
 Usage::
 

@@ -21,7 +21,17 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.mould-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints/ci.txt -nt "$stamp" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-    .venv/bin/python -m pip install -q -c constraints/ci.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+    # pip's own warnings are shown; the build backend's notices (setuptools explains how editable installs
+    # work on every install) only when the install fails, with everything else it printed.
+    pip_install() {
+        local log
+        if ! log=$(.venv/bin/python -m pip install -q "$@" 2>&1); then
+            printf '%s\n' "$log" >&2
+            return 1
+        fi
+        printf '%s\n' "$log" | grep -E '^(WARNING|ERROR)' | grep -v '^WARNING: Location' >&2 || true
+    }
+    pip_install --upgrade pip
+    pip_install -c constraints/ci.txt -e '.[dev]'
     .venv/bin/python -c 'import mould, open3d, torch' && touch "$stamp"
 fi

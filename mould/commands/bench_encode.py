@@ -48,10 +48,10 @@ def _median_ms(function, repeats: int) -> float:
 
 def run(args: argparse.Namespace) -> int:
     config = BenchEncodeConfig(mesh=args.mesh, resolutions=tuple(args.resolutions), repeats=args.repeats)
-    from mould.apps.run_info import cpu_model
-    from mould.camera import frame_points
     from mould.decode import mould_to_points
     from mould.encode import encode_mesh
+    from mould.framing import frame_points
+    from mould.training.run_info import cpu_model
 
     if config.mesh is None:
         from mould.datasets.bodies import anny_body

@@ -96,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
     import statistics
     import time
 
-    from mould.camera import frame_points
     from mould.commands.bench_representation import benchmark_bodies
     from mould.encode import encode_mesh
+    from mould.framing import frame_points
     from mould.recon.mesh import mould_to_mesh, topology
     from mould.recon.metrics import MetricConfig, compare_meshes
 

@@ -6,9 +6,9 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
-from mould.apps.run_info import cpu_model
 from mould.commands.bench import timings
 from mould.errors import InputError
+from mould.training.run_info import cpu_model
 
 
 @dataclass(frozen=True)

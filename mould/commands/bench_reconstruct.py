@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mould.apps.run_info import cpu_model
 from mould.errors import InputError
+from mould.training.run_info import cpu_model
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from mould.apps.reconstruct import ReconstructConfig, Reconstructor, collect_inputs
     from mould.commands.reconstruct import load_network
+    from mould.reconstruction.pipeline import ReconstructConfig, Reconstructor, collect_inputs
 
     scratch = tempfile.TemporaryDirectory(prefix="mould-bench-")
     if config.images is None:

@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         margin=args.margin,
         normals=args.normals,
     )
-    from mould.camera import frame_points
     from mould.encode import encode_mesh
+    from mould.framing import frame_points
     from mould.meshfile import load_mesh
 
     vertices, faces = load_mesh(config.mesh)

@@ -1,6 +1,7 @@
 """``mould eval --checkpoint PATH --data DIR``: score a trained network on held-out samples.
 
-The options map onto :class:`mould.apps.evaluate.EvalConfig`; the work is :func:`mould.apps.evaluate.evaluate`.
+The options map onto :class:`mould.evaluation.evaluate.EvalConfig`; the work is
+:func:`mould.evaluation.evaluate.evaluate`.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mould.apps.evaluate import EvalConfig
     from mould.errors import InputError
+    from mould.evaluation.evaluate import EvalConfig
 
     checkpoint = args.checkpoint
     if checkpoint is None:
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         mesh_samples=args.mesh_samples,
     )
-    from mould.apps.evaluate import evaluate
+    from mould.evaluation.evaluate import evaluate
 
     report = evaluate(config)
     shown = ("visible_l1_mm", "hidden_l1_mm", "silhouette_iou", "p2s_mm", "chamfer_mm", "fscore")

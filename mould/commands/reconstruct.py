@@ -82,8 +82,8 @@ def load_network(checkpoint: Path | None, device: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from mould.apps.reconstruct import ReconstructConfig, Reconstructor, collect_inputs, run_batch
     from mould.files import write_atomic
+    from mould.reconstruction.pipeline import ReconstructConfig, Reconstructor, collect_inputs, run_batch
 
     config = ReconstructConfig(
         outdir=args.outdir,

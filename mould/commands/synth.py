@@ -32,6 +32,8 @@ class SynthCommandConfig:
     """Probability of cluttered procedural backgrounds (see ``SynthConfig.clutter``)."""
     zoom_out: float = 0.2
     """Probability of zoomed-out crops (see ``SynthConfig.zoom_out``)."""
+    views: str = "photo"
+    """Camera yaw distribution (see ``SynthConfig.views``)."""
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -85,6 +87,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="probability of a crop zoomed out 1.3-2.6x, as a whole photo looks to the framing (default 0.2)",
     )
     p.add_argument(
+        "--views",
+        choices=("photo", "uniform"),
+        default="photo",
+        help="camera yaw distribution: photo (70%% front, 22%% side, 8%% back, as photographs of people; the "
+        "default) or uniform over 360 degrees",
+    )
+    p.add_argument(
         "--force", action="store_true", help="accept a folder holding other files or another run's samples"
     )
     p.set_defaults(run=run)
@@ -101,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         clutter=args.clutter,
         zoom_out=args.zoom_out,
+        views=args.views,
     )
     from mould.datasets.appearance import background_images
     from mould.datasets.synthetic import SynthConfig, synthesize
@@ -115,7 +125,11 @@ def run(args: argparse.Namespace) -> int:
         config.count,
         config.seed,
         SynthConfig(
-            resolution=config.resolution, backgrounds=images, clutter=config.clutter, zoom_out=config.zoom_out
+            resolution=config.resolution,
+            backgrounds=images,
+            clutter=config.clutter,
+            zoom_out=config.zoom_out,
+            views=config.views,
         ),
         workers=config.workers,
         force=config.force,

@@ -1,6 +1,6 @@
 """``mould train --config small --data DIR[:WEIGHT][,DIR...] --out RUN_DIR``: train the network.
 
-The options map onto :class:`mould.apps.train_config.TrainConfig`; the loop is :func:`mould.apps.train.train`.
+The options map onto :class:`mould.training.config.TrainConfig`; the loop is :func:`mould.training.loop.train`.
 Under ``torchrun --nproc-per-node K`` the same command trains with K processes (DistributedDataParallel).
 """
 
@@ -75,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mould.apps.train_config import make_train_config
+    from mould.training.config import make_train_config
 
     config = make_train_config(
         args.config,
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         augment=args.augment,
     )
-    from mould.apps.train import train
+    from mould.training.loop import train
 
     result = train(config)
     if result.rank != 0:  # under torchrun, rank 0 alone reports
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if result.interrupted:
         import shlex
 
-        from mould.apps.run_info import command_line
+        from mould.training.run_info import command_line
 
         again = command_line() + ([] if config.resume else ["--resume"])
         print(f"resume with: {shlex.join(again)}")

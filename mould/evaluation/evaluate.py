@@ -1,6 +1,6 @@
 """``mould eval``: score a checkpoint on a folder of samples, per sample and on average.
 
-Per sample (see :mod:`mould.apps.scores` for the definitions):
+Per sample (see :mod:`mould.evaluation.scores` for the definitions):
 
 - depth L1 of the visible and hidden maps over the true silhouette (mm), and silhouette IoU, with the
   prediction placed at the true reference depth (one photo does not fix the distance);
@@ -11,7 +11,7 @@ Per sample (see :mod:`mould.apps.scores` for the definitions):
   mould can hold (layers between the first and last hit) and the mesher's own error, so it measures the
   network; ``truth_mesh`` in the CSV says which was used.
 
-Outputs in the report folder (:mod:`mould.apps.eval_report`): ``per_sample.csv``, ``report.json``,
+Outputs in the report folder (:mod:`mould.evaluation.report`): ``per_sample.csv``, ``report.json``,
 ``cases.png`` (best, median and worst samples).
 """
 
@@ -26,9 +26,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from mould.apps.scores import mesh_scores, predicted_mould
-from mould.apps.validation import batch_row, predict_batch, to_device
 from mould.errors import InputError, MouldError
+from mould.evaluation.scores import mesh_scores, predicted_mould
+from mould.training.validation import batch_row, predict_batch, to_device
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,10 @@ def evaluate(config: EvalConfig) -> EvalReport:
     Raises:
         InputError: a missing or bad checkpoint, a folder without samples, crops the model cannot take.
     """
-    from mould.apps.eval_report import write_report
-    from mould.apps.trainer_state import resolve_checkpoint
     from mould.datasets.samples import sample_names
+    from mould.evaluation.report import write_report
     from mould.models.checkpoint import load_checkpoint
+    from mould.training.state import resolve_checkpoint
 
     started = time.perf_counter()
     if not config.data.is_dir():
@@ -211,7 +211,7 @@ def _source_mesh(folder: Path, params: dict) -> tuple[str, tuple | None]:
 def _rows_for_picture(
     model, depth_scale: float, config: EvalConfig, names: list[str], device
 ) -> list[list[np.ndarray]]:
-    """Picture panels (:func:`mould.apps.pictures.prediction_row`) of the named samples, predicted again
+    """Picture panels (:func:`mould.evaluation.pictures.prediction_row`) of the named samples, predicted again
     (cheaper than keeping every sample's panels)."""
     from torch.utils.data import default_collate
 

@@ -1,8 +1,8 @@
 """The training loop of ``mould train``: data, steps, logging, validation, checkpoints, resume.
 
-Each step draws one batch (:mod:`mould.apps.sampler`) and hands it to the :class:`~mould.apps.updater.
+Each step draws one batch (:mod:`mould.training.sampler`) and hands it to the :class:`~mould.training.updater.
 Updater` (generator, then discriminator once the adversarial warm-up is over). Rank 0 alone writes the
-run folder (:mod:`mould.apps.trainer_state`, :mod:`mould.apps.run_log`, :mod:`mould.apps.run_info`).
+run folder (:mod:`mould.training.state`, :mod:`mould.training.run_log`, :mod:`mould.training.run_info`).
 
 Reproducibility: on CPU a run is a pure function of its options and seed; a resumed run restores weights,
 optimisers, schedulers, gradient scalers, every process's RNG states and the data position, so it ends
@@ -22,21 +22,22 @@ from pathlib import Path
 
 import torch
 
-from mould.apps import distributed as dist_tools
-from mould.apps import run_info, train_setup
-from mould.apps.run_log import RunLog, RunningMeans
-from mould.apps.stop_signals import StopSignals, ignore_stop_signals
-from mould.apps.train_config import TrainConfig
-from mould.apps.trainer_state import (
+from mould.errors import InputError
+from mould.training import distributed as dist_tools
+from mould.training import run_info
+from mould.training import setup as train_setup
+from mould.training.config import TrainConfig
+from mould.training.run_log import RunLog, RunningMeans
+from mould.training.state import (
     STATE_FORMAT,
     capture_rng,
     latest_checkpoint,
     remove_stale_temporaries,
     save_training_checkpoint,
 )
-from mould.apps.updater import Updater
-from mould.apps.validation import Validator, batch_row, predict_batch, to_device
-from mould.errors import InputError
+from mould.training.stop_signals import StopSignals, ignore_stop_signals
+from mould.training.updater import Updater
+from mould.training.validation import Validator, batch_row, predict_batch, to_device
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class Trainer:
             log.info("starting from %s (trained %s steps)", weights, metadata.get("step", "?"))
 
     def _resume(self, weights: Path) -> None:
-        from mould.apps.trainer_state import load_training_state, state_path
+        from mould.training.state import load_training_state, state_path
 
         state = load_training_state(state_path(weights))
         loaded, _ = self._matching_weights(weights)
@@ -184,7 +185,7 @@ class Trainer:
         return json.loads(self.config.to_json())
 
     def _loader(self) -> torch.utils.data.DataLoader:
-        from mould.apps.sampler import EpochItems, StepBatchSampler
+        from mould.training.sampler import EpochItems, StepBatchSampler
 
         config, processes = self.config, self.processes
         sampler = StepBatchSampler(
@@ -254,7 +255,7 @@ class Trainer:
 
         config, processes = self.config, self.processes
         if self._rng_to_restore is not None:
-            from mould.apps.trainer_state import restore_rng
+            from mould.training.state import restore_rng
 
             restore_rng(self._rng_to_restore)  # last, so nothing between here and the first step draws
         if self.step >= config.steps:
@@ -323,7 +324,7 @@ class Trainer:
     def _validate(self, batch: dict[str, torch.Tensor]) -> None:
         if not self.processes.main:
             return
-        from mould.apps.pictures import grid
+        from mould.evaluation.pictures import grid
 
         scale = self.model_config.depth_scale
         context = train_setup.autocast(self.precision, self.device)

@@ -45,7 +45,7 @@ def training_state_keys() -> tuple[str, ...]:
     """The keys of a ``_state.pt`` dict.
 
     ``format`` (int), ``step`` (int, optimisation steps done), ``consumed`` (int, global data positions
-    consumed, :mod:`mould.apps.sampler`), ``elapsed_s`` (float, training wall time so far),
+    consumed, :mod:`mould.training.sampler`), ``elapsed_s`` (float, training wall time so far),
     ``world_size`` (int), ``model_config`` and ``train_config`` (JSON str), ``optimizer``,
     ``scheduler``, ``scaler`` (state dicts; ``scaler`` may be empty), ``discriminator``,
     ``d_optimizer``, ``d_scheduler`` (state dicts, or None without a discriminator), ``rng`` (one

@@ -1,6 +1,6 @@
 """Finding the person in a photo and cutting the square crop the network sees.
 
-The crop follows the toolkit's one framing rule (:func:`mould.camera.square_box`): the square around the
+The crop follows the toolkit's one framing rule (:func:`mould.framing.square_box`): the square around the
 person's silhouette with the same margin as the training crops. Where the silhouette comes from:
 
 1. an alpha channel that is a real mask (see :meth:`mould.images.Photo.alpha_mask`);
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mould.camera import Camera, SquareBox, square_box
+from mould.framing import CropWindow, SquareBox, crop_image, square_box, whole_image_box
 
 
 @dataclass(frozen=True)
@@ -69,57 +69,6 @@ def box_iou(a: SquareBox, b: SquareBox) -> float:
     overlap_v = max(0.0, min(a.v + a.side / 2, b.v + b.side / 2) - max(a.v - a.side / 2, b.v - b.side / 2))
     inter = overlap_u * overlap_v
     return inter / (a.side**2 + b.side**2 - inter)
-
-
-def crop_square(
-    image: np.ndarray, box: SquareBox, size: int, *, fill: int = 0, nearest: bool = False
-) -> np.ndarray:
-    """Resample the square ``box`` of ``image`` to ``size`` x ``size``; outside the image is ``fill``.
-
-    Args:
-        image: (H, W, 3) uint8 or (H, W) uint8/bool.
-        box: centre and side in the image's pixel-centre coordinates.
-        nearest: nearest-neighbour sampling (for masks) instead of bilinear.
-
-    Returns:
-        (size, size, 3) uint8 or (size, size) of ``image``'s dtype.
-    """
-    from PIL import Image
-
-    is_bool = image.dtype == np.bool_
-    source = Image.fromarray(image.astype(np.uint8) * (255 if is_bool else 1))
-    # PIL's EXTENT uses pixel-edge coordinates: pixel i spans [i, i + 1], so shift by half a pixel.
-    x0, y0 = box.u - box.side / 2 + 0.5, box.v - box.side / 2 + 0.5
-    resample = Image.Resampling.NEAREST if nearest or is_bool else Image.Resampling.BILINEAR
-    fill_value = fill if source.mode == "L" else (fill, fill, fill)
-    out = source.transform(
-        (size, size),
-        Image.Transform.EXTENT,
-        (x0, y0, x0 + box.side, y0 + box.side),
-        resample,
-        fillcolor=fill_value,
-    )
-    array = np.asarray(out)
-    return array >= 128 if is_bool else array
-
-
-def whole_image_box(height: int, width: int) -> SquareBox:
-    """The square holding the whole image, centred: the photo 'padded to a square'."""
-    return SquareBox((width - 1) / 2, (height - 1) / 2, float(max(height, width)))
-
-
-def crop_camera(box: SquareBox, size: int, focal: float, image_shape: tuple[int, int]) -> Camera:
-    """The camera of a crop, from the photo's focal length (pixels) and a principal point at its centre.
-
-    The crop's pixel j maps to the photo's coordinate ``box.u - box.side/2 + (j + 0.5) * s - 0.5`` with
-    ``s = box.side / size``, so ``f_crop = f / s`` and ``c_crop = (c - box.u + box.side/2 + 0.5) / s - 0.5``.
-    The camera frame is the world frame (identity extrinsics).
-    """
-    height, width = image_shape
-    scale = box.side / size
-    cx = ((width - 1) / 2 - box.u + box.side / 2 + 0.5) / scale - 0.5
-    cy = ((height - 1) / 2 - box.v + box.side / 2 + 0.5) / scale - 0.5
-    return Camera("perspective", size, focal / scale, cx, cy, np.eye(4))
 
 
 @dataclass(frozen=True)
@@ -170,25 +119,23 @@ def find_person(
         box = mask_box(mask, config.margin)
         if box is None or largest_component(mask).sum() < config.min_pixels:
             raise NoPersonFound("no person in the given mask")
-        crop_mask = crop_square(largest_component(mask), box, config.size)
-        return PersonCrop(box, crop_square(rgb, box, config.size), crop_mask, mask_source, 0)
+        window = CropWindow.square(box, config.size)
+        crop_mask = crop_image(largest_component(mask), window)
+        return PersonCrop(box, crop_image(rgb, window), crop_mask, mask_source, 0)
 
     box = whole_image_box(height, width)
     passes = 0
     while passes < config.max_iterations:
         passes += 1
-        crop = crop_square(rgb, box, config.size)
+        window = CropWindow.square(box, config.size)
+        crop = crop_image(rgb, window)
         silhouette = predict_silhouette(crop) > 0.5
         if largest_component(silhouette).sum() < config.min_pixels:
             raise NoPersonFound("no person found (the predicted silhouette is empty)")
         inner = mask_box(silhouette, config.margin)
         # Map the crop-space square back to photo coordinates.
-        scale = box.side / config.size
-        new_box = SquareBox(
-            box.u - box.side / 2 + (inner.u + 0.5) * scale - 0.5,
-            box.v - box.side / 2 + (inner.v + 0.5) * scale - 0.5,
-            inner.side * scale,
-        )
+        u, v = window.to_frame(inner.u, inner.v)
+        new_box = SquareBox(float(u), float(v), inner.side * box.side / config.size)
         if box_iou(box, new_box) >= config.stable_iou:
             # Stable: the crop just seen frames the person as well as a new one would (the training crops
             # are jittered by more than this), and its prediction can be reused.
@@ -196,4 +143,4 @@ def find_person(
         box = new_box
         if not math.isfinite(box.side):
             break
-    return PersonCrop(box, crop_square(rgb, box, config.size), None, "network", passes)
+    return PersonCrop(box, crop_image(rgb, CropWindow.square(box, config.size)), None, "network", passes)

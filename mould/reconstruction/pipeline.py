@@ -1,7 +1,7 @@
 """Photo -> textured, watertight mesh: the toolkit's main job.
 
-Per photo: load it safely, frame the person (:mod:`mould.apps.crop`), predict the mould with the network,
-mesh it, texture it from the crop, export it, and draw a preview.
+Per photo: load it safely, frame the person (:mod:`mould.reconstruction.person`), predict the mould with the
+network, mesh it, texture it from the crop, export it, and draw a preview.
 
 **Metric scale.** One photo fixes shape only up to scale. We assume the photo was taken with a
 50 mm-equivalent lens (focal = 50/36 x the photo's long side, in pixels) from ``distance`` = 2.8 m; with
@@ -25,11 +25,12 @@ from typing import Literal
 
 import numpy as np
 
-from mould.apps.crop import CropConfig, NoPersonFound, crop_camera, find_person
 from mould.container import Mould
 from mould.errors import InputError, MouldError
 from mould.files import path_inside
+from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
+from mould.reconstruction.person import CropConfig, NoPersonFound, find_person
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class Reconstructor:
     def _forward(self, crop: np.ndarray) -> tuple[np.ndarray, ...]:
         """(visible, hidden relative depth, person probability), each (N, N) float32, for an (N, N, 3) uint8
         crop. The last crop's outputs are kept: framing ends on the crop it last predicted (see
-        :func:`~mould.apps.crop.find_person`), which then costs no second pass."""
+        :func:`~mould.reconstruction.person.find_person`), which then costs no second pass."""
         if self._last is not None and np.array_equal(self._last[0], crop):
             return self._last[1]
         outputs = self._predict(crop)
@@ -188,7 +189,9 @@ class Reconstructor:
         hidden = relative_to_depth(torch.from_numpy(hidden_rel)[None, None], reference, scale)[0, 0].numpy()
         hidden = np.maximum(hidden, visible)
         focal = self.config.focal_factor * max(photo.rgb.shape[:2])
-        camera = crop_camera(crop.box, self.config.crop.size, focal, photo.rgb.shape[:2])
+        height, width = photo.rgb.shape[:2]
+        window = CropWindow.square(crop.box, self.config.crop.size)
+        camera = window.camera(focal, focal, (width - 1) / 2, (height - 1) / 2)
         mould = Mould(
             visible=np.where(silhouette, visible, 0).astype(np.float32),
             hidden=np.where(silhouette, hidden, 0).astype(np.float32),

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mould.apps.pictures import grid, prediction_row
-from mould.apps.scores import MetricDepths, depth_scores, mesh_scores, metric_depths, predicted_mould
 from mould.errors import MouldError
+from mould.evaluation.pictures import grid, prediction_row
+from mould.evaluation.scores import MetricDepths, depth_scores, mesh_scores, metric_depths, predicted_mould
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ def predict_batch(
     """Run the model (no gradients) on a collated batch already on the model's device.
 
     Returns:
-        The last stack's metric prediction (:func:`~mould.apps.scores.metric_depths`) and its per-sample
-        :func:`~mould.apps.scores.depth_scores`.
+        The last stack's metric prediction (:func:`~mould.evaluation.scores.metric_depths`) and its per-sample
+        :func:`~mould.evaluation.scores.depth_scores`.
     """
     with torch.no_grad(), autocast or contextlib.nullcontext():
         image = batch["image"].contiguous(memory_format=torch.channels_last)
@@ -47,7 +47,7 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 
 def batch_row(batch: dict[str, torch.Tensor], predicted: MetricDepths, i: int) -> list[np.ndarray]:
-    """The picture panels (:func:`~mould.apps.pictures.prediction_row`) of item ``i`` of a batch."""
+    """The picture panels (:func:`~mould.evaluation.pictures.prediction_row`) of item ``i`` of a batch."""
 
     def plane(value: torch.Tensor) -> np.ndarray:
         return value[i, 0].detach().float().cpu().numpy()

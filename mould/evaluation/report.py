@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mould.apps.scores import MESH_SCORES
+from mould.evaluation.scores import MESH_SCORES
 from mould.files import path_inside, write_atomic
 
 SCORE_COLUMNS = ("visible_l1_mm", "hidden_l1_mm", "silhouette_iou", *MESH_SCORES)
@@ -66,10 +66,10 @@ def write_report(
     """Write the three files into ``config.out``; ``draw(names)`` gives the picture rows of the cases.
 
     Returns:
-        An :class:`mould.apps.evaluate.EvalReport`.
+        An :class:`mould.evaluation.evaluate.EvalReport`.
     """
-    from mould.apps.evaluate import EvalReport
-    from mould.apps.pictures import case_sheet
+    from mould.evaluation.evaluate import EvalReport
+    from mould.evaluation.pictures import case_sheet
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

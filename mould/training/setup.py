@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mould.apps.train_config import TrainConfig
 from mould.errors import InputError
+from mould.training.config import TrainConfig
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:

@@ -8,7 +8,7 @@ run under autocast (bf16, or fp16 with gradient scaling).
 
 Under torchrun the generator is wrapped in DistributedDataParallel. The discriminator is not: its loss
 calls it twice (true and predicted moulds) before one backward, which DDP's gradient hooks do not allow,
-so its gradients are averaged by :func:`~mould.apps.distributed.average_gradients` instead, and in the
+so its gradients are averaged by :func:`~mould.training.distributed.average_gradients` instead, and in the
 generator's step it is called unwrapped with frozen parameters.
 """
 
@@ -19,10 +19,10 @@ import math
 
 import torch
 
-from mould.apps import distributed as dist_tools
-from mould.apps import train_setup
-from mould.apps.train_config import TrainConfig
 from mould.errors import MouldError
+from mould.training import distributed as dist_tools
+from mould.training import setup as train_setup
+from mould.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Updater:
         discriminator: the discriminator, or None when the adversarial weight is 0.
         loss_config: the loss weights (``mould.models.LossConfig``).
         config: the run's options (learning rates, warm-ups, clipping, steps).
-        precision: ``fp32``, ``bf16`` or ``fp16`` (:func:`~mould.apps.train_setup.resolve_precision`).
+        precision: ``fp32``, ``bf16`` or ``fp16`` (:func:`~mould.training.setup.resolve_precision`).
         processes: this process in the run.
     """
 

@@ -1,1 +1,0 @@
-"""The application layer: pipelines that compose recon, models and datasets (reconstruct, train, evaluate)."""
