@@ -155,6 +155,7 @@ def albedo(table: torch.Tensor, offsets: torch.Tensor, points: torch.Tensor) -> 
         points: (P, 3) float texture coordinates, metres.
     """
     from mould.datasets.noise import value_noise
+    from mould.datasets.raster import cross
 
     points = points.to(torch.float32)
     table = table.to(torch.float32)
@@ -162,11 +163,14 @@ def albedo(table: torch.Tensor, offsets: torch.Tensor, points: torch.Tensor) -> 
     direction, contrast = table[:, 8:11], table[:, 11]
     p = points / period
     along = (p * direction).sum(1)
-    other = torch.linalg.cross(direction, direction.new_tensor([0.0, 0.0, 1.0]).expand_as(direction)) + 1e-9
+    other = cross(direction, direction.new_tensor([0.0, 0.0, 1.0]).expand_as(direction)) + 1e-9
     other = other / other.norm(dim=1, keepdim=True)
     stripes = (torch.remainder(along, 1.0) < 0.5).float()
     checks = torch.remainder(torch.floor(p).sum(1), 2)
-    plaid = 0.5 * (torch.remainder(along, 1.0) < 0.3).float() + 0.5 * (torch.remainder((p * other).sum(1), 1.0) < 0.3).float()
+    plaid = (
+        0.5 * (torch.remainder(along, 1.0) < 0.3).float()
+        + 0.5 * (torch.remainder((p * other).sum(1), 1.0) < 0.3).float()
+    )
     dots = ((p - torch.round(p)).norm(dim=1) < 0.3).float()
     camo = (value_noise(p * 0.5, offsets[:, :2]) > 0.1).float()
     zero = torch.zeros_like(along)

@@ -198,10 +198,11 @@ def atlas_tensors(device: torch.device) -> AtlasTensors:
         "upper_body": ("head", "neck", "torso"),
     }
     rest = tensor(atlas.rest)
-    noise = torch.stack([
-        torch.stack([value_noise(rest / scale, noise_offsets(1000 + variant)) for variant in range(NOISE_VARIANTS)])
+    fields = [
+        [value_noise(rest / scale, noise_offsets(1000 + k)) for k in range(NOISE_VARIANTS)]
         for scale in NOISE_SCALES
-    ])  # fmt: skip
+    ]
+    noise = torch.stack([torch.stack(row) for row in fields])
     return AtlasTensors(
         arm=tensor(atlas.arm),
         leg=tensor(atlas.leg),

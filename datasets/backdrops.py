@@ -189,7 +189,9 @@ def _hash_uniform(keys: torch.Tensor) -> torch.Tensor:
     return ((h ^ (h >> 16)) & 0xFFFFFF).to(torch.float32) / float(1 << 24)
 
 
-def paint_backdrops(draws: list[BackdropDraw], size: int, generators: list[torch.Generator], device) -> torch.Tensor:
+def paint_backdrops(
+    draws: list[BackdropDraw], size: int, generators: list[torch.Generator], device
+) -> torch.Tensor:
     """(B, N, N, 3) float32 backgrounds in [0, 1] of B draws, on ``device``.
 
     Args:
@@ -200,7 +202,6 @@ def paint_backdrops(draws: list[BackdropDraw], size: int, generators: list[torch
     """
     from mould.datasets.noise import noise_offsets, value_noise
 
-    batch = len(draws)
     axis = torch.arange(size, device=device, dtype=torch.float32) / max(size - 1, 1)
     v, u = torch.meshgrid(axis, axis, indexing="ij")
     v, u = v[None], u[None]
@@ -209,7 +210,9 @@ def paint_backdrops(draws: list[BackdropDraw], size: int, generators: list[torch
         return torch.tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32, device=device)
 
     wall, floor = column([d.wall for d in draws])[:, None, None], column([d.floor for d in draws])[:, None, None]
-    horizon, tilt, gradient = (column([getattr(d, k) for d in draws])[:, None, None] for k in ("horizon", "tilt", "gradient"))
+    horizon, tilt, gradient = (
+        column([getattr(d, k) for d in draws])[:, None, None] for k in ("horizon", "tilt", "gradient")
+    )
     below = v > horizon + tilt * (u - 0.5)
     image = torch.where(below[..., None], floor, wall) * (1 + gradient[..., None] * (v[..., None] - 0.5))
     # Smooth noise, computed on a 4x coarser grid and resized (a 10x saving).
@@ -264,9 +267,12 @@ def _paint_clutter(image, draws, u, v, generators, column) -> torch.Tensor:
         colours = _fill(p, uw.expand_as(region), vw.expand_as(region), grain[:, window[0], window[1]])
         part = image[present][:, window[0], window[1]]
         image[present, window[0], window[1]] = torch.where(region[..., None], colours, part)
-    shading = column([draws[i].shading for i in cluttered])[:, None, None]
-    lit = image[cluttered] * (1 + shading[..., :1, None] * (u[..., None] - 0.5) + shading[..., 1:, None] * (v[..., None] - 0.5))
-    noise = torch.stack([torch.randn((size, size, 3), generator=generators[i], device=image.device) for i in cluttered])
+    shading = column([draws[i].shading for i in cluttered])
+    slope_u, slope_v = shading[:, 0, None, None, None], shading[:, 1, None, None, None]
+    lit = image[cluttered] * (1 + slope_u * (u[..., None] - 0.5) + slope_v * (v[..., None] - 0.5))
+    noise = torch.stack(
+        [torch.randn((size, size, 3), generator=generators[i], device=image.device) for i in cluttered]
+    )
     image[cluttered] = lit + noise * column([draws[i].grain for i in cluttered])[:, None, None, None]
     return image
 

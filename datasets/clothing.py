@@ -196,7 +196,9 @@ def garment_shells(
     hem = torch.where(kind == KINDS.index("dress"), waist, hem)
     torso = (arm_w <= 0.5) & (head_w <= 0.5) & (height >= hem) & (height <= collar)
     arms = (arm_w > 0.5) & (atlas.arm[None] < sleeve) & (head_w <= 0.5)
-    ramp = torch.where(arms, atlas.arm[None] / 2.0, ((collar - height) / (collar - hem).clamp_min(0.1)).clamp(0, 1))
+    ramp = torch.where(
+        arms, atlas.arm[None] / 2.0, ((collar - height) / (collar - hem).clamp_min(0.1)).clamp(0, 1)
+    )
     upper_cover, upper_offset = torso | arms, ease + flare * ramp**2 + folds * noise * ramp
     # Trousers, shorts, skirts (the skirt's waistband).
     reach = torch.where(kind == KINDS.index("skirt"), torch.zeros_like(leg), leg)
@@ -231,7 +233,9 @@ def skirt_drapes(
         hips: (D, 3) float, the midpoint of the hip joints; ankles: (D,) float, the ankles' mean height.
         atlas: the body atlas on that device.
     """
-    waist, ease, flare, folds, length = (numbers[:, GARMENT_FIELDS.index(k)] for k in ("waist", "ease", "flare", "folds", "length"))
+    waist, ease, flare, folds, length = (
+        numbers[:, GARMENT_FIELDS.index(k)] for k in ("waist", "ease", "flare", "folds", "length")
+    )
     arm_w, leg_w = atlas.weights["arm"][None], atlas.weights["leg"][None]
     band = ((atlas.torso_height[None] - waist[:, None]).abs() < 0.03) & (arm_w < 0.1)
     top = (vertices[..., 1] * band).sum(1) / band.sum(1).clamp_min(1)

@@ -83,7 +83,9 @@ def pose_draws(draws: list[SceneDraw], device: torch.device) -> tuple[torch.Tens
         hits = body_collisions(posed.vertices, posed.heads)
         accept = [not hit or attempt == len(draws[i].poses) - 1 for i, hit in zip(chosen, hits)]
         taken = torch.tensor([j for j, a in enumerate(accept) if a], device=device, dtype=torch.int64)
-        world, world_heads = anny_to_world(posed.vertices.index_select(0, taken), posed.heads.index_select(0, taken))
+        world, world_heads = anny_to_world(
+            posed.vertices.index_select(0, taken), posed.heads.index_select(0, taken)
+        )
         target = index.index_select(0, taken)
         vertices.index_copy_(0, target, world)
         heads.index_copy_(0, target, world_heads)
@@ -138,19 +140,27 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
     haired = [i for i, d in enumerate(draws) if d.hairstyle.style != "bald"]
     if haired:
         owners = torch.tensor(haired, device=device)
-        codes, numbers, variants = (torch.as_tensor(a, device=device) for a in hair_table([draws[i].hairstyle for i in haired]))
+        codes, numbers, variants = (
+            torch.as_tensor(a, device=device) for a in hair_table([draws[i].hairstyle for i in haired])
+        )
         numbers = numbers.to(torch.float32)
         rows = add_materials([draws[i].hairstyle.material for i in haired])
-        surfaces.append((scalp_shells(codes, numbers, variants, vertices[owners], normals[owners], atlas), owners, rows))
+        surfaces.append(
+            (scalp_shells(codes, numbers, variants, vertices[owners], normals[owners], atlas), owners, rows)
+        )
         frames = head_frames(vertices[owners], atlas)
         for styles, build in (
             (("bob", "long"), lambda pick, f: hanging_hair(numbers[pick], vertices[owners[pick]], f, atlas)),
             (("bun",), lambda pick, f: buns(numbers[pick], f)),
             (("ponytail",), lambda pick, f: ponytails(numbers[pick], f)),
         ):
-            pick = torch.nonzero(torch.isin(codes, torch.tensor([STYLES.index(s) for s in styles], device=device)))[:, 0]
+            pick = torch.nonzero(
+                torch.isin(codes, torch.tensor([STYLES.index(s) for s in styles], device=device))
+            )[:, 0]
             if len(pick):
-                frame = type(frames)(*(t[pick] for t in (frames.centre, frames.radius, frames.facing, frames.back, frames.up)))
+                frame = type(frames)(
+                    *(t[pick] for t in (frames.centre, frames.radius, frames.facing, frames.back, frames.up))
+                )
                 surfaces.append((build(pick, frame), owners[pick], rows[pick]))
 
     table, seeds = material_table(materials)

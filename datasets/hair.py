@@ -102,7 +102,9 @@ def scalp_shells(
     taper = 0.3 + 0.7 * (above / 0.4).clamp(0, 1)
     bumps = atlas.noise[NOISE_SCALES.index(0.04)][variants]
     curls = atlas.noise[NOISE_SCALES.index(0.015)][variants] * volume
-    offset = thickness * taper * (1 + 0.25 * bumps) + torch.where(codes[:, None] == STYLES.index("curly"), curls, 0.0)
+    offset = thickness * taper * (1 + 0.25 * bumps) + torch.where(
+        codes[:, None] == STYLES.index("curly"), curls, 0.0
+    )
     return offset_shells(vertices, normals, atlas.faces, scalp, offset.clamp_min(0.002), atlas.rest)
 
 

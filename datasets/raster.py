@@ -64,31 +64,57 @@ def project(vertices: torch.Tensor, intrinsics: torch.Tensor, orthographic: bool
     return xy * intrinsics[:, :1] + intrinsics[:, 1:]
 
 
+def cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(..., 3) cross products (``torch.linalg.cross`` is several times slower on a CPU for strided inputs)."""
+    a0, a1, a2 = a.unbind(-1)
+    b0, b1, b2 = b.unbind(-1)
+    return torch.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
+
+
 def _depth_keys(depth: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
     """int64 keys ordered by depth (as float32, > 0), then by triangle index."""
     bits = depth.to(torch.float32).clamp_min(1e-30).view(torch.int32).to(torch.int64)
     return (bits << 32) | face
 
 
-def _setup(uv: torch.Tensor, depth: torch.Tensor, faces: torch.Tensor, orthographic: bool) -> torch.Tensor:
-    """(F, 18) what the pixel tests of triangles ``faces`` need, each function written relative to a point
-    of the triangle so that float32 keeps its precision near the triangle:
+@dataclass(frozen=True)
+class _Setup:
+    """What the pixel tests of L triangles need, each function written relative to a point of its triangle
+    so that float32 keeps its precision there.
 
-    - columns 0-11, for the edges b-c, c-a, a-b: ``(A, B, pu, pv)`` of the edge function
-      ``A (u - pu) + B (v - pv)``, positive inside a counter-clockwise triangle, (pu, pv) the edge's
-      lower-indexed end (see the module docstring);
-    - columns 12-16: ``(ua, va, w, dw/du, dw/dv)``, the depth plane through corner a, ``w`` being 1/z
-      (perspective) or z (orthographic), which is affine in (u, v);
-    - column 17: twice the signed area on screen (> 0 counter-clockwise; 0 for a degenerate triangle).
+    Attributes:
+        a, b, origin: (L, 3), (L, 3) and (L, 3, 2): the edge functions ``a (u - pu) + b (v - pv)`` of the
+            edges b-c, c-a and a-b, positive inside a counter-clockwise triangle, (pu, pv) = ``origin``
+            the edge's lower-indexed end (see the module docstring).
+        plane: (L, 5) ``(ua, va, w, dw/du, dw/dv)``: the depth plane through corner a, ``w`` being 1/z
+            (perspective) or z (orthographic), affine in (u, v).
+        area: (L,) twice the signed area on screen (> 0 counter-clockwise; 0 for a degenerate triangle).
     """
-    columns = []
-    for start, end in ((1, 2), (2, 0), (0, 1)):
-        i, j = faces[:, start], faces[:, end]
-        flip = i > j
-        p = uv.index_select(0, torch.where(flip, j, i))
-        q = uv.index_select(0, torch.where(flip, i, j))
-        sign = 1.0 - 2.0 * flip.to(uv.dtype)  # negating both coefficients negates the value exactly
-        columns += [(p[:, 1] - q[:, 1]) * sign, (q[:, 0] - p[:, 0]) * sign, p[:, 0], p[:, 1]]
+
+    a: torch.Tensor
+    b: torch.Tensor
+    origin: torch.Tensor
+    plane: torch.Tensor
+    area: torch.Tensor
+
+    def edges(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """(L, 3) edge functions at one pixel centre (u, v) per triangle ((L,) int64 each)."""
+        x, y = u.to(self.a.dtype)[:, None], v.to(self.a.dtype)[:, None]
+        return self.a * (x - self.origin[..., 0]) + self.b * (y - self.origin[..., 1])
+
+
+def _setup(uv: torch.Tensor, depth: torch.Tensor, faces: torch.Tensor, orthographic: bool) -> _Setup:
+    """The :class:`_Setup` of triangles ``faces`` ((L, 3)) of vertices at pixel coordinates ``uv`` (V, 2)
+    with camera-space ``depth`` (V,)."""
+    first, second = faces[:, [1, 2, 0]], faces[:, [2, 0, 1]]
+    flip = first > second
+    start = torch.where(flip, second, first).reshape(-1)
+    end = torch.where(flip, first, second).reshape(-1)
+    p = uv.index_select(0, start).reshape(-1, 3, 2)
+    q = uv.index_select(0, end).reshape(-1, 3, 2)
+    sign = 1.0 - 2.0 * flip.to(uv.dtype)  # negating both coefficients negates the value exactly
+    a = (p[..., 1] - q[..., 1]) * sign
+    b = (q[..., 0] - p[..., 0]) * sign
     corners = uv.index_select(0, faces.reshape(-1)).reshape(-1, 3, 2)
     values = depth.index_select(0, faces.reshape(-1)).reshape(-1, 3)
     if not orthographic:
@@ -97,68 +123,107 @@ def _setup(uv: torch.Tensor, depth: torch.Tensor, faces: torch.Tensor, orthograp
     dw1, dw2 = values[:, 1] - values[:, 0], values[:, 2] - values[:, 0]
     area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     safe = torch.where(area == 0, torch.ones_like(area), area)
-    gradient_u = (dw1 * e2[:, 1] - dw2 * e1[:, 1]) / safe
-    gradient_v = (dw2 * e1[:, 0] - dw1 * e2[:, 0]) / safe
-    columns += [corners[:, 0, 0], corners[:, 0, 1], values[:, 0], gradient_u, gradient_v, area]
-    return torch.stack(columns, 1)
+    gradient = torch.stack([dw1 * e2[:, 1] - dw2 * e1[:, 1], dw2 * e1[:, 0] - dw1 * e2[:, 0]], 1) / safe[:, None]
+    plane = torch.cat([corners[:, 0], values[:, :1], gradient], 1)
+    return _Setup(a, b, p, plane, area)
 
 
-def _edge_values(setup: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """(P, 3) edge functions of (P, 18) triangle setups at (P,) pixel centres."""
-    edges = setup[:, :12].reshape(-1, 3, 4)
-    x, y = u.to(setup.dtype)[:, None], v.to(setup.dtype)[:, None]
-    return edges[..., 0] * (x - edges[..., 2]) + edges[..., 1] * (y - edges[..., 3])
+def _plane_values(plane: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """(P,) depth-plane values (1/z or z) of (P, 5) planes at (P,) pixel centres."""
+    x, y = u.to(plane.dtype), v.to(plane.dtype)
+    return plane[:, 2] + plane[:, 3] * (x - plane[:, 0]) + plane[:, 4] * (y - plane[:, 1])
 
 
-def _plane_values(setup: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """(P,) depth-plane values (1/z or z) of (P, 18) triangle setups at (P,) pixel centres."""
-    x, y = u.to(setup.dtype), v.to(setup.dtype)
-    return setup[:, 14] + setup[:, 15] * (x - setup[:, 12]) + setup[:, 16] * (y - setup[:, 13])
+TILES = (1, 2, 4, 8)
+"""Triangles are scanned in groups by the side of their pixel bounding box, each group over square tiles
+of one of these sides (at 256², most of a body's triangles cover a 1 x 1 or 2 x 2 box); bigger ones by
+enumerating their pixels."""
 
 
-def _pairs(low: torch.Tensor, width: torch.Tensor, counts: torch.Tensor):
-    """(triangle, u, v) for every pixel centre of the triangles' bounding boxes (``low`` (F, 2) corner,
-    ``width`` (F,), ``counts`` (F,) pixels)."""
-    triangle = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
-    starts = torch.cumsum(counts, 0) - counts
-    local = torch.arange(len(triangle), device=counts.device) - starts.index_select(0, triangle)
-    w = width.index_select(0, triangle)
-    row = torch.div(local, w, rounding_mode="floor")
-    corner = low.index_select(0, triangle)
-    return triangle, corner[:, 0] + local - row * w, corner[:, 1] + row
+def _covered(setup: _Setup, low: torch.Tensor, size: torch.Tensor, chunk: int):
+    """Yield ``(triangle, u, v)``: every pixel centre inside each triangle, in chunks.
+
+    Args:
+        setup: the L triangles' setup.
+        low: (L, 2) int64 first pixel (u, v) of each bounding box; size: (L, 2) its width and height.
+        chunk: most (triangle, pixel) tests at once.
+    """
+    side = size.amax(1)
+    smaller = 0
+    for tile in (*TILES, None):
+        group = torch.nonzero(side > smaller if tile is None else (side > smaller) & (side <= tile))[:, 0]
+        if tile is None:
+            yield from _scan_boxes(setup, low, size, group, chunk)
+            break
+        smaller = tile
+        step = max(chunk // (tile * tile), 1)
+        for first in range(0, len(group), step):
+            yield _scan_tiles(setup, low, size, group[first : first + step], tile)
 
 
-def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(M, 3) cross products of (M, 3) vectors (torch.linalg.cross is slow on the CPU for strided inputs)."""
-    return torch.stack(
-        [
-            a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1],
-            a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
-            a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0],
-        ],
-        1,
-    )
+def _scan_tiles(setup: _Setup, low: torch.Tensor, size: torch.Tensor, members: torch.Tensor, tile: int):
+    """``(triangle, u, v)`` of the pixel centres inside triangles ``members``, whose boxes fit a tile x tile
+    square: the edge functions broadcast over the tile (the arithmetic of :meth:`_Setup.edges`)."""
+    steps = torch.arange(tile, device=low.device)
+    low, size = low.index_select(0, members), size.index_select(0, members)
+    area = setup.area.index_select(0, members)
+    a, b = setup.a.index_select(0, members)[..., None, None], setup.b.index_select(0, members)[..., None, None]
+    origin = setup.origin.index_select(0, members)[..., None, None, :]
+    x = (low[:, 0, None, None, None] + steps).to(a.dtype)  # (L, 1, 1, t)
+    y = (low[:, 1, None, None, None] + steps[:, None]).to(a.dtype)  # (L, 1, t, 1)
+    edges = a * (x - origin[..., 0]) + b * (y - origin[..., 1])  # (L, 3, t, t)
+    inside = ((edges * area[:, None, None, None]) >= 0).all(1)
+    inside &= (steps < size[:, :1, None]) & (steps[:, None] < size[:, 1:, None]) & (area != 0)[:, None, None]
+    which, i, j = torch.nonzero(inside, as_tuple=True)
+    corner = low.index_select(0, which)
+    return members.index_select(0, which), corner[:, 0] + j, corner[:, 1] + i
+
+
+def _scan_boxes(setup: _Setup, low: torch.Tensor, size: torch.Tensor, members: torch.Tensor, chunk: int):
+    """Yield ``(triangle, u, v)`` for big triangles ``members``: every pixel of their boxes enumerated."""
+    counts = size.index_select(0, members).prod(1)
+    ends = torch.cumsum(counts, 0)
+    first = 0
+    while first < len(members):
+        reached = int(ends[first - 1]) if first else 0
+        last = max(int(torch.searchsorted(ends, reached + chunk, right=True)), first + 1)
+        part, part_counts = members[first:last], counts[first:last]
+        triangle = torch.repeat_interleave(part, part_counts)
+        offset = torch.arange(len(triangle), device=low.device) - torch.repeat_interleave(
+            torch.cumsum(part_counts, 0) - part_counts, part_counts
+        )
+        width = size.index_select(0, triangle)[:, 0]
+        row = torch.div(offset, width, rounding_mode="floor")
+        corner = low.index_select(0, triangle)
+        u, v = corner[:, 0] + offset - row * width, corner[:, 1] + row
+        pick = _Setup(
+            *(t.index_select(0, triangle) for t in (setup.a, setup.b, setup.origin, setup.plane, setup.area))
+        )
+        inside = ((pick.edges(u, v) * pick.area[:, None]) >= 0).all(1) & (pick.area != 0)
+        index = torch.nonzero(inside)[:, 0]
+        yield triangle.index_select(0, index), u.index_select(0, index), v.index_select(0, index)
+        first = last
 
 
 def _resolve(
-    keys: torch.Tensor,
-    empty: int,
+    pixel: torch.Tensor,
+    face: torch.Tensor,
+    towards_camera: torch.Tensor,
     vertices: torch.Tensor,
     uv: torch.Tensor,
     faces: torch.Tensor,
     intrinsics: torch.Tensor,
     resolution: int,
     orthographic: bool,
-    towards_camera: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(flat pixel, triangle, depth, weights, normal) of the pixels whose reduced key is not ``empty``."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Depth (M,), perspective-correct weights (M, 3) and oriented unit normals (M, 3) of M hits: flat
+    pixels (M,) on triangles (M,); ``towards_camera`` (M,) bool: orient the normal towards the camera
+    (visible hits) or away from it (hidden hits)."""
     n = resolution
-    pixel = torch.nonzero(keys != empty)[:, 0]
-    face = keys.index_select(0, pixel) & 0xFFFFFFFF
     scene = torch.div(pixel, n * n, rounding_mode="floor")
     u, v = pixel % n, torch.div(pixel, n, rounding_mode="floor") % n
     corner_ids = faces.index_select(0, face)
-    edges = _edge_values(_setup(uv, vertices[:, 2], corner_ids, orthographic), u, v)  # (M, 3)
+    edges = _setup(uv, vertices[:, 2], corner_ids, orthographic).edges(u, v)  # (M, 3)
     screen = edges / edges.sum(1, keepdim=True)  # screen-space barycentrics
     corners = vertices.index_select(0, corner_ids.reshape(-1)).reshape(-1, 3, 3)
     if orthographic:
@@ -168,7 +233,7 @@ def _resolve(
         inverse = screen / corners[..., 2]
         depth = 1.0 / inverse.sum(1)
         weights = inverse * depth[:, None]
-    normal = _cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    normal = cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     normal = normal / normal.norm(dim=1, keepdim=True).clamp_min(1e-30)
     if orthographic:
         facing = normal[:, 2]
@@ -176,9 +241,9 @@ def _resolve(
         k = intrinsics.index_select(0, scene)
         ray = torch.stack([(u - k[:, 1]) / k[:, 0], (v - k[:, 2]) / k[:, 0], torch.ones_like(depth)], 1)
         facing = (normal * ray).sum(1)
-    wrong = facing > 0 if towards_camera else facing < 0
+    wrong = torch.where(towards_camera, facing > 0, facing < 0)
     normal = torch.where(wrong[:, None], -normal, normal)
-    return pixel, face, depth, weights, normal
+    return depth, weights, normal
 
 
 def rasterize(
@@ -225,30 +290,17 @@ def rasterize(
     uv = project(vertices, intrinsics.index_select(0, vertex_scene), orthographic)
 
     corners = uv.index_select(0, faces.reshape(-1)).reshape(-1, 3, 2)
-    low = torch.minimum(torch.minimum(corners[:, 0], corners[:, 1]), corners[:, 2])
-    high = torch.maximum(torch.maximum(corners[:, 0], corners[:, 1]), corners[:, 2])
-    low = torch.ceil(low).clamp(0, n).to(torch.int64)
-    size = (torch.floor(high).clamp(-1, n - 1).to(torch.int64) - low + 1).clamp_min(0)
-    counts = size[:, 0] * size[:, 1]
+    low = torch.ceil(torch.minimum(torch.minimum(corners[:, 0], corners[:, 1]), corners[:, 2]))
+    high = torch.floor(torch.maximum(torch.maximum(corners[:, 0], corners[:, 1]), corners[:, 2]))
+    low = low.clamp(0, n).to(torch.int64)
+    size = (high.clamp(-1, n - 1).to(torch.int64) - low + 1).clamp_min(0)
     # Only the triangles around a pixel centre (at 256², most of a body's triangles hold none or one).
-    live = torch.nonzero(counts > 0)[:, 0]
-    counts, low, width = counts.index_select(0, live), low.index_select(0, live), size[:, 0].index_select(0, live)
+    live = torch.nonzero((size[:, 0] > 0) & (size[:, 1] > 0))[:, 0]
     setup = _setup(uv, vertices[:, 2], faces.index_select(0, live), orthographic)
     visible_keys = torch.full((batch * n * n,), NO_HIT, dtype=torch.int64, device=device)
     hidden_keys = torch.full((batch * n * n,), -1, dtype=torch.int64, device=device)
-    ends = torch.cumsum(counts, 0)
-    first = 0
-    while first < len(live):
-        reached = int(ends[first - 1]) if first else 0
-        last = max(int(torch.searchsorted(ends, reached + chunk, right=True)), first + 1)
-        local, u, v = _pairs(low[first:last], width[first:last], counts[first:last])
-        local = local + first
-        rows = setup.index_select(0, local)
-        orientation = rows[:, 17]
-        inside = ((_edge_values(rows, u, v) * orientation[:, None]) >= 0).all(1) & (orientation != 0)
-        index = torch.nonzero(inside)[:, 0]
-        local, u, v, rows = local[index], u[index], v[index], rows[index]
-        plane = _plane_values(rows, u, v)
+    for local, u, v in _covered(setup, low.index_select(0, live), size.index_select(0, live), chunk):
+        plane = _plane_values(setup.plane.index_select(0, local), u, v)
         depth = plane if orthographic else 1.0 / plane
         triangle = live.index_select(0, local)
         pixel = face_scene.index_select(0, triangle) * (n * n) + v * n + u
@@ -256,26 +308,32 @@ def rasterize(
         visible_keys.scatter_reduce_(0, pixel, keys, reduce="amin")
         if hidden:
             hidden_keys.scatter_reduce_(0, pixel, keys, reduce="amax")
-        first = last
 
+    # One pass over the hits of both layers.
+    front = torch.nonzero(visible_keys != NO_HIT)[:, 0]
+    back = front if hidden else front[:0]
+    pixel = torch.cat([front, back])
+    face = torch.cat([visible_keys.index_select(0, front), hidden_keys.index_select(0, back)]) & 0xFFFFFFFF
+    towards = torch.arange(len(pixel), device=device) < len(front)
+    depth, weights, normal = _resolve(pixel, face, towards, vertices, uv, faces, intrinsics, n, orthographic)
     shape = (batch, n, n)
-    layers = []
-    reductions = ((visible_keys, NO_HIT, True), (hidden_keys, -1, False))
-    for keys, empty, towards in reductions if hidden else reductions[:1]:
-        pixel, face, depth, weights, normal = _resolve(
-            keys, empty, vertices, uv, faces, intrinsics, n, orthographic, towards
-        )
+
+    def layer(start: int, stop: int, pixels: torch.Tensor):
         depth_map = torch.zeros(batch * n * n, dtype=vertices.dtype, device=device)
         face_map = torch.full((batch * n * n,), -1, dtype=torch.int64, device=device)
         weight_map = torch.zeros((batch * n * n, 3), dtype=vertices.dtype, device=device)
         normal_map = torch.zeros((batch * n * n, 3), dtype=vertices.dtype, device=device)
-        depth_map[pixel], face_map[pixel], weight_map[pixel], normal_map[pixel] = depth, face, weights, normal
-        layers.append((depth_map.reshape(shape), face_map.reshape(shape), weight_map.reshape(*shape, 3),
-                       normal_map.reshape(*shape, 3)))  # fmt: skip
-    front = layers[0]
-    back = layers[1] if hidden else front
-    mask = front[1] >= 0
+        depth_map.index_copy_(0, pixels, depth[start:stop])
+        face_map.index_copy_(0, pixels, face[start:stop])
+        weight_map.index_copy_(0, pixels, weights[start:stop])
+        normal_map.index_copy_(0, pixels, normal[start:stop])
+        return (depth_map.reshape(shape), face_map.reshape(shape), weight_map.reshape(*shape, 3),
+                normal_map.reshape(*shape, 3))  # fmt: skip
+
+    first = layer(0, len(front), front)
+    last = layer(len(front), len(pixel), back) if hidden else first
+    mask = first[1] >= 0
     # Two hits whose float32 depths tie are ordered by triangle index, so the back may come out a rounding
     # error in front of the front: a ray's last hit is never nearer than its first.
-    hidden_depth = torch.where(mask, torch.maximum(back[0], front[0]), back[0])
-    return Hits(mask, front[0], hidden_depth, front[1], back[1], front[2], back[2], front[3], back[3])
+    hidden_depth = torch.where(mask, torch.maximum(last[0], first[0]), last[0])
+    return Hits(mask, first[0], hidden_depth, first[1], last[1], first[2], last[2], first[3], last[3])

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mould.datasets.appearance import albedo
-from mould.datasets.raster import Hits, rasterize
+from mould.datasets.raster import cross, rasterize
 
 SHADOW_OFFSET = 2e-3
 """Shadow queries start this far out along the shading normal (metres), off their own surface."""
@@ -97,7 +96,7 @@ def scene_bounds(points: torch.Tensor, scene: torch.Tensor, batch: int) -> tuple
 
 def frame_cameras(
     points: torch.Tensor, scene: torch.Tensor, framing: Framing, resolution: int, *, margin: float = 0.1
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`mould.camera.frame_points` for B scenes at once, perspective cameras, in float64.
 
     Args:
@@ -108,20 +107,24 @@ def frame_cameras(
     Returns:
         cam_to_world: (B, 4, 4) float64 rigid camera-to-world matrices (OpenCV axes).
         intrinsics: (B, 3) float64 (focal, cx, cy), pixels.
+        distance: (B,) float64 camera distances from the scenes' bounding-box centres, metres.
     """
     batch = len(framing.yaw)
     points = points.to(torch.float64)
     low, high = scene_bounds(points, scene, batch)
     centre, extent = (low + high) / 2, (high - low).amax(1)
     yaw, elevation = torch.deg2rad(framing.yaw.double()), torch.deg2rad(framing.elevation.double())
-    towards = torch.stack([torch.sin(yaw) * torch.cos(elevation), torch.sin(elevation), torch.cos(yaw) * torch.cos(elevation)], 1)
-    eye = centre + (framing.distance_factor.double() * extent)[:, None] * towards
+    towards = torch.stack(
+        [torch.sin(yaw) * torch.cos(elevation), torch.sin(elevation), torch.cos(yaw) * torch.cos(elevation)], 1
+    )
+    distance = framing.distance_factor.double() * extent
+    eye = centre + distance[:, None] * towards
     forward = -towards  # look_at: from the eye to the centre
     vertical = towards[:, 1:2].abs() < 0.999
     up = torch.where(vertical, towards.new_tensor([0.0, 1.0, 0.0]), towards.new_tensor([0.0, 0.0, -1.0]))
-    right = torch.linalg.cross(forward, up)
+    right = cross(forward, up)
     right = right / right.norm(dim=1, keepdim=True)
-    down = torch.linalg.cross(forward, right)
+    down = cross(forward, right)
     rotation = torch.stack([right, down, forward], 2)  # columns: camera axes in world coordinates
     cam_to_world = torch.eye(4, dtype=torch.float64, device=points.device).repeat(batch, 1, 1)
     cam_to_world[:, :3, :3], cam_to_world[:, :3, 3] = rotation, eye
@@ -132,14 +135,16 @@ def frame_cameras(
     middle = (uv_low + uv_high)[:, :2] / 2 + framing.box_shift.double() * side[:, None]
     focal = resolution / side
     principal = (resolution - 1) / 2 - focal[:, None] * middle
-    return cam_to_world, torch.cat([focal[:, None], principal], 1)
+    return cam_to_world, torch.cat([focal[:, None], principal], 1), distance
 
 
 def to_camera(points: torch.Tensor, scene: torch.Tensor, cam_to_world: torch.Tensor) -> torch.Tensor:
     """(P, 3) world points to their scene's camera frame (float32 results from float64 poses)."""
-    rotation, eye = cam_to_world[:, :3, :3], cam_to_world[:, :3, 3]
-    relative = points.to(torch.float64) - eye[scene]
-    return (relative[:, None] @ rotation[scene])[:, 0].to(points.dtype)
+    if len(cam_to_world) == 1:  # one scene: one matrix product (a batched one costs ~10x more on a CPU)
+        relative = points.to(torch.float64) - cam_to_world[0, :3, 3]
+        return (relative @ cam_to_world[0, :3, :3]).to(points.dtype)
+    rotation, eye = cam_to_world[:, :3, :3].index_select(0, scene), cam_to_world[:, :3, 3].index_select(0, scene)
+    return ((points.to(torch.float64) - eye)[..., None] * rotation).sum(1).to(points.dtype)
 
 
 # -- light ------------------------------------------------------------------------------------------------
@@ -160,17 +165,23 @@ def shadow_maps(points: torch.Tensor, faces: torch.Tensor, face_scene: torch.Ten
     low, high = scene_bounds(points[used].double(), vertex_scene[used], batch)
     centre, radius = (low + high) / 2, ((high - low).norm(dim=1) / 2).clamp_min(1e-3)
     forward = -direction.double()
-    helper = torch.where(forward[:, 1:2].abs() < 0.9, forward.new_tensor([0.0, 1.0, 0.0]), forward.new_tensor([1.0, 0.0, 0.0]))
-    right = torch.linalg.cross(forward, helper)
+    helper = torch.where(
+        forward[:, 1:2].abs() < 0.9, forward.new_tensor([0.0, 1.0, 0.0]), forward.new_tensor([1.0, 0.0, 0.0])
+    )
+    right = cross(forward, helper)
     right = right / right.norm(dim=1, keepdim=True)
-    down = torch.linalg.cross(forward, right)
+    down = cross(forward, right)
     pose = torch.eye(4, dtype=torch.float64, device=points.device).repeat(batch, 1, 1)
     pose[:, :3, :3] = torch.stack([right, down, forward], 2)
     pose[:, :3, 3] = centre - forward * (radius + 1.0)[:, None]  # every point 1 m or more in front
     focal = size / (2 * radius * 1.02)
-    intrinsics = torch.stack([focal, torch.full_like(focal, (size - 1) / 2), torch.full_like(focal, (size - 1) / 2)], 1)
+    intrinsics = torch.stack(
+        [focal, torch.full_like(focal, (size - 1) / 2), torch.full_like(focal, (size - 1) / 2)], 1
+    )
     light_points = to_camera(points, vertex_scene, pose)
-    hits = rasterize(light_points, faces, face_scene, intrinsics.to(points.dtype), size, orthographic=True, hidden=False)
+    hits = rasterize(
+        light_points, faces, face_scene, intrinsics.to(points.dtype), size, orthographic=True, hidden=False
+    )
     return pose, intrinsics, hits.visible
 
 

@@ -19,6 +19,7 @@ from mould.datasets.clothing import Garment, sample_outfit
 from mould.datasets.hair import Hairstyle, sample_hairstyle
 from mould.datasets.poses import UPRIGHT_FAMILIES, Pose, pose_deltas, sample_pose
 from mould.datasets.render import Lighting, sample_lighting
+from mould.datasets.views import sample_yaw
 
 from mould.camera import view_direction
 
@@ -96,7 +97,7 @@ def draw_scene(seed: int, index: int, config) -> SceneDraw:
     skin = skin_material(rng)
     outfits = (tuple(sample_outfit(rng, upright=True)), tuple(sample_outfit(rng, upright=False)))
     hairstyle = sample_hairstyle(rng)
-    yaw = float(rng.uniform(0, 360))
+    yaw = sample_yaw(rng, config.views)
     elevation = float(np.clip(rng.normal(5, 10), *config.elevation))
     distance_factor = float(rng.uniform(*config.distance_factor))
     zoomed_out = rng.uniform() < config.zoom_out

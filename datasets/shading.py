@@ -33,6 +33,7 @@ class Rendered:
     hits: Hits
     cam_to_world: torch.Tensor
     intrinsics: torch.Tensor
+    distance: torch.Tensor
     image: torch.Tensor
     back_image: torch.Tensor
     light: torch.Tensor
@@ -42,7 +43,9 @@ def _column(values, device) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32, device=device)
 
 
-def _surface_at(dressed: Dressed, face: torch.Tensor, weights: torch.Tensor, attribute: torch.Tensor) -> torch.Tensor:
+def _surface_at(
+    dressed: Dressed, face: torch.Tensor, weights: torch.Tensor, attribute: torch.Tensor
+) -> torch.Tensor:
     """(M, 3) a per-vertex attribute interpolated at hits on (M,) triangles with (M, 3) weights."""
     corners = attribute.index_select(0, dressed.faces.index_select(0, face).reshape(-1)).reshape(-1, 3, 3)
     return (corners * weights[..., None].to(corners.dtype)).sum(1)
@@ -58,7 +61,12 @@ def _albedo_at(dressed: Dressed, face: torch.Tensor, weights: torch.Tensor) -> t
 
 
 def render_batch(
-    dressed: Dressed, draws: list[SceneDraw], resolution: int, *, shadow_size: int, generators: list[torch.Generator]
+    dressed: Dressed,
+    draws: list[SceneDraw],
+    resolution: int,
+    *,
+    shadow_size: int,
+    generators: list[torch.Generator],
 ) -> Rendered:
     """Frame, rasterise and shade B dressed scenes.
 
@@ -80,7 +88,7 @@ def render_batch(
         box_shift=_column([d.box_shift for d in draws], device),
     )
     used = torch.nonzero(dressed.used)[:, 0]
-    cam_to_world, intrinsics = frame_cameras(dressed.vertices[used], vertex_scene[used], framing, n)
+    cam_to_world, intrinsics, distance = frame_cameras(dressed.vertices[used], vertex_scene[used], framing, n)
     camera_points = to_camera(dressed.vertices, vertex_scene, cam_to_world)
     hits = rasterize(camera_points, dressed.faces, dressed.face_scene, intrinsics.to(torch.float32), n)
 
@@ -126,6 +134,7 @@ def render_batch(
         hits=hits,
         cam_to_world=cam_to_world,
         intrinsics=intrinsics,
+        distance=distance,
         image=_to_bytes(image),
         back_image=_to_bytes(back_image.reshape(batch, n, n, 3)),
         light=mean_light,

@@ -12,6 +12,7 @@ import functools
 from dataclasses import dataclass
 
 import torch
+from mould.datasets.raster import cross
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ class Surfaces:
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """(S, V, 3) area-weighted unit vertex normals of (S, V, 3) meshes with (F, 3) faces (outwards for
     counter-clockwise winding; zero at unused vertices)."""
-    corners = vertices[:, faces]  # (S, F, 3, 3)
-    face_normals = torch.linalg.cross(corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0])
+    a, b, c = (vertices.index_select(1, faces[:, k]) for k in range(3))
+    face_normals = cross(b - a, c - a)
     normals = torch.zeros_like(vertices)
     for k in range(3):
         normals.index_add_(1, faces[:, k], face_normals)
@@ -127,7 +128,9 @@ def drape(
     relative = points[..., [0, 2]] - centre[:, None]
     radius = relative.norm(dim=-1)
     theta = torch.atan2(relative[..., 0], relative[..., 1])
-    spacing = (heights[:, 1:] - heights[:, :-1]).abs().mean(1, keepdim=True) if rings > 1 else heights[:, :1] * 0 + 0.05
+    spacing = (
+        (heights[:, 1:] - heights[:, :-1]).abs().mean(1, keepdim=True) if rings > 1 else heights[:, :1] * 0 + 0.05
+    )
     step = 2 * torch.pi / sectors if wrap else (angles[:, -1:] - angles[:, :1]) / max(sectors - 1, 1)
     ring = torch.round((heights[:, :1] - points[..., 1]) / spacing).to(torch.int64)
     sector = torch.round(torch.remainder(theta - angles[:, :1], 2 * torch.pi) / step).to(torch.int64)
@@ -168,17 +171,23 @@ def tube(centres: torch.Tensor, radii: torch.Tensor, sides: int = 12) -> Surface
     """
     count, rings = centres.shape[:2]
     tangents = torch.cat(
-        [centres[:, 1:2] - centres[:, :1], (centres[:, 2:] - centres[:, :-2]) / 2, centres[:, -1:] - centres[:, -2:-1]],
+        [
+            centres[:, 1:2] - centres[:, :1],
+            (centres[:, 2:] - centres[:, :-2]) / 2,
+            centres[:, -1:] - centres[:, -2:-1],
+        ],
         1,
     )  # numpy.gradient's differences
     tangents = tangents / tangents.norm(dim=-1, keepdim=True)
     x_axis, y_axis = centres.new_tensor([1.0, 0, 0]), centres.new_tensor([0, 1.0, 0])
     helper = torch.where(tangents[..., :1].abs() < 0.9, x_axis, y_axis)
-    u = torch.linalg.cross(tangents, helper)
+    u = cross(tangents, helper)
     u = u / u.norm(dim=-1, keepdim=True)
-    v = torch.linalg.cross(tangents, u)
+    v = cross(tangents, u)
     phi = torch.linspace(0, 2 * torch.pi, sides + 1, dtype=centres.dtype, device=centres.device)[:-1]
-    ring = torch.cos(phi)[None, None, :, None] * u[:, :, None] + torch.sin(phi)[None, None, :, None] * v[:, :, None]
+    ring = (
+        torch.cos(phi)[None, None, :, None] * u[:, :, None] + torch.sin(phi)[None, None, :, None] * v[:, :, None]
+    )
     rings_xyz = centres[:, :, None] + radii[..., None, None] * ring
     vertices = torch.cat([rings_xyz.reshape(count, -1, 3), centres[:, [0, -1]]], 1)
     faces = _capped_faces(rings, sides, centres.device, tube=True)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     scratch = tempfile.TemporaryDirectory(prefix="mould-bench-")
     if config.images is None:
-        from mould.datasets.synthetic import synthesize
+        from mould.datasets.synth_folder import synthesize
 
         folder = Path(scratch.name) / "photos"
         synthesize(folder, config.count, seed=123, progress=False)

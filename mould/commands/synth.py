@@ -1,4 +1,8 @@
-"""``mould synth OUTDIR --count N``: generate synthetic clothed humans with their ground-truth moulds."""
+"""``mould synth OUTDIR --count N``: generate synthetic clothed humans with their ground-truth moulds.
+
+``mould synth bank OUT.safetensors`` writes the body bank (what the generator needs of anny) for a machine
+without anny.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +38,16 @@ class SynthCommandConfig:
     """Probability of zoomed-out crops (see ``SynthConfig.zoom_out``)."""
     views: str = "photo"
     """Camera yaw distribution (see ``SynthConfig.views``)."""
+    device: str = "cpu"
+    """Where samples are built and rendered: ``cpu`` (one sample at a time per worker) or ``cuda`` (batches)."""
+    batch: int = 128
+    """Samples rendered at once on a GPU."""
 
     def __post_init__(self) -> None:
+        if self.device not in ("cpu", "cuda"):
+            raise InputError(f"--device: expected cpu or cuda, got {self.device}")
+        if self.batch < 1:
+            raise InputError(f"--batch: expected >= 1, got {self.batch}")
         if self.count < 1:
             raise InputError(f"--count: expected >= 1, got {self.count}")
         if not 16 <= self.resolution <= 2048:
@@ -63,8 +75,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(every parameter, seed included). The same --seed gives the same data; an interrupted run resumes "
         "where it stopped.",
     )
-    p.add_argument("outdir", type=Path, help="output folder (created)")
-    p.add_argument("--count", type=int, required=True, help="number of samples the folder should hold")
+    p.add_argument("outdir", type=Path, help="output folder (created); or `bank` to write the body bank")
+    p.add_argument("bank_file", nargs="?", type=Path, metavar="OUT.safetensors", help=argparse.SUPPRESS)
+    p.add_argument("--count", type=int, help="number of samples the folder should hold (required)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--resolution", type=int, default=256, help="crop side in pixels (default 256)")
     p.add_argument(
@@ -94,12 +107,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "default) or uniform over 360 degrees",
     )
     p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cpu: each worker makes whole samples; cuda: workers draw, the GPU builds and renders batches "
+        "(default cpu)",
+    )
+    p.add_argument("--batch", type=int, default=128, help="samples rendered at once with --device cuda (128)")
+    p.add_argument(
         "--force", action="store_true", help="accept a folder holding other files or another run's samples"
+    )
+    p.epilog = (
+        "mould synth bank OUT.safetensors writes the body bank (anny's topology, skinning, rig and phenotype "
+        "blend basis, ~27 MB) for a machine without anny: point MOULD_BODY_BANK at it there."
     )
     p.set_defaults(run=run)
 
 
+def _write_bank(path: Path) -> int:
+    from mould.datasets.bank import export_bank
+
+    if path.suffix != ".safetensors":
+        raise InputError(f"{path}: the body bank must be a .safetensors file")
+    written = export_bank(path)
+    print(f"mould synth bank: wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.bank_file is not None:
+        if args.outdir != Path("bank"):
+            raise InputError(
+                f"unexpected argument {args.bank_file}: did you mean `mould synth bank {args.bank_file}`?"
+            )
+        return _write_bank(args.bank_file)
+    if args.count is None:
+        raise InputError("--count: required (how many samples the folder should hold)")
     config = SynthCommandConfig(
         outdir=args.outdir,
         count=args.count,
@@ -111,9 +154,12 @@ def run(args: argparse.Namespace) -> int:
         clutter=args.clutter,
         zoom_out=args.zoom_out,
         views=args.views,
+        device=args.device,
+        batch=args.batch,
     )
-    from mould.datasets.appearance import background_images
-    from mould.datasets.synthetic import SynthConfig, synthesize
+    from mould.datasets.backdrops import background_images
+    from mould.datasets.synth_folder import synthesize
+    from mould.datasets.synthetic import SynthConfig
 
     images: tuple[Path, ...] = ()
     if config.backgrounds is not None:
@@ -132,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
             views=config.views,
         ),
         workers=config.workers,
+        device=config.device,
+        batch=config.batch,
         force=config.force,
         progress=not args.quiet,
     )
