@@ -137,6 +137,9 @@ NOISE_OCTAVES = 3
 def material_table(materials: list[Material]) -> tuple[np.ndarray, np.ndarray]:
     """((M, 12) float64 rows of :data:`MATERIAL_FIELDS`, (M,) int64 noise seeds) of materials, the form
     :func:`albedo` takes."""
+    unknown = [m.pattern for m in materials if m.pattern not in PATTERNS]
+    if unknown:
+        raise ValueError(f"material pattern: expected one of {PATTERNS}, got {unknown[0]!r}")
     rows = [
         [PATTERNS.index(m.pattern), *m.colour, *m.colour2, m.period, *m.direction, m.contrast] for m in materials
     ]
