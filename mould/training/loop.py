@@ -106,7 +106,7 @@ class Trainer:
         weights = {} if config.adversarial_weight is None else {"adversarial": config.adversarial_weight}
         self.loss_config = LossConfig.for_model(self.model_config, **weights)
         self.precision = train_setup.resolve_precision(config.precision, self.device)
-        self.data = train_setup.open_training_data(config, self.model_config.input_multiple)
+        self.data = train_setup.open_training_data(config, self.model_config.input_multiple, self.device)
         self.validator = None
         if config.val is not None and processes.main:
             self.validator = Validator(config.val, config.val_samples, config.val_meshes, config.val_mesher)
@@ -198,6 +198,7 @@ class Trainer:
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
             worker_init_fn=ignore_stop_signals,
+            collate_fn=self.data.collate,
             # Its own generator: creating the iterator must not draw from torch's global RNG, or a resumed
             # run would draw differently from an uninterrupted one.
             generator=torch.Generator().manual_seed(config.seed),
@@ -268,7 +269,7 @@ class Trainer:
         )  # fmt: skip
         means = RunningMeans()
         interval_start, interval_steps, data_seconds = time.perf_counter(), 0, 0.0
-        iterator = iter(self._loader())
+        iterator = self.data.batches(self._loader(), self.device)
         stop = False
         try:
             while self.step < config.steps and not stop:
@@ -315,6 +316,8 @@ class Trainer:
                     interval_start = time.perf_counter()
         finally:
             bar.close()
+            if hasattr(iterator, "close"):
+                iterator.close()
             del iterator
         if stop and processes.main:
             log.warning("interrupted: stopped at step %d with a checkpoint; --resume continues", self.step)
