@@ -147,30 +147,50 @@ def _object_extent(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre - half, centre + half
 
 
-def _region(p: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """(B, h, w) bool pixels inside each sample's clutter object ``p`` ((B, 19) parameters)."""
+def _region(p: torch.Tensor, u: torch.Tensor, v: torch.Tensor, kinds: set[int]) -> torch.Tensor:
+    """(B, h, w) bool pixels inside each sample's clutter object ``p`` ((B, 19) parameters); only the object
+    kinds in ``kinds`` (those the batch holds) are evaluated."""
     cu, cv, width, height, kind, apex, angle = (p[:, i, None, None] for i in range(7))
-    box = ((u - cu).abs() < width / 2) & ((v - cv).abs() < height / 2)
-    disc = ((u - cu) / (width / 2)) ** 2 + ((v - cv) / (height / 2)) ** 2 < 1
-    triangle = (v - cv > -apex + 2 * apex * (u - cu).abs() / width.clamp_min(1e-3)) & (v - cv < 0)
-    along = (u - cu) * torch.cos(angle) + (v - cv) * torch.sin(angle)
-    across = -(u - cu) * torch.sin(angle) + (v - cv) * torch.cos(angle)
-    pole = (across.abs() < width * 0.05) & (along.abs() < height + 0.3)
-    return torch.where(kind == 0, box, torch.where(kind == 1, disc, torch.where(kind == 2, triangle, pole)))
+    du, dv = u - cu, v - cv
+    shapes = {}
+    if 0 in kinds:  # box
+        shapes[0] = (du.abs() < width / 2) & (dv.abs() < height / 2)
+    if 1 in kinds:  # disc
+        shapes[1] = (du / (width / 2)) ** 2 + (dv / (height / 2)) ** 2 < 1
+    if 2 in kinds:  # triangle: below two edges through the apex
+        shapes[2] = (dv > -apex + 2 * apex * du.abs() / width.clamp_min(1e-3)) & (dv < 0)
+    if 3 in kinds:  # pole or wire: a long thin bar at any angle
+        along = du * torch.cos(angle) + dv * torch.sin(angle)
+        across = -du * torch.sin(angle) + dv * torch.cos(angle)
+        shapes[3] = (across.abs() < width * 0.05) & (along.abs() < height + 0.3)
+    region = None
+    for code, shape in shapes.items():
+        region = shape if region is None else torch.where(kind == code, shape, region)
+    return region
 
 
-def _fill(p: torch.Tensor, u: torch.Tensor, v: torch.Tensor, grain: torch.Tensor) -> torch.Tensor:
-    """(B, h, w, 3) colours of clutter objects ``p`` ((B, 19)) at pixels (u, v); ``grain`` (B, h, w) uniform."""
+def _fill(p: torch.Tensor, u: torch.Tensor, v: torch.Tensor, grain: torch.Tensor, fills: set[int]) -> torch.Tensor:
+    """(B, h, w, 3) colours of clutter objects ``p`` ((B, 19)) at pixels (u, v); ``grain`` (B, h, w) uniform;
+    only the fills in ``fills`` (those the batch holds) are evaluated."""
     fill, first, second = p[:, 7, None, None], p[:, None, None, 8:11], p[:, None, None, 11:14]
     stripe_angle, frequency = p[:, 14, None, None], p[:, 15, None, None]
     rows, columns, shade_seed = p[:, 16, None, None], p[:, 17, None, None], p[:, 18, None, None]
-    along = (u * torch.cos(stripe_angle) + v * torch.sin(stripe_angle)) * frequency
-    stripes = (torch.remainder(along, 1) < 0.5).to(u.dtype)
-    checks = torch.remainder(torch.floor(u * frequency) + torch.floor(v * frequency), 2)
-    blotch = torch.sin(u * frequency + 3 * torch.sin(v * frequency * 0.7)) * torch.sin(v * frequency) > 0
-    mix = torch.stack([torch.zeros_like(u), grain, stripes, checks, torch.zeros_like(u), blotch.to(u.dtype)])
-    mix = torch.gather(mix, 0, fill.long().clamp(0, 5)[None].expand(1, *u.shape))[0]
+    mix = torch.zeros_like(grain)
+    if 1 in fills:  # grain: foliage, gravel, asphalt
+        mix = torch.where(fill == 1, grain, mix)
+    if 2 in fills:
+        along = (u * torch.cos(stripe_angle) + v * torch.sin(stripe_angle)) * frequency
+        mix = torch.where(fill == 2, (torch.remainder(along, 1) < 0.5).to(u.dtype), mix)
+    if 3 in fills:
+        mix = torch.where(
+            fill == 3, torch.remainder(torch.floor(u * frequency) + torch.floor(v * frequency), 2), mix
+        )
+    if 5 in fills:  # blotches: leaves, cobbles, camouflage
+        blotch = torch.sin(u * frequency + 3 * torch.sin(v * frequency * 0.7)) * torch.sin(v * frequency) > 0
+        mix = torch.where(fill == 5, blotch.to(u.dtype), mix)
     colour = first * (1 - mix[..., None]) + second * mix[..., None]
+    if 4 not in fills:
+        return colour
     # Bricks: rows of bricks offset by half a brick every other row, each brick its own shade, mortar lines.
     row = torch.floor(v * rows.clamp_min(1))
     brick_along = u * columns + 0.5 * torch.remainder(row, 2)
@@ -263,8 +283,9 @@ def _paint_clutter(image, draws, u, v, generators, column) -> torch.Tensor:
             continue
         p = column(params)
         uw, vw = u[:, window[0], window[1]], v[:, window[0], window[1]]
-        region = _region(p, uw, vw)
-        colours = _fill(p, uw.expand_as(region), vw.expand_as(region), grain[:, window[0], window[1]])
+        region = _region(p, uw, vw, set(params[:, 4].astype(int).tolist()))
+        fills = set(params[:, 7].astype(int).tolist())
+        colours = _fill(p, uw.expand_as(region), vw.expand_as(region), grain[:, window[0], window[1]], fills)
         part = image[present][:, window[0], window[1]]
         image[present, window[0], window[1]] = torch.where(region[..., None], colours, part)
     shading = column([draws[i].shading for i in cluttered])

@@ -246,6 +246,75 @@ def _resolve(
     return depth, weights, normal
 
 
+def _check(
+    vertices: torch.Tensor, faces: torch.Tensor, face_scene: torch.Tensor, intrinsics: torch.Tensor
+) -> None:
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or not vertices.is_floating_point():
+        raise ValueError(f"vertices: expected (V, 3) float, got {tuple(vertices.shape)} {vertices.dtype}")
+    if faces.ndim != 2 or faces.shape[1] != 3 or face_scene.shape != faces.shape[:1]:
+        raise ValueError(f"faces, face_scene: expected (F, 3) and (F,), got {tuple(faces.shape)}, "
+                         f"{tuple(face_scene.shape)}")  # fmt: skip
+    if intrinsics.ndim != 2 or intrinsics.shape[1] != 3:
+        raise ValueError(f"intrinsics: expected (B, 3), got {tuple(intrinsics.shape)}")
+
+
+def _reduce(
+    vertices: torch.Tensor, faces: torch.Tensor, face_scene: torch.Tensor, intrinsics: torch.Tensor,
+    resolution: int, orthographic: bool, hidden: bool, chunk: int,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:  # fmt: skip
+    """The z-buffer pass (arguments as :func:`rasterize`'s): the (B N N,) int64 nearest keys (``NO_HIT``
+    where none), the farthest keys (-1 where none; None unless ``hidden``) and the (V, 2) pixel coordinates
+    of the vertices."""
+    n, batch, device = int(resolution), len(intrinsics), vertices.device
+    intrinsics = intrinsics.to(vertices.dtype)
+    if not orthographic and len(faces) and bool((vertices[:, 2][faces] <= 0).any()):
+        raise ValueError("vertices: a triangle reaches behind the pinhole (z <= 0); move the camera back")
+    vertex_scene = torch.zeros(len(vertices), dtype=torch.int64, device=device)
+    vertex_scene[faces.reshape(-1)] = face_scene.repeat_interleave(3)
+    uv = project(vertices, intrinsics.index_select(0, vertex_scene), orthographic)
+
+    corners = uv.index_select(0, faces.reshape(-1)).reshape(-1, 3, 2)
+    low = torch.ceil(torch.minimum(torch.minimum(corners[:, 0], corners[:, 1]), corners[:, 2]))
+    high = torch.floor(torch.maximum(torch.maximum(corners[:, 0], corners[:, 1]), corners[:, 2]))
+    low = low.clamp(0, n).to(torch.int64)
+    size = (high.clamp(-1, n - 1).to(torch.int64) - low + 1).clamp_min(0)
+    # Only the triangles around a pixel centre (at 256², most of a body's triangles hold none or one).
+    live = torch.nonzero((size[:, 0] > 0) & (size[:, 1] > 0))[:, 0]
+    setup = _setup(uv, vertices[:, 2], faces.index_select(0, live), orthographic)
+    visible_keys = torch.full((batch * n * n,), NO_HIT, dtype=torch.int64, device=device)
+    hidden_keys = torch.full((batch * n * n,), -1, dtype=torch.int64, device=device) if hidden else None
+    for local, u, v in _covered(setup, low.index_select(0, live), size.index_select(0, live), chunk):
+        plane = _plane_values(setup.plane.index_select(0, local), u, v)
+        depth = plane if orthographic else 1.0 / plane
+        triangle = live.index_select(0, local)
+        pixel = face_scene.index_select(0, triangle) * (n * n) + v * n + u
+        keys = _depth_keys(depth, triangle)
+        visible_keys.scatter_reduce_(0, pixel, keys, reduce="amin")
+        if hidden:
+            hidden_keys.scatter_reduce_(0, pixel, keys, reduce="amax")
+
+    return visible_keys, hidden_keys if hidden else None, uv
+
+
+def nearest_depth(
+    vertices: torch.Tensor,
+    faces: torch.Tensor,
+    face_scene: torch.Tensor,
+    intrinsics: torch.Tensor,
+    resolution: int,
+    *,
+    orthographic: bool = False,
+    chunk: int = DEFAULT_CHUNK,
+) -> torch.Tensor:
+    """(B, N, N) float32 depth of the nearest hit (0 where none), rounded to float32 and nothing else
+    computed: a depth map for shadows. Arguments as :func:`rasterize`'s."""
+    _check(vertices, faces, face_scene, intrinsics)
+    keys, _, _ = _reduce(vertices, faces, face_scene, intrinsics, int(resolution), orthographic, False, chunk)
+    depth = (keys >> 32).to(torch.int32).view(torch.float32)
+    depth = torch.where(keys == NO_HIT, torch.zeros_like(depth), depth)
+    return depth.reshape(len(intrinsics), int(resolution), int(resolution))
+
+
 def rasterize(
     vertices: torch.Tensor,
     faces: torch.Tensor,
@@ -281,39 +350,18 @@ def rasterize(
                          f"{tuple(face_scene.shape)}")  # fmt: skip
     if intrinsics.ndim != 2 or intrinsics.shape[1] != 3:
         raise ValueError(f"intrinsics: expected (B, 3), got {tuple(intrinsics.shape)}")
+    _check(vertices, faces, face_scene, intrinsics)
     n, batch, device = int(resolution), len(intrinsics), vertices.device
     intrinsics = intrinsics.to(vertices.dtype)
-    if not orthographic and len(faces) and bool((vertices[:, 2][faces] <= 0).any()):
-        raise ValueError("vertices: a triangle reaches behind the pinhole (z <= 0); move the camera back")
-    vertex_scene = torch.zeros(len(vertices), dtype=torch.int64, device=device)
-    vertex_scene[faces.reshape(-1)] = face_scene.repeat_interleave(3)
-    uv = project(vertices, intrinsics.index_select(0, vertex_scene), orthographic)
-
-    corners = uv.index_select(0, faces.reshape(-1)).reshape(-1, 3, 2)
-    low = torch.ceil(torch.minimum(torch.minimum(corners[:, 0], corners[:, 1]), corners[:, 2]))
-    high = torch.floor(torch.maximum(torch.maximum(corners[:, 0], corners[:, 1]), corners[:, 2]))
-    low = low.clamp(0, n).to(torch.int64)
-    size = (high.clamp(-1, n - 1).to(torch.int64) - low + 1).clamp_min(0)
-    # Only the triangles around a pixel centre (at 256², most of a body's triangles hold none or one).
-    live = torch.nonzero((size[:, 0] > 0) & (size[:, 1] > 0))[:, 0]
-    setup = _setup(uv, vertices[:, 2], faces.index_select(0, live), orthographic)
-    visible_keys = torch.full((batch * n * n,), NO_HIT, dtype=torch.int64, device=device)
-    hidden_keys = torch.full((batch * n * n,), -1, dtype=torch.int64, device=device)
-    for local, u, v in _covered(setup, low.index_select(0, live), size.index_select(0, live), chunk):
-        plane = _plane_values(setup.plane.index_select(0, local), u, v)
-        depth = plane if orthographic else 1.0 / plane
-        triangle = live.index_select(0, local)
-        pixel = face_scene.index_select(0, triangle) * (n * n) + v * n + u
-        keys = _depth_keys(depth, triangle)
-        visible_keys.scatter_reduce_(0, pixel, keys, reduce="amin")
-        if hidden:
-            hidden_keys.scatter_reduce_(0, pixel, keys, reduce="amax")
-
+    visible_keys, hidden_keys, uv = _reduce(
+        vertices, faces, face_scene, intrinsics, n, orthographic, hidden, chunk
+    )
     # One pass over the hits of both layers.
     front = torch.nonzero(visible_keys != NO_HIT)[:, 0]
     back = front if hidden else front[:0]
     pixel = torch.cat([front, back])
-    face = torch.cat([visible_keys.index_select(0, front), hidden_keys.index_select(0, back)]) & 0xFFFFFFFF
+    far = hidden_keys.index_select(0, back) if hidden else front[:0]
+    face = torch.cat([visible_keys.index_select(0, front), far]) & 0xFFFFFFFF
     towards = torch.arange(len(pixel), device=device) < len(front)
     depth, weights, normal = _resolve(pixel, face, towards, vertices, uv, faces, intrinsics, n, orthographic)
     shape = (batch, n, n)

@@ -83,6 +83,8 @@ def stats_table(folders: list[Path], limit: int | None = None) -> str:
         cells = []
         for column in columns:
             value = column.get(key, 0.0)
-            cells.append(value if isinstance(value, str) else f"{value:.0f}" if key == "samples" else f"{value:.3f}")
+            cells.append(
+                value if isinstance(value, str) else f"{value:.0f}" if key == "samples" else f"{value:.3f}"
+            )
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -168,7 +168,7 @@ def synthesize(
     *,
     workers: int = 1,
     device: str = "cpu",
-    batch: int = 128,
+    batch: int = 1,
     force: bool = False,
     progress: bool = True,
 ) -> SynthSummary:
@@ -182,7 +182,9 @@ def synthesize(
         workers: worker processes (CPU: each makes whole samples, 1 runs in this process; device: they draw
             the random choices, and as many threads write files).
         device: ``"cpu"``, or a torch device (``"cuda"``) on which batches are built and rendered.
-        batch: samples rendered at once on a device (the CPU renders one at a time).
+        batch: samples rendered at once. With 1 on the CPU, each worker makes whole samples (bit-identical
+            whatever the number of workers); otherwise workers draw and this process renders batches on
+            ``device`` (on a GPU; on the CPU it exercises that path).
         force: accept a folder holding other files or another run's samples (samples of another seed,
             resolution or generator version are regenerated where the names collide; foreign files are
             left alone).
@@ -225,7 +227,7 @@ def synthesize(
             failed.append(f"{sample_name(index)}: {error}")
         bar.update(1)
 
-    if device != "cpu":
+    if device != "cpu" or batch > 1:
         _synthesize_on_device(outdir, todo, seed, config, device, batch, workers, report)
     elif workers == 1 or len(todo) <= 1:
         import torch
@@ -317,3 +319,75 @@ def _cpu_seconds() -> float:
 
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@dataclass(frozen=True)
+class GenerationSpeed:
+    """What :func:`generation_speed` measured (samples made in memory, no files written).
+
+    Attributes:
+        samples: samples made in the timed window; seconds: its length.
+        cpu_seconds: CPU time spent on those samples: the workers' (drawing, or making whole samples) and,
+            on a device, this process's (launching the device's work).
+        render_seconds: time the device spent building and rendering batches (device runs; 0 on the CPU).
+    """
+
+    samples: int
+    seconds: float
+    cpu_seconds: float
+    render_seconds: float = 0.0
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else 0.0
+
+
+def _make_in_memory(index: int) -> float:
+    """Generate sample ``index`` and drop it; returns the CPU seconds it took (a worker of a speed test)."""
+    start = time.process_time()
+    generate_sample(index, _WORKER["seed"], _WORKER["config"])
+    return time.process_time() - start
+
+
+def _draw_timed(index: int):
+    """(draw of sample ``index``, CPU seconds it took) for a speed test."""
+    start = time.process_time()
+    draw = _draw_one(index)
+    return draw, time.process_time() - start
+
+
+def generation_speed(
+    config: SynthConfig, *, device: str = "cpu", seconds: float = 30.0, batch: int = 1, workers: int = 1
+) -> GenerationSpeed:
+    """How fast the generator makes samples in memory: on the CPU, ``workers`` processes making whole
+    samples (``batch`` 1); on a device (or with ``batch`` > 1), ``workers`` processes drawing and the device
+    building and rendering batches of ``batch`` (what ``mould train --data synth`` does on a GPU). Timed
+    from the first sample made (worker start-up and the first batch excluded) for about ``seconds``."""
+    import itertools
+
+    import torch
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=("", 0, config)) as pool:
+        if device == "cpu" and batch == 1:
+            made = pool.imap_unordered(_make_in_memory, itertools.count(), chunksize=1)
+            next(made)
+            start, count, cpu = time.perf_counter(), 0, 0.0
+            while time.perf_counter() - start < seconds:
+                cpu += next(made)
+                count += 1
+            return GenerationSpeed(count, time.perf_counter() - start, cpu)
+        draws = pool.imap(_draw_timed, itertools.count(), chunksize=8)
+        render_draws([next(draws)[0] for _ in range(batch)], config, device=device)  # warm-up: kernels, caches
+        start, own_start, count, cpu, rendering = time.perf_counter(), time.process_time(), 0, 0.0, 0.0
+        while time.perf_counter() - start < seconds:
+            timed = [next(draws) for _ in range(batch)]
+            began = time.perf_counter()
+            render_draws([draw for draw, _ in timed], config, device=device)
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize()
+            rendering += time.perf_counter() - began
+            count += len(timed)
+            cpu += sum(seconds for _, seconds in timed)
+        cpu += time.process_time() - own_start
+        return GenerationSpeed(count, time.perf_counter() - start, cpu, rendering)

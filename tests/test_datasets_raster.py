@@ -133,6 +133,20 @@ def test_a_batch_renders_each_scene_as_alone():
         assert torch.equal(batch.visible_face[b][alone.mask[0]] - start, alone.visible_face[0][alone.mask[0]])
 
 
+def test_the_depth_map_is_the_nearest_depth_in_float32(anny_body):
+    from mould.datasets.raster import nearest_depth
+
+    vertices, faces = anny_body
+    camera = frame_points(vertices, 64, kind="orthographic", yaw_deg=45)
+    hits = render(vertices, faces, camera)
+    points = torch.as_tensor(camera.to_camera(vertices))
+    intrinsics = torch.tensor([[camera.focal, camera.cx, camera.cy]], dtype=torch.float64)
+    scene = torch.zeros(len(faces), dtype=torch.int64)
+    depth = nearest_depth(points, torch.as_tensor(faces), scene, intrinsics, 64, orthographic=True)
+    assert torch.equal(depth[0] > 0, hits.mask[0])
+    assert (depth[0].double() - hits.visible[0]).abs().max() < 1e-6 * hits.visible.max()  # float32 rounding
+
+
 def test_bad_input_is_refused():
     vertices = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, -1.0], [0.0, 1.0, 1.0]])
     faces, scene = torch.tensor([[0, 1, 2]]), torch.zeros(1, dtype=torch.int64)

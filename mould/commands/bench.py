@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 # name -> module mould.commands.bench_<name>, each with add_parser(subparsers) and run(args).
-BENCHES = ("encode", "model", "mesh", "representation", "reconstruct")
+BENCHES = ("encode", "model", "mesh", "representation", "reconstruct", "synth")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

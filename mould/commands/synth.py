@@ -40,13 +40,13 @@ class SynthCommandConfig:
     """Camera yaw distribution (see ``SynthConfig.views``)."""
     device: str = "cpu"
     """Where samples are built and rendered: ``cpu`` (one sample at a time per worker) or ``cuda`` (batches)."""
-    batch: int = 128
-    """Samples rendered at once on a GPU."""
+    batch: int | None = None
+    """Samples rendered at once (default: 1 on the CPU, each worker making whole samples; 128 on a GPU)."""
 
     def __post_init__(self) -> None:
         if self.device not in ("cpu", "cuda"):
             raise InputError(f"--device: expected cpu or cuda, got {self.device}")
-        if self.batch < 1:
+        if self.batch is not None and self.batch < 1:
             raise InputError(f"--batch: expected >= 1, got {self.batch}")
         if self.count < 1:
             raise InputError(f"--count: expected >= 1, got {self.count}")
@@ -113,7 +113,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="cpu: each worker makes whole samples; cuda: workers draw, the GPU builds and renders batches "
         "(default cpu)",
     )
-    p.add_argument("--batch", type=int, default=128, help="samples rendered at once with --device cuda (128)")
+    p.add_argument("--batch", type=int, help="samples rendered at once (default 1 on cpu, 128 on cuda)")
     p.add_argument(
         "--force", action="store_true", help="accept a folder holding other files or another run's samples"
     )
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         workers=config.workers,
         device=config.device,
-        batch=config.batch,
+        batch=config.batch or (128 if config.device == "cuda" else 1),
         force=config.force,
         progress=not args.quiet,
     )
