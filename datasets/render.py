@@ -179,10 +179,8 @@ def shadow_maps(points: torch.Tensor, faces: torch.Tensor, face_scene: torch.Ten
         [focal, torch.full_like(focal, (size - 1) / 2), torch.full_like(focal, (size - 1) / 2)], 1
     )
     light_points = to_camera(points, vertex_scene, pose)
-    hits = rasterize(
-        light_points, faces, face_scene, intrinsics.to(points.dtype), size, orthographic=True, hidden=False
-    )
-    return pose, intrinsics, hits.visible
+    depth = nearest_depth(light_points, faces, face_scene, intrinsics.to(points.dtype), size, orthographic=True)
+    return pose, intrinsics, depth
 
 
 def lit_fraction(query: torch.Tensor, normal: torch.Tensor, scene: torch.Tensor, direction: torch.Tensor,
