@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mould.datasets.raster import cross
+from mould.datasets.raster import cross, nearest_depth
 
 SHADOW_OFFSET = 2e-3
 """Shadow queries start this far out along the shading normal (metres), off their own surface."""
