@@ -93,7 +93,7 @@ def draw_scene(seed: int, index: int, config) -> SceneDraw:
     phenotype = sample_phenotype(rng)
     poses = tuple(sample_pose(rng) for _ in range(config.max_pose_tries))
     labels = body_bank().bone_labels
-    rotations = np.stack([pose_deltas(pose, labels) for _, pose in poses]).astype(np.float32)
+    rotations = pose_deltas([pose for _, pose in poses], labels).astype(np.float32)
     skin = skin_material(rng)
     outfits = (tuple(sample_outfit(rng, upright=True)), tuple(sample_outfit(rng, upright=False)))
     hairstyle = sample_hairstyle(rng)

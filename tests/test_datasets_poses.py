@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mould.datasets.collisions import body_collisions
+from mould.datasets.collisions import body_collisions as batch_collisions
 from mould.datasets.poses import (
     FAMILY_WEIGHTS,
     JOINT_RANGES,
@@ -44,8 +44,15 @@ def body(pose):
     from mould.datasets.bodies import body_bank, posed_bodies
 
     labels = body_bank().bone_labels
-    out = posed_bodies(None, pose_deltas(pose, labels)[None])
+    out = posed_bodies(None, pose_deltas([pose], labels))
     return out.vertices[0], {name: out.bone_heads[0][i] for i, name in enumerate(labels)}
+
+
+def body_collisions(vertices, heads):
+    """The collisions of one body."""
+    import torch
+
+    return batch_collisions(torch.as_tensor(vertices)[None], torch.as_tensor(heads)[None])[0]
 
 
 def angle_between(a, b) -> float:

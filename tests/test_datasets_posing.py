@@ -41,7 +41,7 @@ def test_torch_posing_matches_anny_on_every_pose_family():
                 pose_parameters=pose_to_anny(pose),
                 phenotype_kwargs={k: torch.tensor([v], dtype=torch.float64) for k, v in phenotype.items()},
             )
-        rotations = torch.as_tensor(pose_deltas(pose, bank.bone_labels), dtype=torch.float32)[None]
+        rotations = torch.as_tensor(pose_deltas([pose], bank.bone_labels), dtype=torch.float32)
         values = phenotype_tensor({k: np.array([v]) for k, v in phenotype.items()})
         posed = pose_bodies(bank, values, rotations)
         worst_vertex = max(worst_vertex, (posed.vertices.double() - truth["vertices"]).norm(dim=-1).max().item())
@@ -54,7 +54,7 @@ def test_torch_posing_matches_anny_on_every_pose_family():
 def test_a_batch_poses_each_body_as_alone():
     bank = body_bank()
     poses, phenotypes = _test_set(count_per_family=1, seed=9)
-    rotations = torch.as_tensor(np.stack([pose_deltas(p, bank.bone_labels) for p in poses]), dtype=torch.float32)
+    rotations = torch.as_tensor(pose_deltas(poses, bank.bone_labels), dtype=torch.float32)
     values = torch.cat([phenotype_tensor({k: np.array([v]) for k, v in p.items()}) for p in phenotypes])
     batch = pose_bodies(bank, values, rotations)
     for i in (0, 4, len(poses) - 1):
