@@ -43,12 +43,12 @@ from mould.container import Mould
 from mould.encode import encode_mesh
 from mould.errors import InputError
 from mould.framing import sample_frame
+from mould.meshfile import MESH_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 MARKER = "humans3d.json"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-MESH_SUFFIXES = (".ply", ".obj", ".off", ".stl", ".glb")
 
 
 def find_frames(root: Path) -> list[tuple[str, str]]:

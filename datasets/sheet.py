@@ -15,20 +15,11 @@ import numpy as np
 from mould.datasets.samples import read_sample, sample_names
 
 from mould.errors import InputError
+from mould.preview import depth_colours
 
 log = logging.getLogger(__name__)
 
 PANELS = ("image", "visible", "hidden", "mask")
-
-
-def depth_colours(depth: np.ndarray, mask: np.ndarray, near: float, far: float) -> np.ndarray:
-    """(H, W, 3) uint8 colours of a depth map on the scale [near, far] metres; dark grey outside the mask."""
-    from matplotlib import colormaps
-
-    t = np.clip((far - depth) / max(far - near, 1e-6), 0, 1)
-    colours = (colormaps["viridis"](t)[..., :3] * 255).astype(np.uint8)
-    colours[~mask] = 40
-    return colours
 
 
 def sample_strip(mould) -> np.ndarray:

@@ -7,6 +7,7 @@ Public API (torch is imported with this package; keep it out of the CLI's ``--he
     generator_losses, discriminator_losses                        losses (mould.models.losses)
     reference_depth, depth_to_relative, relative_to_depth         depth parametrisation (mould.models.depth)
     save_checkpoint, load_checkpoint                              safetensors checkpoints
+    resolve_checkpoint                                            which weights a command uses
     predict, predict_moulds                                       inference (mould.models.inference)
     export_onnx                                                   in mould.models.onnx
     shipped_checkpoint                                            the packaged small model, if any
@@ -14,25 +15,19 @@ Public API (torch is imported with this package; keep it out of the CLI's ``--he
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mould.models.checkpoint import load_checkpoint, save_checkpoint
+from mould.models.checkpoint import (
+    WEIGHTS_DIR,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+    shipped_checkpoint,
+)
 from mould.models.configs import CONFIGS, LossConfig, ModelConfig
 from mould.models.depth import depth_to_relative, reference_depth, relative_to_depth
 from mould.models.discriminator import build_discriminator
 from mould.models.hourglass import MouldNet, build_model, count_flops, count_parameters
 from mould.models.inference import predict, predict_moulds
 from mould.models.losses import discriminator_losses, generator_losses
-
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-"""The folder of shipped weights (package data)."""
-
-
-def shipped_checkpoint() -> Path | None:
-    """The checkpoint shipped in the package (``weights/small.safetensors``), or None if absent."""
-    path = WEIGHTS_DIR / "small.safetensors"
-    return path if path.is_file() else None
-
 
 __all__ = [
     "CONFIGS",
@@ -52,6 +47,7 @@ __all__ = [
     "predict_moulds",
     "reference_depth",
     "relative_to_depth",
+    "resolve_checkpoint",
     "save_checkpoint",
     "shipped_checkpoint",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -30,6 +31,13 @@ FORMAT = "mould-checkpoint"
 FORMAT_VERSION = "2"
 _READABLE_VERSIONS = ("1", "2")
 _RESERVED = ("format", "format_version", "model_config")
+
+CHECKPOINT_FOLDER = "checkpoints"
+"""A training run folder keeps its checkpoints in this subfolder (:mod:`mould.training.state`)."""
+LATEST = "latest"
+"""The file of that subfolder naming the newest complete checkpoint, one line: its stem."""
+CHECKPOINT_STEM = re.compile(r"^step_(\d{6,})$")
+"""Stems of a run's checkpoints: ``step_000123``."""
 
 
 def save_checkpoint(
@@ -152,3 +160,66 @@ def load_checkpoint(
     model.load_state_dict(tensors, strict=True)
     model.to(device).eval()
     return model, config, {key: value for key, value in metadata.items() if key not in _RESERVED}
+
+
+def checkpoint_folder(run_dir: str | os.PathLike) -> Path:
+    """The checkpoints subfolder of a training run folder."""
+    return Path(run_dir) / CHECKPOINT_FOLDER
+
+
+def run_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The ``.safetensors`` that ``RUN_DIR/checkpoints/latest`` names, or None when the run has none.
+
+    Raises:
+        InputError: ``latest`` exists but is malformed or names a missing file.
+    """
+    pointer = checkpoint_folder(run_dir) / LATEST
+    if not pointer.is_file():
+        return None
+    stem = pointer.read_text(errors="replace").strip()
+    if not CHECKPOINT_STEM.match(stem):
+        raise InputError(f"{pointer}: expected a checkpoint name like step_000100, got {stem[:40]!r}")
+    weights = pointer.parent / f"{stem}.safetensors"
+    if not weights.is_file():
+        raise InputError(f"{pointer}: names {stem}, but {weights} is missing")
+    return weights
+
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""The folder of shipped weights (package data)."""
+SHIPPED_WEIGHTS = "small.safetensors"
+"""The file name of the default model in :data:`WEIGHTS_DIR`."""
+
+
+def shipped_checkpoint() -> Path | None:
+    """The default model shipped in the package, or None if absent."""
+    path = WEIGHTS_DIR / SHIPPED_WEIGHTS
+    return path if path.is_file() else None
+
+
+def resolve_checkpoint(path: str | os.PathLike | None) -> Path:
+    """Which weights a command uses: the one rule of every command that takes ``--checkpoint``.
+
+    Args:
+        path: a ``.safetensors`` file (as given), a training run folder (its latest checkpoint), or None
+            (the model shipped in the package).
+
+    Raises:
+        InputError: nothing usable at ``path``, or None and no model shipped.
+    """
+    if path is None:
+        shipped = shipped_checkpoint()
+        if shipped is None:
+            raise InputError("--checkpoint: none given and no model is shipped in this installation")
+        return shipped
+    path = Path(path)
+    if path.is_dir():
+        latest = run_checkpoint(path)
+        if latest is None:
+            raise InputError(
+                f"{path}: a folder without checkpoints/latest; give a .safetensors file or a run folder"
+            )
+        return latest
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint")
+    return path

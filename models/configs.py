@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from mould.models.depth import DEFAULT_DEPTH_SCALE
 
 HiddenKind = Literal["thickness", "free"]
+HiddenTerm = Literal["hidden", "thickness", "detached"]
 AdversarialKind = Literal["lsgan", "hinge"]
 StackChoice = Literal["last", "all"]
 
@@ -47,6 +49,9 @@ class ModelConfig:
     hidden: HiddenKind = "thickness"
     """``"thickness"``: hidden = visible + softplus(raw), so hidden >= visible by construction;
     ``"free"``: the hidden map is predicted on its own (may cross the visible one)."""
+    back_colour: bool = False
+    """Also predict the colour of the hidden surface (an RGB map, ``"back"``), to texture the unseen back.
+    False in configs written before it existed, so that their checkpoints still load."""
     discriminator_features: int = 64
     """Channels of the discriminator's first layer (doubled at each stride-2 layer)."""
     discriminator_layers: int = 3
@@ -72,6 +77,14 @@ class ModelConfig:
             raise ValueError(f"depth_scale: expected a positive number of metres, got {self.depth_scale!r}")
         if self.hidden not in ("thickness", "free"):
             raise ValueError(f"hidden: expected 'thickness' or 'free', got {self.hidden!r}")
+        if not isinstance(self.back_colour, bool):
+            raise ValueError(f"back_colour: expected true or false, got {self.back_colour!r}")
+
+    @property
+    def output_channels(self) -> dict[str, int]:
+        """Channels of each map a stack predicts, in output order."""
+        channels = {"visible": 1, "hidden": 1, "mask_logits": 1}
+        return {**channels, "back": 3} if self.back_colour else channels
 
     @property
     def input_multiple(self) -> int:
@@ -97,7 +110,13 @@ class ModelConfig:
 
 CONFIGS: dict[str, ModelConfig] = {
     "paper": ModelConfig(
-        name="paper", stacks=2, features=256, stem_features=64, head_features=32, full_features=16
+        name="paper",
+        stacks=2,
+        features=256,
+        stem_features=64,
+        head_features=32,
+        full_features=16,
+        back_colour=True,
     ),
     "small": ModelConfig(
         name="small",
@@ -109,6 +128,7 @@ CONFIGS: dict[str, ModelConfig] = {
         # pix2pix's width 64 made the adversarial part cost more than the generator (1.5 of 2.3 CPU-s per
         # step at batch 8); 16 costs 0.6 CPU-s.
         discriminator_features=16,
+        back_colour=True,
     ),
     "tiny": ModelConfig(
         name="tiny",
@@ -119,6 +139,7 @@ CONFIGS: dict[str, ModelConfig] = {
         full_features=4,
         discriminator_features=8,
         discriminator_layers=2,
+        back_colour=True,
     ),
 }
 """The named model sizes; see the module docstring."""
@@ -149,7 +170,25 @@ class LossConfig:
     visible: float = 1.0
     """Masked L1 on the visible depth, relative units (metres / ``depth_scale``)."""
     hidden: float = 1.0
-    """Masked L1 on the hidden depth, relative units."""
+    """Masked L1 on the hidden depth, relative units (what it compares: ``hidden_term``)."""
+    hidden_term: HiddenTerm = "hidden"
+    """What the hidden L1 compares: ``"hidden"`` (the hidden maps; with ``hidden = visible + thickness``
+    its gradient also drags the visible map), ``"thickness"`` (hidden - visible against the true thickness)
+    or ``"detached"`` (the hidden map with the visible part detached): the last two leave the visible map
+    to the visible term."""
+    coarse: float = 0.0
+    """Weight of the masked L1 of both depth maps average-pooled to each of ``coarse_scales`` (0: off): it
+    supervises the person's overall relief and orientation, which per-pixel L1 under ambiguity flattens."""
+    coarse_scales: tuple[int, ...] = (16, 64)
+    """Sides of the pooled maps of the ``coarse`` term, pixels (each divides the crop's side)."""
+    depth_min_extent: float = 0.0
+    """Depth terms only count for crops where the person spans at least this fraction of the crop's side
+    (0: every crop). Zoomed-out crops, which teach the silhouette head to frame a whole photo, show a
+    person at 31-62 % of the side against 71-84 % for framed crops; their depth is not what a framed
+    photo asks for."""
+    back: float = 1.0
+    """Masked L1 of the predicted back colour (RGB in [0, 1]) inside the true silhouette, on samples that
+    hold back colours; only for models with ``back_colour``."""
     mask: float = 1.0
     """Binary cross-entropy of the silhouette logits."""
     normals: float = 0.1
@@ -159,7 +198,13 @@ class LossConfig:
     """Stacks the normal loss applies to: ``"last"`` (default: full-resolution normals cost ~0.1 s per map
     per batch of 8 on 2 cores, and the earlier stacks learn the coarse shape) or ``"all"``."""
     adversarial: float = 0.01
-    """Weight of the generator's adversarial term; 0 disables it (no discriminator needed)."""
+    """Weight of the generator's adversarial term; 0 disables it (no discriminator needed). With
+    ``adversarial_share`` it is only the starting weight."""
+    adversarial_share: float = 0.0
+    """When > 0, the adversarial weight adapts at every step so that the adversarial term's gradient at the
+    predicted depth maps is this fraction of the depth terms' (after VQGAN's adaptive weight, Esser et al.
+    2021): a discriminator whose gradient is 0.04 % of the depth terms' (measured on the first shipped
+    model) shapes nothing."""
     adversarial_kind: AdversarialKind = "lsgan"
     """``"lsgan"`` (least squares, Mao et al. 2017) or ``"hinge"``."""
     intermediate: float = 1.0
@@ -173,7 +218,10 @@ class LossConfig:
     loss."""
 
     def __post_init__(self) -> None:
-        for name in ("visible", "hidden", "mask", "normals", "adversarial", "intermediate"):
+        for name in (
+            "visible", "hidden", "mask", "normals", "adversarial", "intermediate", "coarse", "back",
+            "adversarial_share",
+        ):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name}: expected a weight >= 0, got {value!r}")
@@ -185,8 +233,43 @@ class LossConfig:
             raise ValueError(f"normal_stacks: expected 'last' or 'all', got {self.normal_stacks!r}")
         if self.adversarial_kind not in ("lsgan", "hinge"):
             raise ValueError(f"adversarial_kind: expected 'lsgan' or 'hinge', got {self.adversarial_kind!r}")
+        if self.hidden_term not in ("hidden", "thickness", "detached"):
+            raise ValueError(f"hidden_term: expected hidden, thickness or detached, got {self.hidden_term!r}")
+        if not self.coarse_scales or not all(isinstance(s, int) and s >= 1 for s in self.coarse_scales):
+            raise ValueError(f"coarse_scales: expected pooled sides >= 1, got {self.coarse_scales!r}")
+        if not 0 <= self.depth_min_extent < 1:
+            raise ValueError(f"depth_min_extent: expected a fraction in [0, 1), got {self.depth_min_extent!r}")
 
     @classmethod
     def for_model(cls, config: ModelConfig, **weights) -> LossConfig:
         """A loss config whose ``depth_scale`` matches ``config``'s; ``weights`` override the defaults."""
         return cls(depth_scale=config.depth_scale, **weights)
+
+    @classmethod
+    def parse_overrides(cls, items: Sequence[str]) -> dict[str, object]:
+        """``["name=value", ...]`` (``mould train --loss``) as typed field values.
+
+        Numbers become floats (ints for ``coarse_scales``, a comma-separated list), names stay strings.
+
+        Raises:
+            ValueError: an unknown field, a malformed item or a value of the wrong type, naming it.
+        """
+        fields = {field.name for field in dataclasses.fields(cls)} - {"depth_scale"}
+        values: dict[str, object] = {}
+        for item in items:
+            name, equals, text = item.partition("=")
+            name = name.strip().replace("-", "_")
+            if not equals or name not in fields:
+                raise ValueError(
+                    f"--loss {item}: expected NAME=VALUE with NAME one of {', '.join(sorted(fields))}"
+                )
+            try:
+                if name == "coarse_scales":
+                    values[name] = tuple(int(part) for part in text.split(",") if part.strip())
+                elif name in ("normal_stacks", "adversarial_kind", "hidden_term"):
+                    values[name] = text.strip()
+                else:
+                    values[name] = float(text)
+            except ValueError:
+                raise ValueError(f"--loss {item}: {text!r} is not a valid {name}") from None
+        return values

@@ -7,8 +7,8 @@ Layout for a 256² crop (sides scale with the input, which must be a multiple of
         └─ 7x7 stride-2 conv ─ residual ──────────────────────────────── half skip (128², stem_features)
                                    └─ max-pool ─ residual ─ x (64², features)
     for each stack:  x ─ hourglass(depth 4: 64² → 4² → 64²) ─ residual ─ 1x1 ─ y
-                     coarse = 1x1(y)                      3 maps at 64²: visible, thickness, mask logits
-                     maps   = up4(coarse) + head(y, half skip, full skip)        3 maps at 256²
+                     coarse = 1x1(y)        3 maps at 64²: visible, thickness, mask logits (+ back RGB)
+                     maps   = up4(coarse) + head(y, half skip, full skip)        the maps at 256²
                      x      = x + 1x1(y) + 1x1(coarse)     (all stacks but the last)
 
 The head is the learned upsampling: 2x2 stride-2 transposed convolutions with additive skips from the stem,
@@ -17,7 +17,8 @@ maps (which are what is fed back to the next stack) are real predictions.
 
 Outputs are in the relative depth parametrisation of :mod:`mould.models.depth`; with
 ``hidden="thickness"`` the hidden map is ``visible + softplus(raw)``: a body is never thinner than zero,
-and the network need not learn that constraint.
+and the network need not learn that constraint. With ``back_colour`` a stack also predicts the colour of
+the hidden surface, ``"back"``: three channels through a sigmoid, RGB in [0, 1].
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ import torch
 import torch.nn.functional as F
 from mould.models.configs import ModelConfig, model_config
 from torch import nn
-
-OUTPUT_KEYS = ("visible", "hidden", "mask_logits")
-"""The keys of each stack's prediction dict."""
 
 
 def _conv(cin: int, cout: int, kernel: int, stride: int = 1, *, bias: bool = False) -> nn.Conv2d:
@@ -93,7 +91,7 @@ class Head(nn.Module):
         )
         self.up_full = nn.ConvTranspose2d(half, full, 2, stride=2, bias=False)
         self.fuse_full = nn.Sequential(
-            nn.BatchNorm2d(full), nn.ReLU(inplace=True), _conv(full, len(OUTPUT_KEYS), 3, bias=True)
+            nn.BatchNorm2d(full), nn.ReLU(inplace=True), _conv(full, _channels(config), 3, bias=True)
         )
 
     def forward(
@@ -112,11 +110,11 @@ class Stack(nn.Module):
         f = config.features
         self.hourglass = Hourglass(config.hourglass_depth, f)
         self.after = nn.Sequential(Residual(f, f), _conv(f, f, 1), nn.BatchNorm2d(f), nn.ReLU(inplace=True))
-        self.coarse = _conv(f, len(OUTPUT_KEYS), 1, bias=True)
+        self.coarse = _conv(f, _channels(config), 1, bias=True)
         self.head = Head(config)
         # Newell et al.: features and predictions are mapped back by 1x1 convolutions and added.
         self.remap_features = None if last else _conv(f, f, 1)
-        self.remap_predictions = None if last else _conv(len(OUTPUT_KEYS), f, 1)
+        self.remap_predictions = None if last else _conv(_channels(config), f, 1)
 
 
 class MouldNet(nn.Module):
@@ -125,7 +123,8 @@ class MouldNet(nn.Module):
     Build it with :func:`build_model`. ``forward(image)`` takes ``(B, 3, N, N)`` float RGB in [0, 1]
     (N = 256 for the trained models; any multiple of ``config.input_multiple`` works) and returns one
     dict per stack (the last is the final prediction) with ``"visible"``, ``"hidden"`` (relative depth,
-    see :mod:`mould.models.depth`) and ``"mask_logits"``, each ``(B, 1, N, N)``.
+    see :mod:`mould.models.depth`) and ``"mask_logits"``, each ``(B, 1, N, N)``, and with
+    ``config.back_colour`` ``"back"``, ``(B, 3, N, N)`` RGB in [0, 1].
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -143,7 +142,10 @@ class MouldNet(nn.Module):
     def _maps(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
         visible, second, mask_logits = raw[:, 0:1], raw[:, 1:2], raw[:, 2:3]
         hidden = visible + F.softplus(second) if self.config.hidden == "thickness" else second
-        return {"visible": visible, "hidden": hidden, "mask_logits": mask_logits}
+        maps = {"visible": visible, "hidden": hidden, "mask_logits": mask_logits}
+        if self.config.back_colour:
+            maps["back"] = torch.sigmoid(raw[:, 3:6])
+        return maps
 
     def forward(self, image: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         multiple = self.config.input_multiple
@@ -163,6 +165,10 @@ class MouldNet(nn.Module):
             if stack.remap_features is not None:
                 x = x + stack.remap_features(y) + stack.remap_predictions(coarse)
         return outputs
+
+
+def _channels(config: ModelConfig) -> int:
+    return sum(config.output_channels.values())
 
 
 def build_model(name_or_config: str | ModelConfig) -> MouldNet:

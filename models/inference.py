@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from mould.models.depth import relative_to_depth
 from mould.models.hourglass import MouldNet
 
 from mould.camera import Camera
@@ -30,6 +29,9 @@ def resolve_device(choice: str) -> torch.device:
         raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
     return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
 
+
+MASK_THRESHOLD = 0.5
+"""A pixel is on the person when the predicted mask probability exceeds this (logit > 0)."""
 
 DEFAULT_PERSON_HEIGHT = 1.7
 """Metres: an adult's typical standing height, for :func:`reference_from_height`."""
@@ -69,7 +71,8 @@ def predict(model: MouldNet, images: np.ndarray | torch.Tensor) -> tuple[torch.T
 
     Returns:
         visible, hidden: (B, 1, N, N) float32 relative depth, on the CPU (the network's layout).
-        mask_prob: (B, 1, N, N) float32 probability that a pixel is the person; the mask is ``> 0.5``.
+        mask_prob: (B, 1, N, N) float32 probability that a pixel is the person; the mask is
+            ``> MASK_THRESHOLD``.
     """
     tensor = images_to_tensor(images).to(next(model.parameters()).device)
     was_training = model.training
@@ -102,7 +105,7 @@ def predict_moulds(
             distance); one number for all, or one per crop.
 
     Returns:
-        B moulds with metric depth (``reference + depth_scale * relative``), mask ``mask_prob > 0.5``,
+        B moulds with metric depth (``reference + depth_scale * relative``), mask ``mask_prob > MASK_THRESHOLD``,
         and the crop as their image.
 
     Raises:
@@ -120,28 +123,66 @@ def predict_moulds(
         if camera.resolution != side:
             raise ValueError(f"cameras: expected resolution {side} (the crops'), got {camera.resolution}")
     visible, hidden, mask_prob = predict(model, tensor)
-    scale = model.config.depth_scale
     crops = (tensor.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
     moulds = []
     for index, (camera, distance) in enumerate(zip(cameras, references)):
-        mask = (mask_prob[index, 0] > 0.5).numpy()
-        front = relative_to_depth(visible[index, 0], distance, scale).numpy()
-        back = np.maximum(relative_to_depth(hidden[index, 0], distance, scale).numpy(), front)
+        mask = (mask_prob[index, 0] > MASK_THRESHOLD).numpy()
+        front = distance + model.config.depth_scale * visible[index, 0].numpy()
         if mask.any() and front[mask].min() <= 0:
             raise ValueError(
                 f"reference: {distance} m puts part of person {index} behind the camera "
                 f"(nearest predicted depth {front[mask].min():.3f} m)"
             )
         moulds.append(
-            Mould(
-                visible=np.where(mask, front, 0).astype(np.float32),
-                hidden=np.where(mask, back, 0).astype(np.float32),
-                mask=mask,
-                camera=camera,
+            maps_to_mould(
+                visible[index, 0].numpy(),
+                hidden[index, 0].numpy(),
+                mask,
+                camera,
+                reference=distance,
+                depth_scale=model.config.depth_scale,
                 image=crops[index],
             )
         )
     return moulds
+
+
+def maps_to_mould(
+    visible: np.ndarray,
+    hidden: np.ndarray,
+    mask: np.ndarray,
+    camera: Camera,
+    *,
+    reference: float = 0.0,
+    depth_scale: float = 1.0,
+    image: np.ndarray | None = None,
+) -> Mould:
+    """Predicted maps -> a valid metric :class:`Mould`: the one rule every caller uses.
+
+    Depth is ``reference + depth_scale * map``: the network's relative maps with the person's reference and
+    the model's ``depth_scale`` (:mod:`mould.models.depth`), or metric maps with the defaults. A mould's
+    order holds by construction: the hidden depth is raised to the visible one where the network put it in
+    front, and pixels whose depth is not finite and positive leave the mask.
+
+    Args:
+        visible, hidden: (N, N) float maps. mask: (N, N) bool predicted silhouette.
+        camera: the crop's camera (resolution N).
+        reference: metres. depth_scale: metres per unit of the maps.
+        image: optional (N, N, 3) uint8 crop, kept in the mould.
+
+    Returns:
+        The mould; its mask may be empty (nobody found).
+    """
+    front = reference + depth_scale * np.asarray(visible, np.float64)
+    back = np.maximum(reference + depth_scale * np.asarray(hidden, np.float64), front)
+    mask = np.asarray(mask, bool) & np.isfinite(front) & np.isfinite(back) & (front > 0)
+    return Mould(
+        visible=np.where(mask, front, 0).astype(np.float32),
+        hidden=np.where(mask, back, 0).astype(np.float32),
+        mask=mask,
+        camera=camera,
+        image=image,
+    )
 
 
 def reference_from_height(mask: np.ndarray, camera: Camera, person_height: float = DEFAULT_PERSON_HEIGHT) -> float:
@@ -152,7 +193,7 @@ def reference_from_height(mask: np.ndarray, camera: Camera, person_height: float
     error of ``person_height`` (a child, a seated person) proportionally.
 
     Args:
-        mask: (N, N) bool silhouette (e.g. ``mask_prob > 0.5``).
+        mask: (N, N) bool silhouette (e.g. ``mask_prob > MASK_THRESHOLD``).
         camera: the crop's perspective camera.
         person_height: metres.
 

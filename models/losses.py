@@ -14,7 +14,17 @@ Units and regions (the choices, once):
   on true-silhouette pixels whose 4-neighbours are in the silhouette and on the same surface (no depth
   step above ``LossConfig.normal_jump``). Predicted depth is made metric with the true reference.
   Last stack only by default (``LossConfig.normal_stacks``): they are the costliest term.
-- **Adversarial**: LSGAN or hinge on the discriminator's patch logits, last stack only.
+- **Adversarial**: LSGAN or hinge on the discriminator's patch logits, last stack only; its weight is
+  fixed, or adapts so that its gradient at the depth maps is a set share of the depth terms'
+  (``LossConfig.adversarial_share``). Either way the share is measured and returned.
+- **Hidden**: what the hidden L1 compares is ``LossConfig.hidden_term`` (the hidden maps, the thickness,
+  or the hidden map with the visible part detached).
+- **Coarse**: the depth maps average-pooled inside the same region to a few small sides
+  (``LossConfig.coarse_scales``), the person's overall relief and orientation.
+- **Back colour**: L1 of the predicted RGB of the hidden surface inside the true silhouette, on samples
+  that hold back colours (``has_back``).
+- Depth terms (visible, hidden, coarse, normals) skip crops where the person spans less than
+  ``LossConfig.depth_min_extent`` of the side (zoomed-out framing crops).
 
 :func:`generator_losses` returns every term by name (each summed over the stacks, the non-final ones
 weighted by ``LossConfig.intermediate``) and ``"total"``, the weighted sum.
@@ -115,6 +125,44 @@ def normal_valid(depth: torch.Tensor, mask: torch.Tensor, jump: float) -> torch.
     return ok
 
 
+def coarse_l1(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, side: int) -> torch.Tensor:
+    """L1 of two maps average-pooled to ``side`` x ``side`` over the pixels where ``weight`` > 0.
+
+    Each cell compares the mean of its weighted pixels; cells count by the weight they hold, so a cell half
+    covered by the person counts half.
+
+    Args:
+        prediction, target: (B, C, H, W) float. weight: (B, 1, H, W) float or bool. side: pooled side.
+
+    Returns:
+        () float, in the units of the inputs (0 when no pixel has weight).
+    """
+    weight = weight.to(prediction.dtype)
+    cover = F.adaptive_avg_pool2d(weight, side)
+    inside = cover.clamp(min=1e-6)
+    pooled = F.adaptive_avg_pool2d(prediction * weight, side) / inside
+    pooled_target = F.adaptive_avg_pool2d(target * weight, side) / inside
+    cover = cover.expand_as(pooled)
+    return ((pooled - pooled_target).abs() * cover).sum() / cover.sum().clamp(min=1e-6)
+
+
+def person_extent(mask: torch.Tensor) -> torch.Tensor:
+    """(B,) the person's longer extent as a fraction of the crop's side (0 for an empty mask).
+
+    Args:
+        mask: (B, 1, H, W) bool or float (> 0.5 is the person).
+    """
+    inside = mask[:, 0] > 0.5
+    extents = []
+    for dim in (-1, -2):  # columns, then rows, holding any person pixel
+        index = torch.arange(inside.shape[dim], device=mask.device)
+        present = inside.any(dim=-2 if dim == -1 else -1)
+        first = torch.where(present, index, inside.shape[dim]).amin(dim=-1)
+        last = torch.where(present, index, -1).amax(dim=-1)
+        extents.append(((last - first + 1).clamp(min=0)).float() / inside.shape[dim])
+    return torch.maximum(*extents)
+
+
 def adversarial_generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     """The generator's adversarial term on the discriminator's logits of its predictions.
 
@@ -153,6 +201,8 @@ class Targets:
         visible_metric, hidden_metric: the same in metres.
         mask: (B, 1, H, W) float true silhouette.
         visible_valid, hidden_valid: (B, 1, H, W) bool pixels for the normal loss.
+        depth_weight: (B, 1, 1, 1) float, 1 for crops whose depth terms count, else 0
+            (``LossConfig.depth_min_extent``).
     """
 
     reference: torch.Tensor
@@ -163,6 +213,7 @@ class Targets:
     mask: torch.Tensor
     visible_valid: torch.Tensor
     hidden_valid: torch.Tensor
+    depth_weight: torch.Tensor
 
 
 def loss_targets(batch: dict[str, torch.Tensor], config: LossConfig) -> Targets:
@@ -172,6 +223,7 @@ def loss_targets(batch: dict[str, torch.Tensor], config: LossConfig) -> Targets:
         reference = reference_depth(batch["visible"], mask)
         visible_metric = extend_outside(batch["visible"], mask)
         hidden_metric = extend_outside(batch["hidden"], mask)
+        depth_weight = (person_extent(mask) >= config.depth_min_extent).to(mask.dtype).reshape(-1, 1, 1, 1)
         return Targets(
             reference=reference,
             visible=depth_to_relative(visible_metric, reference, config.depth_scale),
@@ -179,8 +231,9 @@ def loss_targets(batch: dict[str, torch.Tensor], config: LossConfig) -> Targets:
             visible_metric=visible_metric,
             hidden_metric=hidden_metric,
             mask=mask,
-            visible_valid=normal_valid(batch["visible"], mask, config.normal_jump),
-            hidden_valid=normal_valid(batch["hidden"], mask, config.normal_jump),
+            visible_valid=normal_valid(batch["visible"], mask, config.normal_jump) & (depth_weight > 0),
+            hidden_valid=normal_valid(batch["hidden"], mask, config.normal_jump) & (depth_weight > 0),
+            depth_weight=depth_weight,
         )
 
 
@@ -193,14 +246,25 @@ def stack_losses(
     *,
     normals: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """The unweighted reconstruction terms of one stack's prediction: ``visible``, ``hidden`` (relative
-    units), ``mask``, and when ``normals`` (and their weight > 0) ``visible_normals``, ``hidden_normals``."""
+    """The unweighted terms of one stack's prediction: ``visible``, ``hidden`` (relative units), ``mask``,
+    ``coarse`` (when its weight > 0), ``back`` (when predicted), and when ``normals`` (and their weight
+    > 0) ``visible_normals``, ``hidden_normals``."""
     union = (targets.mask > 0.5) | (prediction["mask_logits"].detach() > 0)  # sigmoid > 0.5 <=> logit > 0
+    region = union.to(targets.mask.dtype) * targets.depth_weight
+    hidden, hidden_target = _hidden_pair(prediction, targets, config.hidden_term)
     terms = {
-        "visible": masked_l1(prediction["visible"], targets.visible, union),
-        "hidden": masked_l1(prediction["hidden"], targets.hidden, union),
+        "visible": masked_l1(prediction["visible"], targets.visible, region),
+        "hidden": masked_l1(hidden, hidden_target, region),
         "mask": silhouette_bce(prediction["mask_logits"], targets.mask),
     }
+    if config.coarse > 0:
+        pairs = ((prediction["visible"], targets.visible), (hidden, hidden_target))
+        terms["coarse"] = sum(
+            coarse_l1(value, target, region, side) for side in config.coarse_scales for value, target in pairs
+        ) / len(config.coarse_scales)
+    if "back" in prediction and "back" in batch:
+        known = (targets.mask > 0.5) & batch["has_back"].reshape(-1, 1, 1, 1)
+        terms["back"] = masked_l1(prediction["back"], batch["back"].to(prediction["back"].dtype), known)
     if normals and config.normals > 0:
         cameras = (batch["intrinsics"], batch["perspective"])
         for name, facing in (("visible", "towards"), ("hidden", "away")):
@@ -211,14 +275,32 @@ def stack_losses(
     return terms
 
 
+def _hidden_pair(
+    prediction: dict[str, torch.Tensor], targets: Targets, term: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the hidden terms compare (:attr:`LossConfig.hidden_term`): (prediction, target), relative units."""
+    if term == "hidden":
+        return prediction["hidden"], targets.hidden
+    thickness = prediction["hidden"] - prediction["visible"]
+    if term == "thickness":
+        return thickness, targets.hidden - targets.visible
+    return prediction["visible"].detach() + thickness, targets.hidden  # "detached"
+
+
 _WEIGHTS = {
     "visible": "visible",
     "hidden": "hidden",
     "mask": "mask",
+    "coarse": "coarse",
+    "back": "back",
     "visible_normals": "normals",
     "hidden_normals": "normals",
     "adversarial": "adversarial",
 }
+
+
+DEPTH_TERMS = ("visible", "hidden", "coarse", "visible_normals", "hidden_normals")
+"""The terms that shape the depth maps: what the adversarial term's share is measured against."""
 
 
 def generator_losses(
@@ -236,28 +318,62 @@ def generator_losses(
         discriminator: when given and ``config.adversarial`` > 0, adds ``"adversarial"`` (last stack).
 
     Returns:
-        ``"visible"``, ``"hidden"``, ``"mask"``, ``"visible_normals"``, ``"hidden_normals"`` (when the
-        normal weight is > 0), ``"adversarial"`` (when used): each a () tensor summed over the stacks it
-        applies to (unweighted, for logging); ``"total"``: the weighted sum to minimise.
+        The terms of :func:`stack_losses`, each a () tensor summed over the stacks it applies to
+        (unweighted, for logging); with a discriminator ``"adversarial"``, ``"adversarial_weight"`` (the
+        weight used) and ``"adversarial_share"`` (the norm of its weighted gradient at the last stack's
+        depth maps over the weighted depth terms'); ``"total"``: the weighted sum to minimise.
     """
     if not predictions:
         raise ValueError("predictions: expected at least one stack")
     targets = loss_targets(batch, config)
     terms: dict[str, torch.Tensor] = {}
     total = predictions[0]["visible"].new_zeros(())
+    final_depth = total
     for index, prediction in enumerate(predictions):
         last = index == len(predictions) - 1
         stack_weight = 1.0 if last else config.intermediate
         with_normals = last or config.normal_stacks == "all"
         for name, value in stack_losses(prediction, batch, targets, config, normals=with_normals).items():
             terms[name] = terms[name] + value if name in terms else value
-            total = total + stack_weight * getattr(config, _WEIGHTS[name]) * value
+            weighted = stack_weight * getattr(config, _WEIGHTS[name]) * value
+            total = total + weighted
+            if last and name in DEPTH_TERMS:
+                final_depth = final_depth + weighted
     if discriminator is not None and config.adversarial > 0:
-        logits = discriminator(fake_discriminator_input(predictions[-1], batch, config.depth_scale))
+        final = predictions[-1]
+        logits = discriminator(fake_discriminator_input(final, batch, config.depth_scale))
         terms["adversarial"] = adversarial_generator_loss(logits, config.adversarial_kind)
-        total = total + config.adversarial * terms["adversarial"]
+        weight, share = _adversarial_weight(terms["adversarial"], final_depth, final, config)
+        terms["adversarial_weight"], terms["adversarial_share"] = weight, share
+        total = total + weight * terms["adversarial"]
     terms["total"] = total
     return terms
+
+
+def _adversarial_weight(
+    adversarial: torch.Tensor, depth: torch.Tensor, final: dict[str, torch.Tensor], config: LossConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, share): the adversarial weight to use (fixed, or adapted to ``config.adversarial_share``)
+    and the share of the depth terms' gradient its weighted gradient then has, both detached ().
+
+    Gradients are taken at the last stack's depth maps, where both terms meet the network (as VQGAN takes
+    them at the decoder's last layer): cheap, since nothing flows back into the network.
+    """
+    maps = [final["visible"], final["hidden"]]
+    if not depth.requires_grad or not adversarial.requires_grad:  # evaluation, or nothing to balance
+        return torch.tensor(config.adversarial), torch.tensor(float("nan"))
+    depth_grads = torch.autograd.grad(depth, maps, retain_graph=True, allow_unused=True)
+    adversarial_grads = torch.autograd.grad(adversarial, maps, retain_graph=True, allow_unused=True)
+
+    def norm(grads) -> torch.Tensor:
+        return torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None) + 1e-24)
+
+    depth_norm, adversarial_norm = norm(depth_grads), norm(adversarial_grads)
+    weight = torch.tensor(config.adversarial, device=depth.device)
+    if config.adversarial_share > 0:
+        # Clamped: early on, an untrained discriminator's gradient can be ~0.
+        weight = (config.adversarial_share * depth_norm / adversarial_norm).clamp(max=1e3).detach()
+    return weight.detach(), (weight * adversarial_norm / depth_norm).detach()
 
 
 def discriminator_losses(

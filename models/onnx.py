@@ -4,7 +4,8 @@ The exported graph is the **final stack** only, in eval mode:
 
 - input ``image``: (batch, 3, N, N) float32 RGB in [0, 1] (N fixed at export, 256 by default);
 - outputs ``visible``, ``hidden`` (relative depth, see :mod:`mould.models.depth`) and ``mask_logits``,
-  each (batch, 1, N, N) float32; the batch axis is dynamic.
+  each (batch, 1, N, N) float32, and for a model with ``back_colour`` ``back``, (batch, 3, N, N) RGB in
+  [0, 1]; the batch axis is dynamic.
 
 The model config (JSON, including ``depth_scale``) is stored in the ONNX metadata under ``model_config``.
 Export needs the ``onnx`` package and running the graph ``onnxruntime``: ``pip install 'mould[onnx]'``.
@@ -18,7 +19,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from mould.models.hourglass import OUTPUT_KEYS, MouldNet
+from mould.models.hourglass import MouldNet
 from torch import nn
 
 from mould.errors import MouldError
@@ -29,15 +30,17 @@ DEFAULT_OPSET = 17
 
 
 class FinalStack(nn.Module):
-    """Wraps a :class:`MouldNet` to return the final stack's maps as a tuple, in :data:`OUTPUT_KEYS` order."""
+    """Wraps a :class:`MouldNet` to return the final stack's maps as a tuple, in the order of
+    ``model.config.output_channels``."""
 
     def __init__(self, model: MouldNet) -> None:
         super().__init__()
         self.model = model
+        self.keys = tuple(model.config.output_channels)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         final = self.model(image)[-1]
-        return tuple(final[key] for key in OUTPUT_KEYS)
+        return tuple(final[key] for key in self.keys)
 
 
 def export_onnx(
@@ -80,8 +83,8 @@ def export_onnx(
                 buffer,
                 dynamo=False,
                 input_names=["image"],
-                output_names=list(OUTPUT_KEYS),
-                dynamic_axes={name: {0: "batch"} for name in ("image", *OUTPUT_KEYS)},
+                output_names=list(wrapper.keys),
+                dynamic_axes={name: {0: "batch"} for name in ("image", *wrapper.keys)},
                 opset_version=opset,
             )
     finally:

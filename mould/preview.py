@@ -1,4 +1,8 @@
-"""Pictures of moulds for people to look at: depth maps and masks side by side with a colour bar."""
+"""Pictures of moulds for people to look at: one colour scale for depth, and figures of whole moulds.
+
+Depth is always drawn the same way: viridis from near = bright yellow to far = dark blue, background dark
+grey (:func:`depth_colours`, :data:`DEPTH_COLOURMAP`), in contact sheets, prediction grids and figures.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,29 @@ import numpy as np
 
 from mould.container import Mould
 from mould.files import write_atomic
+
+DEPTH_COLOURMAP = "viridis_r"
+"""matplotlib colour map of depth, near to far: near is bright."""
+BACKGROUND_GREY = 40
+"""Grey level of pixels outside the mask in depth pictures."""
+
+
+def depth_colours(depth: np.ndarray, mask: np.ndarray, near: float, far: float) -> np.ndarray:
+    """Colours of a depth map on the scale [near, far] metres (see the module docstring).
+
+    Args:
+        depth: (H, W) float, metres (NaN allowed outside the mask). mask: (H, W) bool.
+        near, far: metres at the two ends of the scale.
+
+    Returns:
+        (H, W, 3) uint8.
+    """
+    from matplotlib import colormaps
+
+    scaled = np.clip((np.nan_to_num(depth) - near) / max(far - near, 1e-6), 0, 1)
+    rgb = (colormaps[DEPTH_COLOURMAP](scaled)[..., :3] * 255 + 0.5).astype(np.uint8)
+    rgb[~mask] = BACKGROUND_GREY
+    return rgb
 
 
 def mould_figure(mould: Mould, title: str = ""):
@@ -35,7 +62,9 @@ def mould_figure(mould: Mould, title: str = ""):
         elif name == "mask":
             axis.imshow(data, cmap="gray", vmin=0, vmax=1)
         else:
-            depth_image = axis.imshow(np.ma.masked_where(~mould.mask, data), cmap="viridis", vmin=low, vmax=high)
+            depth_image = axis.imshow(
+                np.ma.masked_where(~mould.mask, data), cmap=DEPTH_COLOURMAP, vmin=low, vmax=high
+            )
     if depth_image is not None:
         figure.colorbar(depth_image, ax=axes[0].tolist(), fraction=0.025, pad=0.02, label="camera-space z (m)")
     if title:

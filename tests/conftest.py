@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,15 @@ def anny_body() -> tuple[np.ndarray, np.ndarray]:
     from mould.datasets.bodies import anny_body as make_body
 
     return make_body()
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """(3, 3) uniformly random proper rotation (QR of a Gaussian matrix, signs fixed)."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q *= np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] *= -1
+    return q
 
 
 @pytest.fixture
@@ -38,3 +49,49 @@ def randomised_legacy_state(config, generator):
         else:
             state[name] = torch.randn(value.shape, generator=generator) * 0.3
     return state
+
+
+# -- training data and runs (training, evaluation, resume, GPU and packing tests) -----------------------
+RESOLUTION = 64
+
+
+def make_samples(
+    folder: Path, count: int, seed: int = 0, resolution: int = RESOLUTION, source_meshes: bool = False
+) -> Path:
+    """Write ``count`` capsule samples into ``folder`` (the on-disk sample format); returns ``folder``.
+
+    With ``source_meshes``, each capsule is also written as ``NAME.ply`` and named in the JSON (``"mesh"``).
+    """
+    import trimesh
+    from mould.datasets.samples import write_sample
+
+    from mould.encode import encode_mesh
+    from mould.framing import frame_points
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        mesh = trimesh.creation.capsule(
+            height=rng.uniform(0.8, 1.4), radius=rng.uniform(0.15, 0.3), count=[16, 16]
+        )
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))  # stand up (+Y)
+        mesh.apply_scale([rng.uniform(0.7, 1.3), 1, rng.uniform(0.6, 1.0)])
+        camera = frame_points(mesh.vertices, resolution, yaw_deg=rng.uniform(-40, 40))
+        mould = encode_mesh(mesh.vertices, mesh.faces, camera, normals=True).mould
+        shade = np.clip(-mould.visible_normals[..., 2], 0, 1)[..., None] * rng.uniform(0.3, 1.0, 3)
+        image = np.where(mould.mask[..., None], shade, rng.uniform(0, 0.3, 3))
+        params = {"source": "test-capsule"}
+        if source_meshes:
+            mesh.export(folder / f"s{i:04d}.ply")
+            params["mesh"] = f"s{i:04d}.ply"
+        write_sample(folder, f"s{i:04d}", mould, (image * 255).astype(np.uint8), params)
+    return folder
+
+
+# One thread: these machines are shared, and two OpenMP threads on two busy cores run many times slower.
+TINY = ["--config", "tiny", "--workers", "0", "--batch-size", "2", "--log-every", "1", "--threads", "1"]
+
+
+def metrics(run: Path) -> list[dict]:
+    with (run / "metrics.csv").open() as file:
+        return list(csv.DictReader(file))

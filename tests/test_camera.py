@@ -7,19 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import random_rotation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mould.camera import Camera, look_at, view_direction
-
-
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """(3, 3) uniformly random proper rotation (QR of a Gaussian matrix, signs fixed)."""
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q *= np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] *= -1
-    return q
 
 
 def random_camera(seed: int, kind: str) -> Camera:

@@ -206,15 +206,15 @@ def test_onnx_matches_torch(tmp_path):
     path = export_onnx(model, tmp_path / "net.onnx", resolution=256)
     assert model.training
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    assert [o.name for o in session.get_outputs()] == ["visible", "hidden", "mask_logits"]
+    assert [o.name for o in session.get_outputs()] == ["visible", "hidden", "mask_logits", "back"]
     model.eval()
     for batch in (1, 3):  # the batch axis is dynamic
         image = torch.rand(batch, 3, 256, 256)
         outputs = session.run(None, {"image": image.numpy()})
         with torch.no_grad():
             final = model(image)[-1]
-        for name, value in zip(("visible", "hidden", "mask_logits"), outputs):
-            assert value.shape == (batch, 1, 256, 256)
+        for name, value in zip(("visible", "hidden", "mask_logits", "back"), outputs):
+            assert value.shape == (batch, 3 if name == "back" else 1, 256, 256)
             np.testing.assert_allclose(value, final[name].numpy(), rtol=0, atol=1e-4, err_msg=name)
     from mould.models import ModelConfig
 

@@ -21,6 +21,7 @@ from mould.models.discriminator import INPUT_CHANNELS, fake_discriminator_input,
 from mould.models.losses import (
     adversarial_discriminator_loss,
     adversarial_generator_loss,
+    coarse_l1,
     discriminator_losses,
     generator_losses,
     loss_targets,
@@ -28,6 +29,7 @@ from mould.models.losses import (
     normal_cosine_loss,
     normal_loss,
     normal_valid,
+    person_extent,
     silhouette_bce,
 )
 
@@ -352,3 +354,104 @@ def test_discriminator_sees_a_perfect_prediction_as_the_truth():
     outside = (batch["mask"] == 0).expand(-1, 8, -1, -1)
     assert torch.all(real[:, :8][outside] == 0)
     np.testing.assert_array_equal(real[:, 8:].numpy(), torch.cat([batch["mask"], batch["image"]], 1).numpy())
+
+
+# -- the terms against the coarse error (issue #11) ------------------------------------------------------
+def test_coarse_l1_compares_cell_means_weighted_by_cover():
+    # 4x4 maps pooled to 2x2: the top-left cell is half covered; the error there is its mean difference.
+    prediction = torch.zeros(1, 1, 4, 4)
+    target = torch.zeros(1, 1, 4, 4)
+    target[..., :2, :2] = torch.tensor([[1.0, 3.0], [9.0, 9.0]])  # the 9s lie outside the weight
+    weight = torch.ones(1, 1, 4, 4)
+    weight[..., 1, :2] = 0
+    # Cells: top-left mean |0 - 2| = 2 with cover 0.5; the three others 0 with cover 1.
+    torch.testing.assert_close(coarse_l1(prediction, target, weight, 2), torch.tensor(2 * 0.5 / 3.5))
+    # A shift of the whole map by c costs c at any scale; a zero-mean ripple vanishes at coarse scales.
+    ripple = torch.tensor([[1.0, -1.0] * 8] * 16)[None, None]
+    assert coarse_l1(ripple, torch.zeros_like(ripple), torch.ones_like(ripple), 4) == 0
+    torch.testing.assert_close(coarse_l1(ripple + 0.3, ripple, torch.ones_like(ripple), 4), torch.tensor(0.3))
+
+
+def test_person_extent():
+    mask = torch.zeros(2, 1, 10, 20)
+    mask[0, 0, 2:8, 5:9] = 1  # 6 rows of 10, 4 columns of 20
+    assert person_extent(mask).tolist() == pytest.approx([0.6, 0.0])
+
+
+def test_depth_terms_skip_crops_where_the_person_is_small():
+    batch = sphere_batch()
+    prediction = perfect_prediction(batch, LossConfig())
+    prediction["visible"] = prediction["visible"] + 0.2
+    extents = person_extent(batch["mask"])
+    everything = generator_losses([prediction], batch, LossConfig(normals=0))
+    config = LossConfig(normals=0, depth_min_extent=float(extents.max()) + 0.01)
+    skipped = generator_losses([prediction], batch, config)
+    assert everything["visible"] > 0.1 and skipped["visible"] == 0 and skipped["mask"] == everything["mask"]
+
+
+@pytest.mark.parametrize("term", ["thickness", "detached"])
+def test_the_hidden_term_can_leave_the_visible_map_alone(term):
+    # hidden = visible + thickness, as the network builds it: with "hidden" the hidden term's gradient
+    # reaches the visible map; with "thickness" or "detached" it does not.
+    batch = sphere_batch()
+    targets = loss_targets(batch, LossConfig())
+    visible = (targets.visible + 0.1).requires_grad_(True)
+    thickness = (targets.hidden - targets.visible + 0.05).requires_grad_(True)
+    prediction = {"visible": visible, "hidden": visible + thickness, "mask_logits": (batch["mask"] * 2 - 1) * 40}
+    gradients = {}
+    for name in ("hidden", term):
+        config = LossConfig(visible=0.0, normals=0.0, hidden_term=name)
+        gradients[name] = torch.autograd.grad(generator_losses([prediction], batch, config)["total"], visible)[0]
+    assert gradients["hidden"].abs().sum() > 0 and gradients[term].abs().sum() == 0
+    # ...while the thickness is still pulled towards the truth.
+    config = LossConfig(visible=0.0, normals=0.0, hidden_term=term)
+    assert torch.autograd.grad(generator_losses([prediction], batch, config)["total"], thickness)[0].sum() > 0
+
+
+def test_back_colour_term_only_where_known():
+    batch = sphere_batch()
+    prediction = perfect_prediction(batch, LossConfig())
+    batch["back"] = torch.full((2, 3, 64, 64), 0.5)
+    batch["has_back"] = torch.tensor([True, False])
+    prediction["back"] = torch.full((2, 3, 64, 64), 0.5)
+    prediction["back"][1] = 0.9  # wrong, but on a sample without back colours
+    assert generator_losses([prediction], batch, LossConfig())["back"] == 0
+    prediction["back"][0, :, 32, 32] = 0.8  # wrong inside the first sphere's silhouette
+    losses = generator_losses([prediction], batch, LossConfig(back=2.0))
+    pixels = float(batch["mask"][0].sum())
+    torch.testing.assert_close(losses["back"], torch.tensor(0.3 / pixels))
+    torch.testing.assert_close(losses["total"], 2.0 * losses["back"], atol=1e-5, rtol=0)
+
+
+def test_adaptive_adversarial_weight_holds_its_share():
+    torch.manual_seed(0)
+    batch = sphere_batch()
+    discriminator = build_discriminator("tiny")
+    prediction = {key: value.clone().requires_grad_(key != "mask_logits")
+                  for key, value in perfect_prediction(batch, LossConfig()).items()}  # fmt: skip
+    prediction["visible"] = prediction["visible"] * 1.2  # a depth error, so the depth terms pull
+    fixed = generator_losses([prediction], batch, LossConfig(adversarial=0.01), discriminator)
+    assert fixed["adversarial_weight"] == pytest.approx(0.01) and 0 < fixed["adversarial_share"]
+    adaptive = generator_losses([prediction], batch, LossConfig(adversarial_share=0.25), discriminator)
+    assert adaptive["adversarial_share"] == pytest.approx(0.25, rel=1e-4)
+    # The measured share is what it says: the ratio of the weighted gradients at the depth maps.
+    maps = [prediction["visible"], prediction["hidden"]]
+    weight = float(adaptive["adversarial_weight"])
+    depth_only = generator_losses([prediction], batch, LossConfig(adversarial=0.0, mask=0.0))["total"]
+    g_depth = torch.autograd.grad(depth_only, maps, retain_graph=True)
+    g_adv = torch.autograd.grad(adaptive["adversarial"], maps)
+    ratio = (
+        weight * torch.cat([g.flatten() for g in g_adv]).norm() / torch.cat([g.flatten() for g in g_depth]).norm()
+    )
+    assert float(ratio) == pytest.approx(0.25, rel=1e-3)
+
+
+def test_loss_overrides_parse_and_name_their_errors():
+    values = LossConfig.parse_overrides(["coarse=0.5", "coarse_scales=16,64", "hidden-term=thickness"])
+    assert values == {"coarse": 0.5, "coarse_scales": (16, 64), "hidden_term": "thickness"}
+    assert LossConfig(**values).hidden_term == "thickness"
+    for bad, message in (("colour=1", "NAME one of"), ("coarse", "NAME=VALUE"), ("coarse=lots", "coarse")):
+        with pytest.raises(ValueError, match=message):
+            LossConfig.parse_overrides([bad])
+    with pytest.raises(ValueError, match="hidden_term"):
+        LossConfig(hidden_term="back")

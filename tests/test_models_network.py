@@ -44,6 +44,8 @@ def sphere_batch(batch: int, side: int, *, radius: float = 0.3, distance: float 
         "mask": repeat(mask),
         "intrinsics": torch.tensor([[focal, centre, centre]] * batch, dtype=torch.float32),
         "perspective": torch.ones(batch, dtype=torch.bool),
+        "back": torch.rand(batch, 3, side, side, generator=generator),
+        "has_back": torch.ones(batch, dtype=torch.bool),
     }
 
 
@@ -102,9 +104,13 @@ def test_output_shapes_at_256(batch):
     outputs = model(torch.rand(batch, 3, 256, 256))
     assert len(outputs) == CONFIGS["tiny"].stacks == 2
     for prediction in outputs:
-        assert set(prediction) == {"visible", "hidden", "mask_logits"}
-        for value in prediction.values():
-            assert value.shape == (batch, 1, 256, 256) and value.dtype == torch.float32
+        assert set(prediction) == {"visible", "hidden", "mask_logits", "back"}
+        for key, value in prediction.items():
+            assert value.shape == (batch, 3 if key == "back" else 1, 256, 256) and value.dtype == torch.float32
+        assert 0 <= prediction["back"].min() and prediction["back"].max() <= 1  # RGB through a sigmoid
+    # A config without the back head (the first shipped model's) predicts the three maps only.
+    plain = build_model(dataclasses.replace(CONFIGS["tiny"], back_colour=False)).eval()
+    assert set(plain(torch.rand(1, 3, 64, 64))[-1]) == {"visible", "hidden", "mask_logits"}
 
 
 def test_small_config_output_shape_at_256():

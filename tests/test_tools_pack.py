@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import make_samples
 from mould.datasets.samples import read_sample, sample_names
-from test_train import make_samples
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "pack_samples.py"
 

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         outdir = Path(scratch.name) / mesher
         outdir.mkdir()
         settings = ReconstructConfig(outdir=outdir, formats=("obj",), mesher=mesher, preview=False)
-        reconstructor = Reconstructor(model, model_config, settings, "cpu")
+        reconstructor = Reconstructor(model, settings, "cpu")
         reconstructor.run_one(images[0], "warmup", None)  # first calls pay for lazy initialisation
         clock = time.perf_counter()
         reports = [reconstructor.run_one(path, f"p{i}", None) for i, path in enumerate(images)]

@@ -1,69 +1,20 @@
-"""``mould decode MOULD.npz -o MESH.{obj,ply,glb}``: a mould to a watertight, textured mesh (or ``--points``)."""
+"""``mould decode MOULD.npz -o MESH.{obj,ply,glb}``: a mould to a watertight, textured mesh (or ``--points``).
+
+The options map onto :class:`mould.recon.decoding.DecodeConfig` (defaults live there); the work is
+:func:`mould.recon.decoding.decode_file`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from mould.errors import InputError
-
-log = logging.getLogger(__name__)
-
-MESH_SUFFIXES = (".obj", ".ply", ".glb")
-
-
-@dataclass(frozen=True)
-class DecodeConfig:
-    """Options of ``mould decode``."""
-
-    mould: Path
-    """Input ``.npz`` mould file."""
-    output: Path
-    """Output file: a mesh ``.obj`` (+ ``.mtl`` and ``.png``), ``.ply`` or ``.glb``; with ``points``, a ``.ply``
-    oriented point cloud."""
-    points: bool = False
-    """Write the oriented point cloud instead of a mesh."""
-    mesher: Literal["poisson", "stitch"] = "poisson"
-    """Screened Poisson on the oriented points (smooth) or direct stitching of the two maps (fast)."""
-    poisson_backend: Literal["pymeshlab", "open3d"] = "pymeshlab"
-    """The screened Poisson implementation."""
-    depth: int = 7
-    """Poisson octree depth (see :class:`mould.recon.poisson.PoissonConfig`)."""
-    normals: Literal["auto", "gradient", "stored"] = "auto"
-    """Where normals come from: the depth gradients, the mould's stored normals, or stored when present."""
-    side_band: bool = True
-    """Add points along the silhouette's side band between the two maps (points and Poisson)."""
-    texture: Path | None = None
-    """An N x N image to texture the mesh with; default: the mould's own crop, if it holds one."""
-    back_texture: Literal["mirror", "nearest", "none"] = "mirror"
-    """How the unseen back is coloured."""
-    untextured: bool = False
-    """Write the bare mesh, even if the mould holds an image."""
-
-    def __post_init__(self) -> None:
-        suffix = self.output.suffix.lower()
-        if self.points and suffix != ".ply":
-            raise InputError(f"{self.output}: --points writes a .ply file")
-        if not self.points and suffix not in MESH_SUFFIXES:
-            raise InputError(
-                f"{self.output}: unknown mesh format {suffix or '(no extension)'}; use .obj, .ply or .glb"
-            )
-        if self.mesher not in ("poisson", "stitch"):
-            raise InputError(f"--mesher: expected poisson or stitch, got {self.mesher}")
-        if self.poisson_backend not in ("pymeshlab", "open3d"):
-            raise InputError(f"--poisson-backend: expected pymeshlab or open3d, got {self.poisson_backend}")
-        if not 4 <= self.depth <= 12:
-            raise InputError(f"--depth: expected 4 to 12, got {self.depth}")
-        if self.back_texture not in ("mirror", "nearest", "none"):
-            raise InputError(f"--back-texture: expected mirror, nearest or none, got {self.back_texture}")
-        if self.texture is not None and self.untextured:
-            raise InputError("--texture and --untextured contradict each other")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from mould.recon.decoding import NORMAL_SOURCES, POISSON_BACKENDS, DecodeConfig
+    from mould.recon.mesh import MESHERS
+    from mould.recon.texture import BACK_TEXTURES
+
     p = subparsers.add_parser(
         "decode",
         help="mould (.npz) -> watertight textured mesh (.obj/.ply/.glb), or oriented points (--points)",
@@ -77,54 +28,43 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--points", action="store_true", help="write the oriented point cloud as PLY with normals")
     p.add_argument(
         "--mesher",
-        choices=("poisson", "stitch"),
-        default="poisson",
-        help="screened Poisson (default, smooth, ~0.7 s at 256²) or direct stitching of the two maps (~30 ms)",
+        choices=MESHERS,
+        default=DecodeConfig.mesher,
+        help="screened Poisson (smooth, ~0.7 s at 256²) or direct stitching of the two maps (~30 ms); "
+        "default %(default)s",
     )
     p.add_argument(
         "--poisson-backend",
-        choices=("pymeshlab", "open3d"),
-        default="pymeshlab",
-        help="screened Poisson implementation (default pymeshlab)",
+        choices=POISSON_BACKENDS,
+        default=DecodeConfig.poisson_backend,
+        help="screened Poisson implementation (default %(default)s)",
     )
-    p.add_argument("--depth", type=int, default=7, help="Poisson octree depth, 4 to 12 (default 7)")
+    p.add_argument(
+        "--depth", type=int, default=DecodeConfig.depth, help="Poisson octree depth, 4 to 12 (default %(default)s)"
+    )
     p.add_argument(
         "--normals",
-        choices=("auto", "gradient", "stored"),
-        default="auto",
-        help="normals from depth gradients, from the mould's stored normals, or stored when present (default)",
+        choices=NORMAL_SOURCES,
+        default=DecodeConfig.normals,
+        help="normals from depth gradients, from the mould's stored normals, or stored when present "
+        "(auto); default %(default)s",
     )
     p.add_argument("--no-side-band", dest="side_band", action="store_false", help="omit the silhouette side band")
-    p.add_argument(
-        "--texture", type=Path, default=None, help="N x N image to texture with (default: the mould's own crop)"
-    )
+    p.add_argument("--texture", type=Path, help="N x N image to texture with (default: the mould's own crop)")
     p.add_argument(
         "--back-texture",
-        choices=("mirror", "nearest", "none"),
-        default="mirror",
-        help="colour the back with the front colour through the body (mirror, default), the nearest visible "
-        "colour (nearest), or grey (none)",
+        choices=BACK_TEXTURES,
+        default=DecodeConfig.back_texture,
+        help="colour the back with the front colour through the body (mirror), the nearest visible colour "
+        "(nearest), or grey (none); default %(default)s",
     )
     p.add_argument("--untextured", action="store_true", help="write the bare mesh even if the mould has an image")
     p.set_defaults(run=run)
 
 
-def _texture_image(config: DecodeConfig, resolution: int):
-    """The (N, N, 3) uint8 texture image to use, or None."""
-    if config.untextured or config.texture is None:
-        return None
-    from mould.images import load_photo
-
-    image = load_photo(config.texture).rgb
-    if image.shape[:2] != (resolution, resolution):
-        raise InputError(
-            f"{config.texture}: the texture is {image.shape[1]}x{image.shape[0]} but the mould is "
-            f"{resolution}x{resolution}"
-        )
-    return image
-
-
 def run(args: argparse.Namespace) -> int:
+    from mould.recon.decoding import DecodeConfig, decode_file
+
     config = DecodeConfig(
         mould=args.mould,
         output=args.output,
@@ -138,54 +78,13 @@ def run(args: argparse.Namespace) -> int:
         back_texture=args.back_texture,
         untextured=args.untextured,
     )
-    from mould.container import Mould
-
-    mould = Mould.load(config.mould)
-    if not mould.mask.any():
-        raise InputError(f"{config.mould}: no person in this mould (the mask is empty)")
-    if config.normals == "stored" and not mould.has_normals:
-        raise InputError(f"{config.mould}: --normals stored, but this mould holds no normals")
-    config.output.parent.mkdir(parents=True, exist_ok=True)
+    result = decode_file(config)
     if config.points:
-        from mould.decode import mould_to_points
-        from mould.recon.export import write_points_ply
-
-        cloud = mould_to_points(mould, normals=config.normals, side=config.side_band)
-        write_points_ply(config.output, cloud.points, cloud.normals)
-        print(f"wrote {config.output}: {len(cloud)} oriented points")
+        print(f"wrote {config.output}: {result.points} oriented points")
         return 0
-
-    import time
-
-    from mould.recon.export import write_mesh
-    from mould.recon.mesh import mould_to_mesh, topology
-    from mould.recon.poisson import PoissonConfig
-
-    image = _texture_image(config, mould.resolution)
-    if image is None and not config.untextured:
-        image = mould.image
-    start = time.perf_counter()
-    try:
-        mesh = mould_to_mesh(
-            mould,
-            mesher=config.mesher,
-            normals=config.normals,
-            side_band=config.side_band,
-            poisson=PoissonConfig(backend=config.poisson_backend, depth=config.depth),
-        )
-    except InputError as error:
-        raise InputError(f"{config.mould}: {error}") from None
-    seconds = time.perf_counter() - start
-    if image is not None:
-        from mould.recon.texture import texture_mesh
-
-        mesh = texture_mesh(mesh, mould, image, back=config.back_texture)
-    written = write_mesh(config.output, mesh)
-    report = topology(*mesh.geometry())
-    state = "watertight" if report.watertight else f"NOT watertight ({report.boundary_edges} open edges)"
-    texture = f", textured (back: {config.back_texture})" if image is not None else ", untextured"
-    print(
-        f"wrote {', '.join(str(path) for path in written)}: {len(mesh.faces)} triangles, {state}{texture}; "
-        f"{config.mesher} took {seconds:.2f} s"
-    )
+    state = "watertight" if result.watertight else f"NOT watertight ({result.open_edges} open edges)"
+    texture = f", textured (back: {config.back_texture})" if result.textured else ", untextured"
+    files = ", ".join(str(path) for path in result.written)
+    took = f"{config.mesher} took {result.seconds:.2f} s"
+    print(f"wrote {files}: {result.triangles} triangles, {state}{texture}; {took}")
     return 0

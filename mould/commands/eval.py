@@ -42,18 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mould.errors import InputError
     from mould.evaluation.evaluate import EvalConfig
 
-    checkpoint = args.checkpoint
-    if checkpoint is None:
-        from mould.models import shipped_checkpoint
-
-        checkpoint = shipped_checkpoint()
-        if checkpoint is None:
-            raise InputError("--checkpoint: none given and no model is shipped in this installation")
     config = EvalConfig(
-        checkpoint=checkpoint,
+        checkpoint=args.checkpoint,
         data=args.data,
         out=args.out or Path(f"eval-{args.data.resolve().name}"),
         mesher=args.mesher,

@@ -1,4 +1,5 @@
-"""``mould export-onnx --checkpoint PATH -o MODEL.onnx``: a checkpoint as an ONNX graph."""
+"""``mould export-onnx -o MODEL.onnx [--checkpoint PATH]``: a checkpoint (default: the shipped model) as an ONNX
+graph."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from mould.errors import InputError
 class ExportOnnxConfig:
     """Options of ``mould export-onnx``."""
 
-    checkpoint: Path
-    """The ``.safetensors`` checkpoint to export."""
     output: Path
     """The ``.onnx`` file to write (its folder must exist)."""
+    checkpoint: Path | None = None
+    """The checkpoint to export: a ``.safetensors`` file, a run folder, or None (the shipped model)."""
     resolution: int = 256
     """Crop side the graph takes (the batch axis stays dynamic)."""
     opset: int = 17
@@ -41,7 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "outputs 'visible', 'hidden' (relative depth: metres = reference + depth_scale x value) and "
         "'mask_logits', each (batch, 1, N, N). The model config is stored in the ONNX metadata.",
     )
-    p.add_argument("--checkpoint", type=Path, required=True, help="network checkpoint (.safetensors)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="a .safetensors checkpoint or a training run folder (default: the shipped model)",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="output file (.onnx)")
     p.add_argument("--resolution", type=int, default=256, help="crop side N of the graph (default 256)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
@@ -52,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
     config = ExportOnnxConfig(
         checkpoint=args.checkpoint, output=args.output, resolution=args.resolution, opset=args.opset
     )
-    from mould.models.checkpoint import load_checkpoint
+    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
     from mould.models.onnx import export_onnx
 
-    model, model_config, _ = load_checkpoint(config.checkpoint)
+    model, model_config, _ = load_checkpoint(resolve_checkpoint(config.checkpoint))
     if config.resolution % model_config.input_multiple:
         raise InputError(
             f"--resolution: expected a multiple of {model_config.input_multiple}, got {config.resolution}"

@@ -41,7 +41,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="mirror",
         help="colouring of the unseen back (default mirror: the front colour carried through the body)",
     )
-    p.add_argument("--checkpoint", type=Path, default=None, help="model weights (.safetensors); default: shipped")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="model weights: a .safetensors file or a training run folder (default: the shipped model)",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs")
     p.add_argument("--mask", type=Path, default=None, help="person mask image for a single INPUT (white = person)")
     p.add_argument("--save-mould", action="store_true", help="also write the predicted mould (.npz)")
@@ -69,13 +74,10 @@ def prepare_outdir(outdir: Path) -> Path:
 
 
 def load_network(checkpoint: Path | None, device: str):
-    """The model and its config: ``checkpoint`` or the shipped weights."""
-    from mould.models import shipped_checkpoint
-    from mould.models.checkpoint import load_checkpoint
+    """The model and its config: ``checkpoint`` (a file or a run folder) or the shipped weights."""
+    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
 
-    path = checkpoint or shipped_checkpoint()
-    if path is None:
-        raise InputError("no shipped model in this installation: pass --checkpoint PATH")
+    path = resolve_checkpoint(checkpoint)
     model, model_config, _ = load_checkpoint(path, device=device)
     model.eval()
     return model, model_config, path
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"mould reconstruct: error: {report.error}", file=sys.stderr)
 
     clock = time.perf_counter()
-    reports = run_batch(Reconstructor(model, model_config, config, device), inputs, args.mask, on_done=show)
+    reports = run_batch(Reconstructor(model, config, device), inputs, args.mask, on_done=show)
     total = time.perf_counter() - clock
     failed = [r for r in reports if r.status != "ok"]
     summary = {

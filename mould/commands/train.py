@@ -43,6 +43,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--adversarial-weight", type=float, help="weight of the adversarial loss (default: the model's; 0: none)"
     )
+    p.add_argument(
+        "--loss",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a loss option, repeatable: a field of mould.models.configs.LossConfig, e.g. hidden_term=thickness, "
+        "coarse=0.5, coarse_scales=16,64, depth_min_extent=0.6, adversarial_share=0.2",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto (CUDA if any)")
     p.add_argument(
         "--precision",
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup_steps,
         adversarial_start=args.adversarial_start,
         adversarial_weight=args.adversarial_weight,
+        loss=tuple(args.loss) if args.loss else None,
         device=args.device,
         precision=args.precision,
         resume=args.resume,

@@ -27,8 +27,10 @@ import numpy as np
 import torch
 
 from mould.errors import InputError, MouldError
-from mould.evaluation.scores import mesh_scores, predicted_mould
-from mould.training.validation import batch_row, predict_batch, to_device
+from mould.evaluation.pictures import batch_row
+from mould.evaluation.predictions import predict_batch, to_device
+from mould.evaluation.report import EvalReport, write_report
+from mould.evaluation.scores import mesh_scores
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,8 @@ Mesher = Literal["poisson", "stitch"]
 class EvalConfig:
     """Options of ``mould eval``."""
 
-    checkpoint: Path
-    """A ``.safetensors`` checkpoint, or a run folder (its latest checkpoint)."""
+    checkpoint: Path | None
+    """A ``.safetensors`` checkpoint, a run folder (its latest checkpoint), or None (the shipped model)."""
     data: Path
     """A folder of samples (``mould synth`` or any :func:`~mould.datasets.samples.write_sample` writer)."""
     out: Path
@@ -72,24 +74,6 @@ class EvalConfig:
             raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
 
 
-@dataclass(frozen=True)
-class EvalReport:
-    """The outcome of :func:`evaluate`.
-
-    Attributes:
-        rows: one dict per scored sample (``name``, the scores, ``truth_mesh``, ``mesh_error``).
-        means, medians: per score over the samples (NaN ignored).
-        skipped: ``(name, reason)`` of samples that could not be read.
-        files: the files written.
-    """
-
-    rows: list[dict]
-    means: dict[str, float]
-    medians: dict[str, float]
-    skipped: list[tuple[str, str]]
-    files: list[Path]
-
-
 def evaluate(config: EvalConfig) -> EvalReport:
     """Score ``config.checkpoint`` on ``config.data`` and write the report (see the module docstring).
 
@@ -97,9 +81,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
         InputError: a missing or bad checkpoint, a folder without samples, crops the model cannot take.
     """
     from mould.datasets.samples import sample_names
-    from mould.evaluation.report import write_report
-    from mould.models.checkpoint import load_checkpoint
-    from mould.training.state import resolve_checkpoint
+    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
 
     started = time.perf_counter()
     if not config.data.is_dir():
@@ -119,7 +101,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
         chunk = names[start : start + config.batch_size]
         samples = _read(config.data, chunk, model_config.input_multiple, skipped)
         if samples:
-            rows += _score(model, model_config.depth_scale, samples, config, device)
+            rows += _score(model, samples, config, device)
         log.info("scored %d of %d samples", min(start + config.batch_size, len(names)), len(names))
     if not rows:
         raise InputError(f"{config.data}: none of the {len(names)} samples could be read")
@@ -131,7 +113,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
         model_config=model_config,
         metadata=metadata,
         seconds=time.perf_counter() - started,
-        draw=lambda chosen: _rows_for_picture(model, model_config.depth_scale, config, chosen, device),
+        draw=lambda chosen: _rows_for_picture(model, config, chosen, device),
     )
     return report
 
@@ -158,11 +140,11 @@ def _read(folder: Path, names: list[str], multiple: int, skipped: list) -> list[
     return samples
 
 
-def _score(model, depth_scale: float, samples: list, config: EvalConfig, device) -> list[dict]:
+def _score(model, samples: list, config: EvalConfig, device) -> list[dict]:
     from torch.utils.data import default_collate
 
     batch = to_device(default_collate([record for *_, record in samples]), device)
-    predicted, scores = predict_batch(model, batch, depth_scale)
+    predicted, scores = predict_batch(model, batch)
     rows = []
     for i, (name, mould, params, _) in enumerate(samples):
         row = {"name": name, **{key: float(value[i]) for key, value in scores.items()}}
@@ -176,14 +158,9 @@ def _mesh_row(config: EvalConfig, truth, params: dict, predicted, i: int) -> dic
     from mould.recon.mesh import mould_to_mesh
 
     source, true_mesh = _source_mesh(config.data, params)
-    mould = predicted_mould(
-        predicted.visible[i, 0].float().cpu().numpy(),
-        predicted.hidden[i, 0].float().cpu().numpy(),
-        predicted.mask[i, 0].cpu().numpy(),
-        truth,
-    )
+    mould = predicted.mould(i, truth)
     try:
-        if mould is None:
+        if not mould.mask.any():
             raise InputError("the predicted silhouette is empty")
         if true_mesh is None:
             true_mesh = mould_to_mesh(truth, mesher=config.mesher)
@@ -208,14 +185,12 @@ def _source_mesh(folder: Path, params: dict) -> tuple[str, tuple | None]:
     return "mould", None
 
 
-def _rows_for_picture(
-    model, depth_scale: float, config: EvalConfig, names: list[str], device
-) -> list[list[np.ndarray]]:
+def _rows_for_picture(model, config: EvalConfig, names: list[str], device) -> list[list[np.ndarray]]:
     """Picture panels (:func:`mould.evaluation.pictures.prediction_row`) of the named samples, predicted again
     (cheaper than keeping every sample's panels)."""
     from torch.utils.data import default_collate
 
     samples = _read(config.data, names, 1, [])
     batch = to_device(default_collate([record for *_, record in samples]), device)
-    predicted, _ = predict_batch(model, batch, depth_scale)
+    predicted, _ = predict_batch(model, batch)
     return [batch_row(batch, predicted, i) for i in range(len(samples))]

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mould.preview import depth_colours
+
+if TYPE_CHECKING:
+    import torch
+
+    from mould.evaluation.predictions import MetricDepths
+
 PANELS = ("image", "true visible", "predicted visible", "true hidden", "predicted hidden", "masks")
 """Columns of a prediction row. ``masks``: true only in green, predicted only in red, both in yellow."""
-
-BACKGROUND = np.uint8(40)
-"""Grey of pixels outside a mask in depth panels."""
-
-
-def depth_colours(depth: np.ndarray, mask: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Colour a depth map with viridis between ``low`` (near) and ``high`` (far); background grey.
-
-    Args:
-        depth: (N, N) float, metres. mask: (N, N) bool.
-
-    Returns:
-        (N, N, 3) uint8.
-    """
-    from matplotlib import colormaps
-
-    scaled = np.clip((np.nan_to_num(depth) - low) / max(high - low, 1e-6), 0, 1)
-    rgb = (colormaps["viridis"](scaled)[..., :3] * 255 + 0.5).astype(np.uint8)
-    rgb[~mask] = BACKGROUND
-    return rgb
 
 
 def mask_colours(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -64,6 +52,25 @@ def prediction_row(
         depth_colours(hidden, mask, low, high),
         mask_colours(true_mask, mask),
     ]
+
+
+def batch_row(batch: dict[str, torch.Tensor], predicted: MetricDepths, i: int) -> list[np.ndarray]:
+    """The panels (:func:`prediction_row`) of item ``i`` of a batch of records and its predictions."""
+
+    def plane(value: torch.Tensor) -> np.ndarray:
+        return value[i, 0].detach().float().cpu().numpy()
+
+    image = batch["image"][i].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5
+    truth = plane(batch["mask"]) > 0.5
+    return prediction_row(
+        image.astype(np.uint8),
+        plane(batch["visible"]),
+        plane(batch["hidden"]),
+        truth,
+        plane(predicted.visible),
+        plane(predicted.hidden),
+        plane(predicted.mask) > 0.5,
+    )
 
 
 def grid(rows: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,24 @@ def pick_cases(rows: list[dict]) -> tuple[str, dict[str, str]]:
     }
 
 
+@dataclass(frozen=True)
+class EvalReport:
+    """The outcome of :func:`evaluate`.
+
+    Attributes:
+        rows: one dict per scored sample (``name``, the scores, ``truth_mesh``, ``mesh_error``).
+        means, medians: per score over the samples (NaN ignored).
+        skipped: ``(name, reason)`` of samples that could not be read.
+        files: the files written.
+    """
+
+    rows: list[dict]
+    means: dict[str, float]
+    medians: dict[str, float]
+    skipped: list[tuple[str, str]]
+    files: list[Path]
+
+
 def write_report(
     config,
     rows: list[dict],
@@ -66,9 +85,8 @@ def write_report(
     """Write the three files into ``config.out``; ``draw(names)`` gives the picture rows of the cases.
 
     Returns:
-        An :class:`mould.evaluation.evaluate.EvalReport`.
+        The :class:`EvalReport`.
     """
-    from mould.evaluation.evaluate import EvalReport
     from mould.evaluation.pictures import case_sheet
 
     out = Path(config.out)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mould.framing import CropWindow, SquareBox, crop_image, square_box, whole_image_box
+from mould.models.inference import MASK_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class CropConfig:
     """A silhouette smaller than this many crop pixels is 'no person found'."""
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the largest 8-connected region of ``mask`` (all False when it is empty)."""
+def largest_region(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the largest 8-connected region of a mask (all False when it is empty); for meshes, see
+    :func:`mould.recon.mesh.largest_component`."""
     from scipy.ndimage import label
 
     labels, count = label(mask, structure=np.ones((3, 3), bool))
@@ -55,7 +57,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 def mask_box(mask: np.ndarray, margin: float) -> SquareBox | None:
     """The framing square (pixel-centre coordinates) around a mask's largest region, or None if empty."""
-    region = largest_component(mask)
+    region = largest_region(mask)
     rows, cols = np.nonzero(region)
     if len(rows) == 0:
         return None
@@ -117,10 +119,10 @@ def find_person(
     height, width = rgb.shape[:2]
     if mask is not None:
         box = mask_box(mask, config.margin)
-        if box is None or largest_component(mask).sum() < config.min_pixels:
+        if box is None or largest_region(mask).sum() < config.min_pixels:
             raise NoPersonFound("no person in the given mask")
         window = CropWindow.square(box, config.size)
-        crop_mask = crop_image(largest_component(mask), window)
+        crop_mask = crop_image(largest_region(mask), window)
         return PersonCrop(box, crop_image(rgb, window), crop_mask, mask_source, 0)
 
     box = whole_image_box(height, width)
@@ -129,8 +131,8 @@ def find_person(
         passes += 1
         window = CropWindow.square(box, config.size)
         crop = crop_image(rgb, window)
-        silhouette = predict_silhouette(crop) > 0.5
-        if largest_component(silhouette).sum() < config.min_pixels:
+        silhouette = predict_silhouette(crop) > MASK_THRESHOLD
+        if largest_region(silhouette).sum() < config.min_pixels:
             raise NoPersonFound("no person found (the predicted silhouette is empty)")
         inner = mask_box(silhouette, config.margin)
         # Map the crop-space square back to photo coordinates.

@@ -25,16 +25,17 @@ from typing import Literal
 
 import numpy as np
 
-from mould.container import Mould
 from mould.errors import InputError, MouldError
 from mould.files import path_inside
 from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
+from mould.recon.export import MESH_EXTENSIONS
 from mould.reconstruction.person import CropConfig, NoPersonFound, find_person
 
 log = logging.getLogger(__name__)
 
-MESH_FORMATS = ("obj", "ply", "glb")
+MESH_FORMATS = tuple(extension.lstrip(".") for extension in MESH_EXTENSIONS)
+"""``--format`` choices: what :func:`mould.recon.export.write_mesh` writes."""
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,11 @@ class Reconstructor:
 
     Args:
         model: a ``MouldNet`` (see :mod:`mould.models`) in eval mode on ``device``.
-        model_config: its ``ModelConfig`` (for the depth scale).
         config: the run's options.
     """
 
-    def __init__(self, model, model_config, config: ReconstructConfig, device: str = "cpu") -> None:
+    def __init__(self, model, config: ReconstructConfig, device: str = "cpu") -> None:
         self.model = model
-        self.model_config = model_config
         self.config = config
         self.device = device
         self._last: tuple[np.ndarray, tuple[np.ndarray, ...]] | None = None
@@ -164,7 +163,7 @@ class Reconstructor:
     # -- one photo ----------------------------------------------------------------------------------------
     def reconstruct(self, photo: Photo, mask: np.ndarray | None, timings: dict[str, float]):
         """Photo -> (mould, textured upright mesh, crop). Fills ``timings`` (seconds) by stage."""
-        from mould.models.depth import relative_to_depth
+        from mould.models.inference import MASK_THRESHOLD, maps_to_mould
         from mould.recon.mesh import camera_to_upright, mould_to_mesh
         from mould.recon.texture import texture_mesh
 
@@ -177,28 +176,23 @@ class Reconstructor:
         timings["crop"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        visible_rel, hidden_rel, mask_prob = self._forward(crop.image)
-        silhouette = crop.mask if crop.mask is not None else mask_prob > 0.5
-        if silhouette.sum() < self.config.crop.min_pixels:
-            raise NoPersonFound("no person found (the predicted silhouette is empty)")
-        import torch
-
-        scale = self.model_config.depth_scale
-        reference = torch.tensor([self.config.distance])
-        visible = relative_to_depth(torch.from_numpy(visible_rel)[None, None], reference, scale)[0, 0].numpy()
-        hidden = relative_to_depth(torch.from_numpy(hidden_rel)[None, None], reference, scale)[0, 0].numpy()
-        hidden = np.maximum(hidden, visible)
+        visible, hidden, mask_prob = self._forward(crop.image)
+        silhouette = crop.mask if crop.mask is not None else mask_prob > MASK_THRESHOLD
         focal = self.config.focal_factor * max(photo.rgb.shape[:2])
         height, width = photo.rgb.shape[:2]
         window = CropWindow.square(crop.box, self.config.crop.size)
         camera = window.camera(focal, focal, (width - 1) / 2, (height - 1) / 2)
-        mould = Mould(
-            visible=np.where(silhouette, visible, 0).astype(np.float32),
-            hidden=np.where(silhouette, hidden, 0).astype(np.float32),
-            mask=silhouette,
-            camera=camera,
+        mould = maps_to_mould(
+            visible,
+            hidden,
+            silhouette,
+            camera,
+            reference=self.config.distance,
+            depth_scale=self.model.config.depth_scale,
             image=crop.image,
         )
+        if mould.mask.sum() < self.config.crop.min_pixels:
+            raise NoPersonFound("no person found (the predicted silhouette is empty)")
         timings["predict"] = time.perf_counter() - clock
 
         clock = time.perf_counter()

@@ -59,6 +59,9 @@ class TrainConfig:
     adversarial_weight: float | None = None
     """Weight of the adversarial term (``LossConfig.adversarial``); None: the loss config's default; 0: no
     discriminator at all (a step then costs about 30 % less on CPU)."""
+    loss: tuple[str, ...] = ()
+    """Loss options as ``NAME=VALUE``, fields of ``mould.models.configs.LossConfig`` (e.g.
+    ``hidden_term=thickness``, ``coarse=0.5``, ``adversarial_share=0.2``); checked when the run starts."""
     precision: Precision = "auto"
     """Arithmetic: ``auto`` is bf16 autocast on a GPU that has it (fp16 with gradient scaling on older
     GPUs) and fp32 on CPU, where autocast is slower."""

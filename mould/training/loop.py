@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from mould.errors import InputError
+from mould.evaluation.predictions import predict_batch, to_device
 from mould.training import distributed as dist_tools
 from mould.training import run_info
 from mould.training import setup as train_setup
@@ -37,7 +38,7 @@ from mould.training.state import (
 )
 from mould.training.stop_signals import StopSignals, ignore_stop_signals
 from mould.training.updater import Updater
-from mould.training.validation import Validator, batch_row, predict_batch, to_device
+from mould.training.validation import Validator
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,13 @@ class Trainer:
         self.workers = dist_tools.loader_workers(processes, config.workers)
         torch.set_num_threads(self.threads)
         self.model_config = train_setup.model_config_named(config.model)
-        weights = {} if config.adversarial_weight is None else {"adversarial": config.adversarial_weight}
-        self.loss_config = LossConfig.for_model(self.model_config, **weights)
+        try:
+            weights = LossConfig.parse_overrides(config.loss)
+            if config.adversarial_weight is not None:
+                weights["adversarial"] = config.adversarial_weight
+            self.loss_config = LossConfig.for_model(self.model_config, **weights)
+        except ValueError as error:
+            raise InputError(str(error) if str(error).startswith("--loss") else f"--loss: {error}") from None
         self.precision = train_setup.resolve_precision(config.precision, self.device)
         self.data = train_setup.open_training_data(config, self.model_config.input_multiple, self.device)
         self.validator = None
@@ -327,20 +333,19 @@ class Trainer:
     def _validate(self, batch: dict[str, torch.Tensor]) -> None:
         if not self.processes.main:
             return
-        from mould.evaluation.pictures import grid
+        from mould.evaluation.pictures import batch_row, grid
 
-        scale = self.model_config.depth_scale
         context = train_setup.autocast(self.precision, self.device)
         # The last training batch, scored in evaluation mode: compare with val/ to see over-fitting.
         self.model.eval()
         try:
-            predicted, scores = predict_batch(self.model, batch, scale, context)
+            predicted, scores = predict_batch(self.model, batch, context)
         finally:
             self.model.train()
         figures = {f"train_batch/{k}": float(v.float().nanmean()) for k, v in scores.items()}
         picture = grid([batch_row(batch, predicted, i) for i in range(min(4, len(batch["image"])))])
         if self.validator is not None:
-            result = self.validator.run(self.model, scale, self.device, context)
+            result = self.validator.run(self.model, self.device, context)
             figures.update(result.scores)
             self.validation = result.scores
             picture_tag, picture = "val/predictions", result.picture

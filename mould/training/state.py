@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +25,12 @@ import torch
 
 from mould.errors import InputError
 from mould.files import path_inside, write_atomic
+from mould.models.checkpoint import CHECKPOINT_STEM, LATEST, checkpoint_folder, run_checkpoint
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FOLDER = "checkpoints"
-LATEST = "latest"
 STATE_FORMAT = 1
 """Version of the ``_state.pt`` layout; a resumed run refuses another."""
-_STEM = re.compile(r"^step_(\d{6,})$")
 
 
 def checkpoint_stem(step: int) -> str:
@@ -104,10 +101,6 @@ def _to_lists(value):
 
 
 # -- files --------------------------------------------------------------------------------------------------
-def checkpoint_folder(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / CHECKPOINT_FOLDER
-
-
 def save_training_checkpoint(
     run_dir: str | os.PathLike,
     step: int,
@@ -147,22 +140,16 @@ def save_training_checkpoint(
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    """The ``.safetensors`` named by ``RUN_DIR/checkpoints/latest``, or None when there is none.
+    """The ``.safetensors`` named by ``RUN_DIR/checkpoints/latest`` (with its ``_state.pt``), or None when
+    there is none.
 
     Raises:
         InputError: ``latest`` exists but is malformed or names missing files.
     """
-    folder = checkpoint_folder(run_dir)
-    pointer = folder / LATEST
-    if not pointer.is_file():
-        return None
-    stem = pointer.read_text().strip()
-    if not _STEM.match(stem):
-        raise InputError(f"{pointer}: expected a checkpoint name like step_000100, got {stem[:40]!r}")
-    weights, state = folder / f"{stem}.safetensors", folder / f"{stem}_state.pt"
-    for path in (weights, state):
-        if not path.is_file():
-            raise InputError(f"{pointer}: names {stem}, but {path} is missing")
+    weights = run_checkpoint(run_dir)
+    if weights is not None and not state_path(weights).is_file():
+        pointer = checkpoint_folder(run_dir) / LATEST
+        raise InputError(f"{pointer}: names {weights.stem}, but {state_path(weights)} is missing")
     return weights
 
 
@@ -200,7 +187,7 @@ def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
     stems = sorted(
         (int(match.group(1)), path.stem)
         for path in folder.glob("step_*.safetensors")
-        if (match := _STEM.match(path.stem))
+        if (match := CHECKPOINT_STEM.match(path.stem))
     )
     for _, stem in stems[: max(len(stems) - keep, 0)]:
         if stem != current:
@@ -214,22 +201,3 @@ def remove_stale_temporaries(run_dir: str | os.PathLike) -> None:
         if folder.is_dir():
             for path in folder.glob(".*.tmp"):
                 path.unlink(missing_ok=True)
-
-
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A ``.safetensors`` file as given, or the latest checkpoint of a run folder.
-
-    Raises:
-        InputError: nothing usable at ``path``.
-    """
-    path = Path(path)
-    if path.is_dir():
-        latest = latest_checkpoint(path)
-        if latest is None:
-            raise InputError(
-                f"{path}: a folder without checkpoints/latest; give a .safetensors file or a run folder"
-            )
-        return latest
-    if not path.is_file():
-        raise InputError(f"{path}: no such checkpoint")
-    return path

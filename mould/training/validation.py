@@ -1,4 +1,4 @@
-"""The validation pass of a training run, and the batched prediction it shares with ``mould eval``."""
+"""The validation pass of a training run: the scores of ``mould eval`` on a fixed subset of a held-out folder."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from mould.errors import MouldError
-from mould.evaluation.pictures import grid, prediction_row
-from mould.evaluation.scores import MetricDepths, depth_scores, mesh_scores, metric_depths, predicted_mould
+from mould.evaluation.pictures import batch_row, grid
+from mould.evaluation.predictions import MetricDepths, predict_batch, to_device
+from mould.evaluation.scores import mesh_scores
 
 log = logging.getLogger(__name__)
 
@@ -20,49 +21,6 @@ PICTURE_ROWS = 4
 """Samples drawn in the validation picture."""
 VAL_MESH_SAMPLES = 20_000
 """Surface points per mesh for validation mesh scores: a fifth of the evaluation's, ~0.2 mm noise on P2S."""
-
-
-def predict_batch(
-    model: torch.nn.Module,
-    batch: dict[str, torch.Tensor],
-    depth_scale: float,
-    autocast: contextlib.AbstractContextManager | None = None,
-) -> tuple[MetricDepths, dict[str, torch.Tensor]]:
-    """Run the model (no gradients) on a collated batch already on the model's device.
-
-    Returns:
-        The last stack's metric prediction (:func:`~mould.evaluation.scores.metric_depths`) and its per-sample
-        :func:`~mould.evaluation.scores.depth_scores`.
-    """
-    with torch.no_grad(), autocast or contextlib.nullcontext():
-        image = batch["image"].contiguous(memory_format=torch.channels_last)
-        final = model(image)[-1]
-    predicted = metric_depths({k: v.float() for k, v in final.items()}, batch, depth_scale)
-    return predicted, depth_scores(predicted, batch)
-
-
-def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    non_blocking = device.type == "cuda"
-    return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
-
-
-def batch_row(batch: dict[str, torch.Tensor], predicted: MetricDepths, i: int) -> list[np.ndarray]:
-    """The picture panels (:func:`~mould.evaluation.pictures.prediction_row`) of item ``i`` of a batch."""
-
-    def plane(value: torch.Tensor) -> np.ndarray:
-        return value[i, 0].detach().float().cpu().numpy()
-
-    image = batch["image"][i].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5
-    truth = plane(batch["mask"]) > 0.5
-    return prediction_row(
-        image.astype(np.uint8),
-        plane(batch["visible"]),
-        plane(batch["hidden"]),
-        truth,
-        plane(predicted.visible),
-        plane(predicted.hidden),
-        plane(predicted.mask) > 0.5,
-    )
 
 
 @dataclass(frozen=True)
@@ -101,7 +59,6 @@ class Validator:
     def run(
         self,
         model: torch.nn.Module,
-        depth_scale: float,
         device: torch.device,
         autocast: contextlib.AbstractContextManager | None = None,
     ) -> ValidationResult:
@@ -116,7 +73,7 @@ class Validator:
             for start in range(0, len(self.indices), self.batch_size):
                 chunk = self.indices[start : start + self.batch_size]
                 batch = to_device(default_collate([self.dataset[i] for i in chunk]), device)
-                predicted, scores = predict_batch(model, batch, depth_scale, autocast)
+                predicted, scores = predict_batch(model, batch, autocast)
                 for name, values in scores.items():
                     per_sample.setdefault(name, []).extend(values.cpu().tolist())
                 for j, index in enumerate(chunk):
@@ -145,13 +102,8 @@ class Validator:
         from mould.recon.mesh import mould_to_mesh
 
         truth = record_to_mould({k: v.cpu() for k, v in batch.items()}, j)
-        mould = predicted_mould(
-            predicted.visible[j, 0].float().cpu().numpy(),
-            predicted.hidden[j, 0].float().cpu().numpy(),
-            predicted.mask[j, 0].cpu().numpy(),
-            truth,
-        )
-        if mould is None:
+        mould = predicted.mould(j, truth)
+        if not mould.mask.any():
             return {"mesh_failure_rate": 1.0}
         try:
             if index not in self._truth_meshes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mould.reconstruction.person import CropConfig, NoPersonFound, find_person, largest_component, mask_box
+from mould.reconstruction.person import CropConfig, NoPersonFound, find_person, largest_region, mask_box
 
 
 def _photo_with_person(height=300, width=500, centre=(340, 160), radii=(40, 110)):
@@ -58,11 +58,11 @@ def test_empty_silhouette_is_no_person():
         find_person(rgb, _brightness_predictor, mask=np.zeros((100, 100), bool))
 
 
-def test_largest_component():
+def test_largest_region_of_a_mask():
     mask = np.zeros((10, 10), bool)
     mask[0:2, 0:2] = True
     mask[5:9, 5:9] = True
-    assert largest_component(mask).sum() == 16
+    assert largest_region(mask).sum() == 16
 
 
 def test_stable_framing_ends_on_the_crop_last_predicted():

@@ -6,7 +6,6 @@ multiple of 64), encoded with the real encoder and shaded by their true normals,
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -14,43 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, make_samples, metrics
 
 from mould.cli import main
-
-RESOLUTION = 64
-
-
-def make_samples(
-    folder: Path, count: int, seed: int = 0, resolution: int = RESOLUTION, source_meshes: bool = False
-) -> Path:
-    """Write ``count`` capsule samples into ``folder`` (the on-disk sample format); returns ``folder``.
-
-    With ``source_meshes``, each capsule is also written as ``NAME.ply`` and named in the JSON (``"mesh"``).
-    """
-    import trimesh
-    from mould.datasets.samples import write_sample
-
-    from mould.encode import encode_mesh
-    from mould.framing import frame_points
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        mesh = trimesh.creation.capsule(
-            height=rng.uniform(0.8, 1.4), radius=rng.uniform(0.15, 0.3), count=[16, 16]
-        )
-        mesh.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))  # stand up (+Y)
-        mesh.apply_scale([rng.uniform(0.7, 1.3), 1, rng.uniform(0.6, 1.0)])
-        camera = frame_points(mesh.vertices, resolution, yaw_deg=rng.uniform(-40, 40))
-        mould = encode_mesh(mesh.vertices, mesh.faces, camera, normals=True).mould
-        shade = np.clip(-mould.visible_normals[..., 2], 0, 1)[..., None] * rng.uniform(0.3, 1.0, 3)
-        image = np.where(mould.mask[..., None], shade, rng.uniform(0, 0.3, 3))
-        params = {"source": "test-capsule"}
-        if source_meshes:
-            mesh.export(folder / f"s{i:04d}.ply")
-            params["mesh"] = f"s{i:04d}.ply"
-        write_sample(folder, f"s{i:04d}", mould, (image * 255).astype(np.uint8), params)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +25,8 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
     return make_samples(root / "train", 12), make_samples(root / "val", 3, seed=1)
 
 
-# One thread: these machines are shared, and two OpenMP threads on two busy cores run many times slower.
-TINY = ["--config", "tiny", "--workers", "0", "--batch-size", "2", "--log-every", "1", "--threads", "1"]
-
-
 def train(run: Path, train_dir: Path, *options: str) -> int:
     return main(["-q", "train", *TINY, "--data", str(train_dir), "--out", str(run), *options])
-
-
-def metrics(run: Path) -> list[dict]:
-    with (run / "metrics.csv").open() as file:
-        return list(csv.DictReader(file))
 
 
 def test_two_steps_write_a_checkpoint_and_resume_continues_at_step_3(tmp_path, data):
@@ -156,27 +112,6 @@ def test_resumed_metrics_drop_what_was_logged_after_the_checkpoint(tmp_path):
     assert path.read_text().splitlines() == [",".join(HEADER), "1,0.1,train/total,2", "2,0.2,train/total,1.5"]
 
 
-def test_depth_scores_have_their_analytic_values():
-    from mould.evaluation.scores import MetricDepths, depth_scores
-
-    truth = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
-    truth[..., :2, :] = True  # 8 pixels
-    predicted_mask = torch.zeros_like(truth)
-    predicted_mask[..., 1:3, :] = True  # 8 pixels, 4 shared: IoU = 4 / 12
-    visible = torch.where(truth, torch.tensor(2.0), torch.tensor(0.0))
-    batch = {"visible": visible, "hidden": visible + 0.3, "mask": truth.float()}
-    predicted = MetricDepths(visible + 0.01, visible + 0.3 - 0.02, predicted_mask, torch.tensor([2.0]))
-    scores = depth_scores(predicted, batch)
-    assert scores["visible_l1_mm"].item() == pytest.approx(10.0, abs=1e-3)  # float32 round-off at 2 m
-    assert scores["hidden_l1_mm"].item() == pytest.approx(20.0, abs=1e-3)
-    assert scores["silhouette_iou"].item() == pytest.approx(1 / 3)
-
-
-class Payload:
-    """Anything but plain data: ``torch.load(weights_only=True)`` must refuse to unpickle it."""
-
-
-# -- bad input: one line, exit 2 ------------------------------------------------------------------------------
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, data, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -192,6 +127,13 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, data, capsys):
         assert message in error and len(error.splitlines()) == 1, error
     assert main(["-q", "train", "--config", "huge", "--data", str(data[0]), "--out", str(tmp_path / "e")]) == 2
     assert "unknown config 'huge'" in capsys.readouterr().err
+
+
+class Payload:
+    """Anything but plain data: ``torch.load(weights_only=True)`` must refuse to unpickle it."""
+
+
+# -- bad input: one line, exit 2 ------------------------------------------------------------------------------
 
 
 def test_incompatible_or_pickled_checkpoints_are_refused(tmp_path, data, capsys):

@@ -10,7 +10,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from test_train import TINY, make_samples
+import torch
+from conftest import TINY, make_samples
 
 from mould.cli import main
 
@@ -67,3 +68,20 @@ def test_eval_bad_input_gets_one_line_and_exit_2(tmp_path, checkpoint, capsys):
     shutil.copytree(data, run)
     assert main(["-q", "eval", "--checkpoint", str(run), "--data", str(data), "--out", str(tmp_path / "s")]) == 2
     assert "without checkpoints/latest" in capsys.readouterr().err
+
+
+def test_depth_scores_have_their_analytic_values():
+    from mould.evaluation.predictions import MetricDepths
+    from mould.evaluation.scores import depth_scores
+
+    truth = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+    truth[..., :2, :] = True  # 8 pixels
+    predicted_mask = torch.zeros_like(truth)
+    predicted_mask[..., 1:3, :] = True  # 8 pixels, 4 shared: IoU = 4 / 12
+    visible = torch.where(truth, torch.tensor(2.0), torch.tensor(0.0))
+    batch = {"visible": visible, "hidden": visible + 0.3, "mask": truth.float()}
+    predicted = MetricDepths(visible + 0.01, visible + 0.3 - 0.02, predicted_mask, torch.tensor([2.0]))
+    scores = depth_scores(predicted, batch)
+    assert scores["visible_l1_mm"].item() == pytest.approx(10.0, abs=1e-3)  # float32 round-off at 2 m
+    assert scores["hidden_l1_mm"].item() == pytest.approx(20.0, abs=1e-3)
+    assert scores["silhouette_iou"].item() == pytest.approx(1 / 3)

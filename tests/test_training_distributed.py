@@ -1,8 +1,9 @@
 """``mould train`` under ``torchrun --nproc-per-node 2`` on CPU (gloo): the replicas stay identical.
 
-Each rank draws a different shard of every global batch (``test_sampler_resumes_and_shards_the_same_stream``),
-so identical parameters at the end mean the gradients were averaged at every step, for the generator
-(DistributedDataParallel) and the discriminator (averaged by hand).
+Each rank draws a different shard of every global batch
+(``test_training.py::test_sampler_resumes_and_shards_the_same_stream``), so identical parameters at the end
+mean the gradients were averaged at every step, for the generator (DistributedDataParallel) and the
+discriminator (averaged by hand).
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import json
 import subprocess
 import sys
 
-from test_train import TINY, make_samples
+import pytest
+from conftest import TINY, make_samples
+
+# Two processes that each import torch and train: ~25 s of the default suite's ~4 min, so slow.
+pytestmark = pytest.mark.slow
 
 
 def test_two_cpu_processes_keep_identical_replicas(tmp_path):

@@ -11,6 +11,7 @@ import json
 import pickle
 import struct
 import zlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -218,7 +219,8 @@ def test_framing_and_prediction_share_the_last_network_pass(tmp_path, monkeypatc
     monkeypatch.setattr(Reconstructor, "_predict", fake_predict)
     rgb = np.ascontiguousarray(_person_rgba(300, 400)[..., :3])
     rgb[_person_rgba(300, 400)[..., 3] > 0] = 230  # a bright figure for the fake silhouette
-    reconstructor = Reconstructor(None, CONFIGS["tiny"], ReconstructConfig(outdir=tmp_path, mesher="stitch"))
+    model = SimpleNamespace(config=CONFIGS["tiny"])  # the fake prediction needs only its depth scale
+    reconstructor = Reconstructor(model, ReconstructConfig(outdir=tmp_path, mesher="stitch"))
     timings = {}
     _, mesh, crop = reconstructor.reconstruct(Photo(rgb, None, Path("figure.png")), None, timings)
     assert crop.source == "network" and 2 <= crop.iterations

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY, make_samples, metrics
 from safetensors.torch import load_file
-from test_train import TINY, make_samples, metrics
 
 from mould.cli import main
 

@@ -10,7 +10,7 @@ import math
 
 import pytest
 import torch
-from test_train import TINY, make_samples, metrics
+from conftest import TINY, make_samples, metrics
 
 from mould.cli import main
 
