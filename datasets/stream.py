@@ -167,7 +167,8 @@ class DeviceBatches:
     """Batches of a loader made ready on a device by a background thread (synthetic draws rendered there).
 
     On CUDA the thread works on its own stream, so rendering overlaps the training step; each batch's tensors
-    are handed to the consuming stream safely. ``next`` raises what the loader raised.
+    are handed to the consuming stream safely. ``next`` raises what the loader raised. The thread stops when
+    this object is dropped (or :meth:`close` d).
 
     Args:
         loader: yields collated batches (:func:`collate`).
@@ -177,36 +178,17 @@ class DeviceBatches:
     """
 
     def __init__(self, loader, config, device: torch.device, depth: int = 2) -> None:
-        self.loader, self.config, self.device = loader, config, device
+        self.device = device
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._fill, name="synth-batches", daemon=True)
+        # The thread holds no reference to this object, so dropping it stops the thread.
+        self.thread = threading.Thread(
+            target=_fill,
+            args=(loader, config, device, self.queue, self.stopping),
+            name="synth-batches",
+            daemon=True,
+        )
         self.thread.start()
-
-    def _put(self, item) -> bool:
-        while not self.stopping.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _fill(self) -> None:
-        cuda = self.device.type == "cuda"
-        stream = torch.cuda.Stream(self.device) if cuda else None
-        try:
-            for batch in self.loader:
-                with torch.cuda.stream(stream) if cuda else contextlib.nullcontext():
-                    ready = merge(batch, self.config, self.device)
-                    event = torch.cuda.Event() if cuda else None
-                    if event is not None:
-                        event.record(stream)
-                if not self._put((ready, event)):
-                    return
-            self._put(_End())
-        except BaseException as error:  # handed to the consumer, who raises it
-            self._put(error)
 
     def __iter__(self):
         return self
@@ -232,6 +214,35 @@ class DeviceBatches:
 
     def __del__(self) -> None:
         self.stopping.set()
+
+
+def _put(box: queue.Queue, stopping: threading.Event, item) -> bool:
+    """Put ``item`` when there is room, unless asked to stop first."""
+    while not stopping.is_set():
+        try:
+            box.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _fill(loader, config, device: torch.device, box: queue.Queue, stopping: threading.Event) -> None:
+    """The thread of :class:`DeviceBatches`: merge each batch on the device, queue it with its CUDA event."""
+    cuda = device.type == "cuda"
+    stream = torch.cuda.Stream(device) if cuda else None
+    try:
+        for batch in loader:
+            with torch.cuda.stream(stream) if cuda else contextlib.nullcontext():
+                ready = merge(batch, config, device)
+                event = torch.cuda.Event() if cuda else None
+                if event is not None:
+                    event.record(stream)
+            if not _put(box, stopping, (ready, event)):
+                return
+        _put(box, stopping, _End())
+    except BaseException as error:  # handed to the consumer, who raises it
+        _put(box, stopping, error)
 
 
 def open_stream(resolution: int, seed: int, device: torch.device) -> SynthStream:

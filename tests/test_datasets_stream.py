@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from conftest import make_samples
 from mould.datasets.mixing import MixedDataset
 from mould.datasets.stream import (
     STREAM_LENGTH,
@@ -18,7 +19,6 @@ from mould.datasets.stream import (
     parse_stream_spec,
 )
 from mould.datasets.synthetic import SynthConfig
-from test_train import make_samples
 
 from mould.errors import InputError
 

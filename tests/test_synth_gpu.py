@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_train import TINY, metrics
+from conftest import TINY, metrics
 
 from mould.cli import main
 

@@ -322,8 +322,6 @@ class Trainer:
                     interval_start = time.perf_counter()
         finally:
             bar.close()
-            if hasattr(iterator, "close"):
-                iterator.close()
             del iterator
         if stop and processes.main:
             log.warning("interrupted: stopped at step %d with a checkpoint; --resume continues", self.step)
