@@ -175,7 +175,10 @@ def albedo(table: torch.Tensor, offsets: torch.Tensor, points: torch.Tensor) -> 
         + 0.5 * (torch.remainder((p * other).sum(1), 1.0) < 0.3).float()
     )
     dots = ((p - torch.round(p)).norm(dim=1) < 0.3).float()
-    camo = (value_noise(p * 0.5, offsets[:, :2]) > 0.1).float()
+    camo = torch.zeros_like(along)
+    blotchy = torch.nonzero(pattern == PATTERNS.index("camo"))[:, 0]
+    if len(blotchy):
+        camo[blotchy] = (value_noise(p[blotchy] * 0.5, offsets[blotchy, :2]) > 0.1).float()
     zero = torch.zeros_like(along)
     mix = torch.stack([zero, stripes, checks, plaid, zero, dots, camo], 1)  # in PATTERNS order
     mix = mix.gather(1, pattern[:, None])[:, 0]

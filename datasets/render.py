@@ -150,7 +150,8 @@ def to_camera(points: torch.Tensor, scene: torch.Tensor, cam_to_world: torch.Ten
 # -- light ------------------------------------------------------------------------------------------------
 def shadow_maps(points: torch.Tensor, faces: torch.Tensor, face_scene: torch.Tensor, used: torch.Tensor,
                 vertex_scene: torch.Tensor, direction: torch.Tensor, size: int):  # fmt: skip
-    """Orthographic depth maps of the scenes seen from their lights.
+    """Orthographic depth maps of the scenes seen from their lights (faces turned away from the light left
+    out: an open surface seen from inside through an opening casts no shadow).
 
     Args:
         points: (V, 3) world vertices; faces, face_scene: the scenes' triangles; used: (V,) bool, vertices
@@ -179,7 +180,14 @@ def shadow_maps(points: torch.Tensor, faces: torch.Tensor, face_scene: torch.Ten
         [focal, torch.full_like(focal, (size - 1) / 2), torch.full_like(focal, (size - 1) / 2)], 1
     )
     light_points = to_camera(points, vertex_scene, pose)
-    depth = nearest_depth(light_points, faces, face_scene, intrinsics.to(points.dtype), size, orthographic=True)
+    # The nearest surface seen from a light faces it (every surface is wound counter-clockwise seen from
+    # outside): the faces turned away cannot cast the map's depth, and half the work goes.
+    corners = [points.index_select(0, faces[:, k]) for k in range(3)]
+    facing = (cross(corners[1] - corners[0], corners[2] - corners[0]) * direction[face_scene]).sum(1) > 0
+    lit = torch.nonzero(facing)[:, 0]
+    depth = nearest_depth(
+        light_points, faces[lit], face_scene[lit], intrinsics.to(points.dtype), size, orthographic=True
+    )
     return pose, intrinsics, depth
 
 

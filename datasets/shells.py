@@ -200,13 +200,14 @@ def _capped_faces(rings: int, sides: int, device: torch.device, tube: bool) -> t
     first, last = rings * sides, rings * sides + 1
     j = torch.arange(sides)
     base = (rings - 1) * sides
-    if tube:  # caps wound outwards at a path's start and end
+    if tube:  # caps at a path's start and end
         caps = [torch.stack([torch.full((sides,), first), (j + 1) % sides, j], -1),
                 torch.stack([torch.full((sides,), last), base + j, base + (j + 1) % sides], -1)]  # fmt: skip
     else:  # ellipsoid: top pole first
         caps = [torch.stack([torch.full((sides,), first), j, (j + 1) % sides], -1),
                 torch.stack([torch.full((sides,), last), base + (j + 1) % sides, base + j], -1)]  # fmt: skip
-    return torch.cat([grid_faces(rings, sides, True, torch.device("cpu")), *caps]).to(device)
+    faces = torch.cat([grid_faces(rings, sides, True, torch.device("cpu")), *caps])
+    return faces[:, [0, 2, 1]].to(device)  # wound counter-clockwise seen from outside, as the body is
 
 
 def ellipsoid(centres: torch.Tensor, radii: torch.Tensor, rows: int = 10, columns: int = 16) -> Surfaces:
