@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,28 +57,67 @@ COLLISION_OVERLAP = 0.6
 touching (a hand on a hip, crossed arms) is allowed, passing through is not."""
 
 
+@dataclass(frozen=True, eq=False)
+class _Parts:
+    """The parts of :data:`_SEGMENTS` as flat tensors on one device (P parts, M member vertices).
+
+    Attributes:
+        names: the P part names; ends: (P, 2) int64 start and end bones (a sphere part: end = start).
+        sphere: (P,) bool, parts tested as spheres (the head); quantile: (P,) the radius' quantile.
+        members: (M,) int64 member vertices, grouped by part; part: (M,) int64 each member's part.
+        first, count: (P,) int64 where each part's members start in ``members``, and how many.
+    """
+
+    names: tuple[str, ...]
+    ends: torch.Tensor
+    sphere: torch.Tensor
+    quantile: torch.Tensor
+    members: torch.Tensor
+    part: torch.Tensor
+    first: torch.Tensor
+    count: torch.Tensor
+
+
 @functools.lru_cache(maxsize=4)
-def _segments(device: torch.device) -> dict[str, tuple[int, int | None, torch.Tensor]]:
-    """Part name -> (start bone, end bone or None, indices of the vertices whose main bone belongs to it)."""
+def _parts(device: torch.device) -> _Parts:
+    """The parts' bones and member vertices (those whose main bone belongs to the part)."""
     from mould.datasets.bodies import body_bank
 
     bank = body_bank()
     labels = bank.bone_labels
     main_bone = bank.skin_bones.gather(1, bank.skin_weights.argmax(1, keepdim=True))[:, 0].numpy()
-    out = {}
-    for name, (start, end, prefixes) in _SEGMENTS.items():
+    ends, members, part, counts = [], [], [], []
+    for index, (_name, (start, end, prefixes)) in enumerate(_SEGMENTS.items()):
         bones = [i for i, label in enumerate(labels) if any(fnmatch.fnmatch(label, p) for p in prefixes)]
-        members = torch.as_tensor(np.flatnonzero(np.isin(main_bone, bones)), device=device)
-        out[name] = (labels.index(start), None if end is None else labels.index(end), members)
-    return out
+        chosen = np.flatnonzero(np.isin(main_bone, bones))
+        ends.append((labels.index(start), labels.index(end if end is not None else start)))
+        members.append(chosen)
+        part.append(np.full(len(chosen), index))
+        counts.append(len(chosen))
+    names = tuple(_SEGMENTS)
+
+    def tensor(values, dtype=torch.int64) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
+
+    return _Parts(
+        names=names,
+        ends=tensor(ends),
+        sphere=tensor([_SEGMENTS[n][1] is None for n in names], torch.bool),
+        quantile=tensor([0.2 if n == "torso" else 0.5 for n in names], torch.float32),
+        members=tensor(np.concatenate(members)),
+        part=tensor(np.concatenate(part)),
+        first=tensor(np.cumsum([0, *counts[:-1]])),
+        count=tensor(counts),
+    )
 
 
 def body_collisions(vertices: torch.Tensor, bone_heads: torch.Tensor) -> list[list[tuple[str, str, float]]]:
     """Pairs of body parts that pass through each other, by a capsule test, for a batch of bodies.
 
     Each part is a capsule around its bone with the median distance of its vertices as radius (the
-    torso: the 20th percentile, its thin front-to-back half-depth; the head: a sphere). Cheap, conservative:
-    it misses grazing contacts and catches limbs inside limbs or inside the torso.
+    torso: the 20th percentile, its thin front-to-back half-depth; the head: a sphere around the mean of
+    its vertices). Cheap, conservative: it misses grazing contacts and catches limbs inside limbs or inside
+    the torso. All parts of all bodies are measured at once.
 
     Args:
         vertices: (B, 13718, 3) float, posed bodies, metres (any frame).
@@ -86,28 +126,39 @@ def body_collisions(vertices: torch.Tensor, bone_heads: torch.Tensor) -> list[li
     Returns:
         Per body, (part, part, overlap) for each colliding pair, overlap = 1 - distance / (sum of radii).
     """
-    samples, radii = {}, {}
-    t = torch.linspace(0, 1, 12, dtype=vertices.dtype, device=vertices.device)[None, :, None]
-    for name, (start, end, members) in _segments(vertices.device).items():
-        points = vertices[:, members]  # (B, n, 3)
-        if end is None:
-            centre = points.mean(1)
-            samples[name] = centre[:, None]
-            radii[name] = (points - centre[:, None]).norm(dim=-1).quantile(0.5, dim=1)
-            continue
-        a, b = bone_heads[:, start], bone_heads[:, end]
-        samples[name] = a[:, None] + t * (b - a)[:, None]
-        length = (b - a).norm(dim=-1, keepdim=True)
-        direction = (b - a) / length.clamp_min(1e-9)
-        along = torch.minimum(((points - a[:, None]) * direction[:, None]).sum(-1).clamp_min(0), length)
-        distance = (points - (a[:, None] + along[..., None] * direction[:, None])).norm(dim=-1)
-        radii[name] = distance.quantile(0.2 if name == "torso" else 0.5, dim=1)
-    overlaps = []
-    for first, second in _PAIRS:
-        gap = torch.cdist(samples[first], samples[second]).flatten(1).amin(1)
-        overlaps.append(1 - gap / (radii[first] + radii[second]))
-    table = torch.stack(overlaps, 1).cpu().tolist()
+    parts = _parts(vertices.device)
+    batch, count = len(vertices), len(parts.names)
+    points = vertices[:, parts.members]  # (B, M, 3)
+    a, b = bone_heads[:, parts.ends[:, 0]], bone_heads[:, parts.ends[:, 1]]  # (B, P, 3)
+    means = torch.zeros((batch, count, 3), dtype=points.dtype, device=points.device)
+    means.index_add_(1, parts.part, points)
+    means = means / parts.count[None, :, None].to(points.dtype)
+    a = torch.where(parts.sphere[None, :, None], means, a)  # a sphere is a capsule of zero length
+    b = torch.where(parts.sphere[None, :, None], means, b)
+    length = (b - a).norm(dim=-1, keepdim=True)
+    direction = (b - a) / length.clamp_min(1e-9)
+    start, axis, reach = a[:, parts.part], direction[:, parts.part], length[:, parts.part, 0]
+    along = torch.minimum(((points - start) * axis).sum(-1).clamp_min(0), reach)
+    distance = (points - (start + along[..., None] * axis)).norm(dim=-1)  # (B, M)
+    # Per-part quantiles from one sort: members sorted by (part, distance).
+    order = torch.sort(distance + parts.part.to(distance.dtype) * (distance.amax() + 1), dim=1).indices
+    ordered = distance.gather(1, order)
+    position = parts.quantile.to(distance.dtype) * (parts.count - 1).to(distance.dtype)
+    low = torch.floor(position).long()
+    high = torch.minimum(low + 1, parts.count - 1)
+    lower, upper = ordered[:, parts.first + low], ordered[:, parts.first + high]
+    radius = lower + (upper - lower) * (position - low.to(distance.dtype))  # (B, P), numpy's linear quantile
+    t = torch.linspace(0, 1, 12, dtype=points.dtype, device=points.device)[None, None, :, None]
+    samples = a[:, :, None] + t * (b - a)[:, :, None]  # (B, P, 12, 3); a sphere's 12 samples coincide
+    gaps = torch.cdist(samples.reshape(batch, -1, 3), samples.reshape(batch, -1, 3)).reshape(
+        batch, count, 12, count, 12
+    )
+    closest = gaps.amin(dim=(2, 4))  # (B, P, P)
+    index = {name: i for i, name in enumerate(parts.names)}
+    first = torch.tensor([index[p] for p, _ in _PAIRS], device=points.device)
+    second = torch.tensor([index[q] for _, q in _PAIRS], device=points.device)
+    overlap = 1 - closest[:, first, second] / (radius[:, first] + radius[:, second])
     return [
-        [(first, second, float(o)) for (first, second), o in zip(_PAIRS, row) if o > COLLISION_OVERLAP]
-        for row in table
+        [(p, q, float(o)) for (p, q), o in zip(_PAIRS, row) if o > COLLISION_OVERLAP]
+        for row in overlap.cpu().tolist()
     ]

@@ -38,13 +38,17 @@ class Surfaces:
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """(S, V, 3) area-weighted unit vertex normals of (S, V, 3) meshes with (F, 3) faces (outwards for
     counter-clockwise winding; zero at unused vertices)."""
-    a, b, c = (vertices.index_select(1, faces[:, k]) for k in range(3))
+    count, size = vertices.shape[:2]
+    flat = vertices.reshape(-1, 3)
+    index = (faces[None] + size * torch.arange(count, device=faces.device)[:, None, None]).reshape(-1, 3)
+    a, b, c = (flat.index_select(0, index[:, k]) for k in range(3))
     face_normals = cross(b - a, c - a)
-    normals = torch.zeros_like(vertices)
+    normals = torch.zeros_like(flat)
     for k in range(3):
-        normals.index_add_(1, faces[:, k], face_normals)
+        normals.index_add_(0, index[:, k], face_normals)
     length = normals.norm(dim=-1, keepdim=True)
-    return torch.where(length > 0, normals / length.clamp_min(1e-30), torch.zeros_like(normals))
+    normals = torch.where(length > 0, normals / length.clamp_min(1e-30), torch.zeros_like(normals))
+    return normals.reshape(count, size, 3)
 
 
 def offset_shells(
