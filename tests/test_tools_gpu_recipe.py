@@ -26,7 +26,7 @@ def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
     )
     out = tmp_path / "out"
     command = [
-        "bash", str(ROOT / "tools" / "gpu_stream_train.sh"), "--out", str(out), "--time-limit", "420",
+        "bash", str(ROOT / "tools" / "gpu_stream_train.sh"), "--out", str(out), "--time-limit", "300",
         "--bank", str(bank_path()), "--config", "tiny", "--device", "cpu", "--resolution", "64",
         "--batch-size", "2", "--workers", "1", "--bench-seconds", "3", "--synth-count", "3", "--val-count", "2",
         "--python", sys.executable,

@@ -68,7 +68,7 @@ BUDGET=$(( $(left) - MARGIN ))
 [ "$BUDGET" -gt 10 ] || { echo "$0: no time left to train (limit $LIMIT s)" >&2; exit 1; }
 EVERY=$([ "$CONFIG" = paper ] && echo 500 || echo 50)
 set +e
-timeout --signal=TERM --kill-after=60 "$BUDGET" "$PYTHON" -c \
+timeout --preserve-status --signal=TERM --kill-after=60 "$BUDGET" "$PYTHON" -c \
     'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' -q train --config "$CONFIG" \
     --data "synth@$RES" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" --device "$DEVICE" --batch-size "$BATCH" \
     --workers "$WORKERS" --steps 200000 --ckpt-every "$EVERY" --val-every "$EVERY" --seed "$SEED" \
