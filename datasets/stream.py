@@ -117,7 +117,11 @@ def render_records(draws: list, config, device: torch.device) -> dict[str, torch
         dressed = dress(draws, device)
         generators = [torch.Generator(device).manual_seed(d.pixel_seed) for d in draws]
         rendered = render_batch(
-            dressed, draws, config.resolution, shadow_size=config.shadow_map, generators=generators
+            dressed,
+            draws,
+            config.resolution,
+            shadow_size=config.shadow_map or config.resolution,
+            generators=generators,
         )
     hits, count = rendered.hits, len(draws)
 

@@ -66,15 +66,18 @@ class SynthConfig:
     """Crop shift jitter, fraction of the side, each axis."""
     max_noise: float = 0.02
     """Largest sensor-noise standard deviation (image in [0, 1])."""
-    shadow_map: int = 256
-    """Side of the key light's shadow map, texels (over the scene's bounding sphere: ~4 mm texels for a
-    standing adult); see :mod:`mould.datasets.render`."""
+    shadow_map: int | None = None
+    """Side of the key light's shadow map in texels (over the scene's bounding sphere); None: the crop's side,
+    so that a texel is about a pixel's footprint (~8 mm for a standing adult at 256²); see
+    :mod:`mould.datasets.render`."""
 
     def __post_init__(self) -> None:
         if not 16 <= self.resolution <= 2048:
             raise ValueError(f"resolution: expected 16 to 2048, got {self.resolution}")
         if self.max_pose_tries < 1:
             raise ValueError(f"max_pose_tries: expected >= 1, got {self.max_pose_tries}")
+        if self.shadow_map is not None and not 16 <= self.shadow_map <= 4096:
+            raise ValueError(f"shadow_map: expected 16 to 4096 texels, got {self.shadow_map}")
         if self.views not in VIEW_MIXES:
             raise ValueError(f"views: expected one of {', '.join(VIEW_MIXES)}, got {self.views!r}")
 
@@ -111,7 +114,11 @@ def render_draws(
         dressed = dress(draws, device)
         generators = [torch.Generator(device).manual_seed(d.pixel_seed) for d in draws]
         rendered = render_batch(
-            dressed, draws, config.resolution, shadow_size=config.shadow_map, generators=generators
+            dressed,
+            draws,
+            config.resolution,
+            shadow_size=config.shadow_map or config.resolution,
+            generators=generators,
         )
         maps = {
             "visible": rendered.hits.visible,

@@ -88,24 +88,30 @@ def test_a_failing_loader_raises_in_the_consumer():
         next(iter(DeviceBatches(broken(), TINY, torch.device("cpu"))))
 
 
-def test_training_streams_without_anny_and_open3d(tmp_path):
-    """The GPU machine's situation on the CPU: no anny, no open3d, nothing on disk but the validation set."""
+def test_synth_and_streaming_training_without_anny_and_open3d(tmp_path):
+    """The GPU machine's situation on the CPU: no anny, no open3d, only the body bank; ``mould synth`` writes
+    samples and ``mould train --data synth`` trains with nothing on disk but the validation set."""
     from mould.datasets.bank import bank_path
 
-    val = make_samples(tmp_path / "val", 2, seed=1)
-    run = tmp_path / "run"
+    samples, run = tmp_path / "samples", tmp_path / "run"
     code = (
         "import sys\n"
         "for name in ('anny', 'open3d', 'warp', 'pymeshlab'):\n"
         "    sys.modules[name] = None\n"
         "from mould.cli import main\n"
-        f"sys.exit(main(['-q', 'train', '--config', 'tiny', '--data', 'synth@64', '--val', {str(val)!r},\n"
+        f"assert main(['-q', 'synth', {str(samples)!r}, '--count', '2', '--resolution', '64']) == 0\n"
+        f"sys.exit(main(['-q', 'train', '--config', 'tiny', '--data', 'synth@64', '--val', {str(samples)!r},\n"
         f"    '--val-meshes', '0', '--out', {str(run)!r}, '--steps', '2', '--batch-size', '2', '--workers', '1',\n"
         "    '--threads', '1']))\n"
     )
     env = {**os.environ, "MOULD_BODY_BANK": str(bank_path())}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    from mould.datasets.samples import read_sample
+
+    mould, params = read_sample(samples, "0000001")
+    assert mould.has_normals and mould.back_image is not None and mould.mask.sum() > 20
+    assert params["generator_version"] >= 4
     assert (run / "checkpoints" / "latest").read_text().strip() == "step_000002"
 
 

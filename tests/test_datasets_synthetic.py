@@ -276,13 +276,13 @@ def test_clutter_puts_fine_detail_into_procedural_backgrounds():
     def detail(picture: np.ndarray) -> float:
         return float(np.abs(np.diff(picture, axis=1)).mean())
 
-    plain = [draw_backdrop(128, np.random.default_rng(seed)) for seed in range(8)]
-    cluttered = [draw_backdrop(128, np.random.default_rng(seed), clutter=1.0) for seed in range(8)]
+    plain = [draw_backdrop(96, np.random.default_rng(seed)) for seed in range(5)]
+    cluttered = [draw_backdrop(96, np.random.default_rng(seed), clutter=1.0) for seed in range(5)]
     assert all(draw.info == {"kind": "procedural", "clutter": True} for draw in cluttered)
     # Painted together: each background is painted the same in any batch.
-    mixed = _paint(plain + cluttered, 128)
-    assert min(detail(p) for p in mixed[8:]) > 2 * max(detail(p) for p in mixed[:8])
-    assert np.allclose(_paint(cluttered[:1], 128, seeds=[8])[0], mixed[8], atol=1e-6)
+    mixed = _paint(plain + cluttered, 96)
+    assert min(detail(p) for p in mixed[5:]) > 2 * max(detail(p) for p in mixed[:5])
+    assert np.allclose(_paint(cluttered[:1], 96, seeds=[5])[0], mixed[5], atol=1e-6)
 
 
 def test_zoomed_out_crops_show_a_smaller_person(anny_body):
@@ -327,7 +327,7 @@ def test_samples_record_their_yaw_from_the_view_mix(anny_body):
 
 
 def test_a_batch_gives_each_sample_as_alone(anny_body):
-    together = generate_batch([0, 1, 2], 5, SMALL)
+    together = generate_batch([0, 1], 5, SMALL)
     for index, (mould, image, params) in enumerate(together):
         alone, alone_image, alone_params = generate_sample(index, 5, SMALL)
         assert params["pose"] == alone_params["pose"] and params["outfit"] == alone_params["outfit"]
@@ -336,29 +336,3 @@ def test_a_batch_gives_each_sample_as_alone(anny_body):
         both = mould.mask & alone.mask
         assert np.abs(mould.visible[both] - alone.visible[both]).max() < 1e-5  # float32 round-off
         assert np.abs(image.astype(int) - alone_image.astype(int)).mean() < 0.5
-
-
-def test_generator_runs_without_anny_and_open3d(tmp_path):
-    """The GPU machine has neither: with their imports blocked, mould synth runs from the body bank."""
-    import os
-    import subprocess
-    import sys
-
-    from mould.datasets.bank import bank_path
-
-    out = tmp_path / "samples"
-    code = (
-        "import sys\n"
-        "for name in ('anny', 'open3d', 'warp', 'trimesh', 'pymeshlab'):\n"
-        "    sys.modules[name] = None\n"
-        "from mould.cli import main\n"
-        f"sys.exit(main(['-q', 'synth', {str(out)!r}, '--count', '2', '--resolution', '32']))\n"
-    )
-    env = {**os.environ, "MOULD_BODY_BANK": str(bank_path())}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    from mould.datasets.samples import read_sample
-
-    mould, params = read_sample(out, "0000001")
-    assert mould.has_normals and mould.back_image is not None and mould.mask.sum() > 20
-    assert params["generator_version"] >= 4
