@@ -74,14 +74,14 @@ def pose_draws(draws: list[SceneDraw], device: torch.device) -> tuple[torch.Tens
     heads = torch.empty((len(draws), len(bank.bone_labels), 3), device=device)
     kept: list = [None] * len(draws)
     pending = list(range(len(draws)))
-    for attempt in range(max(len(d.poses) for d in draws)):
-        chosen = [i for i in pending if attempt < len(draws[i].poses)]
+    for attempt in range(max(d.tries for d in draws)):
+        chosen = [i for i in pending if attempt < draws[i].tries]
         index = torch.tensor(chosen, device=device)
-        rotations = torch.as_tensor(np.stack([draws[i].rotations[attempt] for i in chosen]), device=device)
+        rotations = torch.as_tensor(np.stack([draws[i].candidate(attempt)[2] for i in chosen]), device=device)
         subset = type(rest)(*(t.index_select(0, index) for t in (rest.vertices, rest.heads, rest.orientations)))
         posed = posed_from_rest(bank, subset, rotations)
         hits = body_collisions(posed.vertices, posed.heads)
-        accept = [not hit or attempt == len(draws[i].poses) - 1 for i, hit in zip(chosen, hits)]
+        accept = [not hit or attempt == draws[i].tries - 1 for i, hit in zip(chosen, hits)]
         taken = torch.tensor([j for j, a in enumerate(accept) if a], device=device, dtype=torch.int64)
         world, world_heads = anny_to_world(
             posed.vertices.index_select(0, taken), posed.heads.index_select(0, taken)

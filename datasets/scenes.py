@@ -31,9 +31,10 @@ class SceneDraw:
     Attributes:
         seed, index: what the draw was made from.
         phenotype: anny phenotype name -> value in [0, 1].
-        poses: candidate (family, pose) pairs, tried in order.
-        rotations: (T, J, 3, 3) float32 local-ref bone rotations of the candidates
-            (:func:`mould.datasets.poses.pose_deltas`).
+        tries: how many candidate poses may be tried (the last is kept even if it collides).
+        poses: the candidate (family, pose) pairs drawn so far (:meth:`candidate` draws more); candidate t
+            comes from its own generator, ``(seed, index, 1, t)``, so it is the same whenever it is drawn.
+        rotations: their (J, 3, 3) float32 local-ref bone rotations (:func:`mould.datasets.poses.pose_deltas`).
         outfits: (for upright poses, for the others), inner layers first.
         hairstyle, skin: the hair and the skin.
         yaw, elevation: camera direction, degrees (:func:`mould.camera.view_direction`).
@@ -48,8 +49,9 @@ class SceneDraw:
     seed: int
     index: int
     phenotype: dict[str, float]
-    poses: tuple[tuple[str, Pose], ...]
-    rotations: np.ndarray
+    tries: int
+    poses: list[tuple[str, Pose]]
+    rotations: list[np.ndarray]
     outfits: tuple[tuple[Garment, ...], tuple[Garment, ...]]
     hairstyle: Hairstyle
     skin: Material
@@ -67,6 +69,26 @@ class SceneDraw:
         """The outfit worn with a pose of ``family``."""
         return self.outfits[0] if family in UPRIGHT_FAMILIES else self.outfits[1]
 
+    def candidate(self, t: int) -> tuple[str, Pose, np.ndarray]:
+        """(family, pose, (J, 3, 3) rotations) of candidate pose ``t``, drawn now if not yet."""
+        if not 0 <= t < self.tries:
+            raise IndexError(f"candidate {t}: expected 0 to {self.tries - 1}")
+        draw_candidates(self, t + 1)
+        return (*self.poses[t], self.rotations[t])
+
+
+def draw_candidates(draw: SceneDraw, count: int) -> None:
+    """Draw the first ``count`` candidate poses of ``draw`` (those missing), together."""
+    from mould.datasets.bodies import body_bank
+
+    first = len(draw.poses)
+    if count <= first:
+        return
+    new = [sample_pose(np.random.default_rng([draw.seed, draw.index, 1, t])) for t in range(first, count)]
+    rotations = pose_deltas([pose for _, pose in new], body_bank().bone_labels).astype(np.float32)
+    draw.poses.extend(new)
+    draw.rotations.extend(rotations)
+
 
 def sample_phenotype(rng: np.random.Generator) -> dict[str, float]:
     """anny phenotypes across their range; four in five are adults (anny's age 0.5-1: ~18-90 years)."""
@@ -81,19 +103,19 @@ def sample_phenotype(rng: np.random.Generator) -> dict[str, float]:
     }
 
 
+CANDIDATES_DRAWN = 2
+"""Candidate poses drawn with the rest of a sample (by the data workers); about one sample in five needs a
+second, a few in a hundred a third, which :meth:`SceneDraw.candidate` draws when asked."""
+
+
 def draw_scene(seed: int, index: int, config) -> SceneDraw:
     """All random choices of sample ``index`` of a dataset seeded ``seed``.
 
     Args:
         config: a :class:`mould.datasets.synthetic.SynthConfig`.
     """
-    from mould.datasets.bodies import body_bank
-
     rng = np.random.default_rng([int(seed), int(index)])
     phenotype = sample_phenotype(rng)
-    poses = tuple(sample_pose(rng) for _ in range(config.max_pose_tries))
-    labels = body_bank().bone_labels
-    rotations = pose_deltas([pose for _, pose in poses], labels).astype(np.float32)
     skin = skin_material(rng)
     outfits = (tuple(sample_outfit(rng, upright=True)), tuple(sample_outfit(rng, upright=False)))
     hairstyle = sample_hairstyle(rng)
@@ -105,12 +127,13 @@ def draw_scene(seed: int, index: int, config) -> SceneDraw:
     box_shift = (float(rng.uniform(-1, 1) * config.box_shift), float(rng.uniform(-1, 1) * config.box_shift))
     lighting = sample_lighting(rng, view_direction(yaw, elevation))
     backdrop = draw_backdrop(config.resolution, rng, list(config.backgrounds), clutter=config.clutter)
-    return SceneDraw(
+    draw = SceneDraw(
         seed=int(seed),
         index=int(index),
         phenotype=phenotype,
-        poses=poses,
-        rotations=rotations,
+        tries=config.max_pose_tries,
+        poses=[],
+        rotations=[],
         outfits=outfits,
         hairstyle=hairstyle,
         skin=skin,
@@ -124,3 +147,5 @@ def draw_scene(seed: int, index: int, config) -> SceneDraw:
         noise=float(rng.uniform(0, config.max_noise)),
         pixel_seed=int(rng.integers(2**62)),
     )
+    draw_candidates(draw, min(CANDIDATES_DRAWN, draw.tries))
+    return draw

@@ -46,9 +46,9 @@ def _scene(outfit=(), hairstyle=None, **changes):
         pose[f"shoulder.{side}"] = [0.0, 25.0, 0.0]
         pose[f"hip.{side}"] = [0.0, 8.0, 0.0]
     draw = draw_scene(0, 0, SynthConfig(resolution=128))
-    rotations = pose_deltas([pose], body_bank().bone_labels).astype(np.float32)
+    rotations = list(pose_deltas([pose], body_bank().bone_labels).astype(np.float32))
     return dataclasses.replace(
-        draw, poses=(("standing", pose),), rotations=rotations, outfits=(tuple(outfit), tuple(outfit)),
+        draw, tries=1, poses=[("standing", pose)], rotations=rotations, outfits=(tuple(outfit), tuple(outfit)),
         hairstyle=hairstyle or Hairstyle("bald", thickness=0.0, material=draw.hairstyle.material), **changes,
     )  # fmt: skip
 
