@@ -110,19 +110,9 @@ def collate(items: list[dict]) -> dict:
 
 def render_records(draws: list, config, device: torch.device) -> dict[str, torch.Tensor]:
     """Collated training records (on ``device``) of draws rendered there, as ``mould_to_record`` makes them."""
-    from mould.datasets.dressing import dress
-    from mould.datasets.shading import render_batch
+    from mould.datasets.synthetic import dress_and_render
 
-    with torch.no_grad():
-        dressed = dress(draws, device)
-        generators = [torch.Generator(device).manual_seed(d.pixel_seed) for d in draws]
-        rendered = render_batch(
-            dressed,
-            draws,
-            config.resolution,
-            shadow_size=config.shadow_map or config.resolution,
-            generators=generators,
-        )
+    _, rendered = dress_and_render(draws, config, device)
     hits, count = rendered.hits, len(draws)
 
     def channels(image: torch.Tensor) -> torch.Tensor:

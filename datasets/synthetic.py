@@ -102,37 +102,37 @@ def generate_sample(index: int, seed: int, config: SynthConfig | None = None) ->
     return generate_batch([index], seed, config)[0]
 
 
+def dress_and_render(draws: list, config: SynthConfig, device: torch.device):
+    """(dressed, rendered): the geometry and the rendering of a batch of draws on ``device`` (tensors there;
+    :func:`render_draws` packages them as samples, :func:`mould.datasets.stream.render_records` as records)."""
+    from mould.datasets.dressing import dress
+    from mould.datasets.shading import render_batch
+
+    with torch.no_grad():
+        dressed = dress(draws, device)
+        generators = [torch.Generator(device).manual_seed(d.pixel_seed) for d in draws]
+        shadow = config.shadow_map or config.resolution
+        return dressed, render_batch(dressed, draws, config.resolution, shadow_size=shadow, generators=generators)
+
+
 def render_draws(
     draws: list, config: SynthConfig, *, device: str | torch.device = "cpu"
 ) -> list[tuple[Mould, np.ndarray, dict]]:
     """Build, render and package a batch of :class:`~mould.datasets.scenes.SceneDraw` s on ``device``."""
-    from mould.datasets.dressing import dress
-    from mould.datasets.shading import render_batch
-
-    device = torch.device(device)
-    with torch.no_grad():
-        dressed = dress(draws, device)
-        generators = [torch.Generator(device).manual_seed(d.pixel_seed) for d in draws]
-        rendered = render_batch(
-            dressed,
-            draws,
-            config.resolution,
-            shadow_size=config.shadow_map or config.resolution,
-            generators=generators,
-        )
-        maps = {
-            "visible": rendered.hits.visible,
-            "hidden": rendered.hits.hidden,
-            "mask": rendered.hits.mask,
-            "visible_normals": rendered.hits.visible_normals,
-            "hidden_normals": rendered.hits.hidden_normals,
-            "image": rendered.image,
-            "back_image": rendered.back_image,
-            "cam_to_world": rendered.cam_to_world,
-            "intrinsics": rendered.intrinsics,
-            "distance": rendered.distance,
-        }
-        arrays = {k: v.cpu().numpy() for k, v in maps.items()}
+    dressed, rendered = dress_and_render(draws, config, torch.device(device))
+    maps = {
+        "visible": rendered.hits.visible,
+        "hidden": rendered.hits.hidden,
+        "mask": rendered.hits.mask,
+        "visible_normals": rendered.hits.visible_normals,
+        "hidden_normals": rendered.hits.hidden_normals,
+        "image": rendered.image,
+        "back_image": rendered.back_image,
+        "cam_to_world": rendered.cam_to_world,
+        "intrinsics": rendered.intrinsics,
+        "distance": rendered.distance,
+    }
+    arrays = {k: v.cpu().numpy() for k, v in maps.items()}
     samples = []
     for i, draw in enumerate(draws):
         focal, cx, cy = (float(x) for x in arrays["intrinsics"][i])
