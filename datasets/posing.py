@@ -38,6 +38,13 @@ class PosedSkeleton:
     heads: torch.Tensor
 
 
+@functools.lru_cache(maxsize=64)
+def _on(bank: BodyBank, device: torch.device, name: str) -> torch.Tensor:
+    """A tensor of the bank, copied to ``device`` once (the blend basis is 22 MB: not once a batch)."""
+    value = bank.anchors[name[len("anchors.") :]] if name.startswith("anchors.") else getattr(bank, name)
+    return value.to(device)
+
+
 def phenotype_weights(bank: BodyBank, phenotypes: torch.Tensor) -> torch.Tensor:
     """Blend coefficients ``(B, K)`` of phenotype values.
 
@@ -57,7 +64,7 @@ def phenotype_weights(bank: BodyBank, phenotypes: torch.Tensor) -> torch.Tensor:
         if group not in bank.anchors:  # race: equal shares of the normalised values (all 0.5 here)
             columns.append(torch.full((len(phenotypes), count), 1.0 / count, dtype=dtype, device=device))
             continue
-        anchors = bank.anchors[group].to(device=device, dtype=dtype)
+        anchors = _on(bank, device, f"anchors.{group}").to(dtype)
         if group in bank.phenotypes:
             value = phenotypes[:, bank.phenotypes.index(group)]
         else:
@@ -70,9 +77,9 @@ def phenotype_weights(bank: BodyBank, phenotypes: torch.Tensor) -> torch.Tensor:
         weights.scatter_(1, upper[:, None], alpha[:, None])
         columns.append(weights)
     variations = torch.cat(columns, dim=1)  # (B, W)
-    mask = bank.variation_mask.to(device=device, dtype=dtype)
+    mask = _on(bank, device, "variation_mask").to(dtype)
     products = torch.prod(variations[:, None, :] * mask[None] + (1 - mask[None]), dim=-1)  # (B, P)
-    return products @ bank.projection.to(device=device, dtype=dtype)
+    return products @ _on(bank, device, "projection").to(dtype)
 
 
 def nearest_rotation(matrices: torch.Tensor) -> torch.Tensor:
@@ -107,14 +114,15 @@ def rest_bodies(bank: BodyBank, phenotypes: torch.Tensor) -> RestBodies:
     dtype, device = phenotypes.dtype, phenotypes.device
     weights = phenotype_weights(bank, phenotypes).to(torch.float32)
 
-    def blend(template: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
-        flat = weights @ shapes.to(device).reshape(len(shapes), -1)
-        return (template.to(device)[None] + flat.reshape(len(weights), *template.shape)).to(dtype)
+    def blend(template: str, shapes: str) -> torch.Tensor:
+        basis, start = _on(bank, device, shapes), _on(bank, device, template)
+        flat = weights @ basis.reshape(len(basis), -1)
+        return (start[None] + flat.reshape(len(weights), *start.shape)).to(dtype)
 
-    orientations = nearest_rotation(blend(bank.template_orientations, bank.orientation_blendshapes))
+    orientations = nearest_rotation(blend("template_orientations", "orientation_blendshapes"))
     return RestBodies(
-        vertices=blend(bank.template_vertices, bank.blendshapes),
-        heads=blend(bank.template_heads, bank.head_blendshapes),
+        vertices=blend("template_vertices", "blendshapes"),
+        heads=blend("template_heads", "head_blendshapes"),
         orientations=orientations,
     )
 
@@ -153,7 +161,7 @@ def forward_kinematics(
     """
     dtype, device = rest.heads.dtype, rest.heads.device
     parent, levels = _rig(bank, device)
-    reference = bank.reference_orientations.to(device=device, dtype=dtype)  # U, (J, 3, 3)
+    reference = _on(bank, device, "reference_orientations").to(dtype)  # U, (J, 3, 3)
     rest_rotations, heads = rest.orientations, rest.heads  # R (B, J, 3, 3), h (B, J, 3)
     towards_reference = reference[None] @ rest_rotations.transpose(-1, -2)  # A = U R^T
     towards_reference[:, 0] = torch.eye(3, dtype=dtype, device=device)
