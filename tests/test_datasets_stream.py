@@ -120,6 +120,6 @@ def test_bad_stream_specs_are_refused(tmp_path):
 
     folder = make_samples(tmp_path / "folder", 2)  # 64² crops
     for spec in (f"synth@32,{folder}", "synth@48", "synth,synth@64"):
-        assert main(["-q", "train", "--config", "tiny", "--data", spec, "--out", str(tmp_path / "run")]) == 2
+        assert main(["train", "--config", "tiny", "--data", spec, "--out", str(tmp_path / "run")]) == 2
     with pytest.raises(InputError, match="synth@8"):
         open_stream(8, 0, torch.device("cpu"))
