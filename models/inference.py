@@ -9,6 +9,7 @@ silhouette and an assumed body height.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -62,17 +63,35 @@ def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return images.float()
 
 
-def predict(model: MouldNet, images: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@dataclass(frozen=True)
+class Prediction:
+    """The final stack's maps for a batch of crops, float32 on the CPU (the network's layout).
+
+    Attributes:
+        visible, hidden: (B, 1, N, N) relative depth (:mod:`mould.models.depth`).
+        mask_prob: (B, 1, N, N) probability that a pixel is the person; the mask is ``> MASK_THRESHOLD``.
+        back: (B, 3, N, N) RGB in [0, 1], the colour of the hidden surface, or None for a model without a
+            back-colour head.
+    """
+
+    visible: torch.Tensor
+    hidden: torch.Tensor
+    mask_prob: torch.Tensor
+    back: torch.Tensor | None = None
+
+    def back_pixels(self, index: int) -> np.ndarray | None:
+        """Item ``index``'s back colour as (N, N, 3) uint8, or None."""
+        if self.back is None:
+            return None
+        return (self.back[index].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def predict(model: MouldNet, images: np.ndarray | torch.Tensor) -> Prediction:
     """The final stack's maps for a batch of crops (eval mode, no gradients; the model's mode is restored).
 
     Args:
         model: the network.
         images: see :func:`images_to_tensor`.
-
-    Returns:
-        visible, hidden: (B, 1, N, N) float32 relative depth, on the CPU (the network's layout).
-        mask_prob: (B, 1, N, N) float32 probability that a pixel is the person; the mask is
-            ``> MASK_THRESHOLD``.
     """
     tensor = images_to_tensor(images).to(next(model.parameters()).device)
     was_training = model.training
@@ -82,10 +101,11 @@ def predict(model: MouldNet, images: np.ndarray | torch.Tensor) -> tuple[torch.T
             final = model(tensor)[-1]
     finally:
         model.train(was_training)
-    return (
-        final["visible"].float().cpu(),
-        final["hidden"].float().cpu(),
-        torch.sigmoid(final["mask_logits"]).float().cpu(),
+    return Prediction(
+        visible=final["visible"].float().cpu(),
+        hidden=final["hidden"].float().cpu(),
+        mask_prob=torch.sigmoid(final["mask_logits"]).float().cpu(),
+        back=final["back"].float().cpu() if "back" in final else None,
     )
 
 
@@ -122,7 +142,8 @@ def predict_moulds(
     for camera in cameras:
         if camera.resolution != side:
             raise ValueError(f"cameras: expected resolution {side} (the crops'), got {camera.resolution}")
-    visible, hidden, mask_prob = predict(model, tensor)
+    prediction = predict(model, tensor)
+    visible, hidden, mask_prob = prediction.visible, prediction.hidden, prediction.mask_prob
     crops = (tensor.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
     moulds = []
     for index, (camera, distance) in enumerate(zip(cameras, references)):
@@ -142,6 +163,7 @@ def predict_moulds(
                 reference=distance,
                 depth_scale=model.config.depth_scale,
                 image=crops[index],
+                back_image=prediction.back_pixels(index),
             )
         )
     return moulds
@@ -156,6 +178,7 @@ def maps_to_mould(
     reference: float = 0.0,
     depth_scale: float = 1.0,
     image: np.ndarray | None = None,
+    back_image: np.ndarray | None = None,
 ) -> Mould:
     """Predicted maps -> a valid metric :class:`Mould`: the one rule every caller uses.
 
@@ -169,6 +192,7 @@ def maps_to_mould(
         camera: the crop's camera (resolution N).
         reference: metres. depth_scale: metres per unit of the maps.
         image: optional (N, N, 3) uint8 crop, kept in the mould.
+        back_image: optional (N, N, 3) uint8 predicted colour of the hidden surface, kept in the mould.
 
     Returns:
         The mould; its mask may be empty (nobody found).
@@ -182,6 +206,7 @@ def maps_to_mould(
         mask=mask,
         camera=camera,
         image=image,
+        back_image=back_image,
     )
 
 

@@ -5,7 +5,7 @@ camera-space z is 1, so the hit parameter ``t`` is the depth itself. The first h
 the last hit is the closest hit of the same ray cast backwards from beyond the mesh. This equals the last
 entry of ``list_intersections`` and costs a third of it.
 
-Behaviour on awkward meshes (documented in the README):
+Behaviour on awkward meshes (documented in docs/moulds.md):
 - **several layers** (an arm in front of the torso, a torus): the first hit is visible, the last hit is
   hidden; the layers between are dropped, which is what a two-map mould can hold.
 - **open meshes** (a ray that hits once, e.g. a single sheet): hidden = visible, a zero-thickness sheet.

@@ -6,8 +6,8 @@ Formats, chosen by the path's extension in :func:`write_mesh`:
   written as one position with two UVs (``f v/vt``), so the geometry stays watertight. The three
   files are written all or nothing. Without a texture, vertex colours follow the positions (``v x y z r g b``).
 - ``.ply``: binary PLY with per-vertex RGB colours (the texture sampled at each vertex), seam twins merged.
-- ``.glb``: binary glTF with the texture embedded (trimesh's writer); glTF stores attributes per vertex, so
-  seam vertices stay duplicated there.
+- ``.glb``: binary glTF with the texture embedded (:mod:`mould.recon.gltf`); glTF stores attributes per
+  vertex, so seam vertices stay duplicated there.
 
 Meshes are written in metres, in the frame they are in (see :mod:`mould.recon.mesh`). The mesh's metadata
 (mesher, back texture strategy, ...) goes into comment lines of OBJ and PLY headers and into the glTF
@@ -73,7 +73,8 @@ def _metadata_line(mesh) -> str:
     return json.dumps(mesh.metadata, sort_keys=True, ensure_ascii=True, default=str).replace("\n", " ")
 
 
-def _png_bytes(image: np.ndarray) -> bytes:
+def png_bytes(image: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 image as PNG file bytes."""
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -117,28 +118,33 @@ def obj_files(path: Path, mesh) -> dict[Path, bytes]:
     textured = mesh.texture is not None
     if textured:
         png, mtl = path.with_suffix(".png"), path.with_suffix(".mtl")
-        out[png] = _png_bytes(np.asarray(mesh.texture))
+        out[png] = png_bytes(np.asarray(mesh.texture))
         out[mtl] = (
             "# mould reconstruction material\nnewmtl person\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\n"
             f"map_Kd {png.name}\n"
         ).encode("ascii")
         lines += [f"mtllib {mtl.name}", "usemtl person"]
-    buffer = io.StringIO()
-    buffer.write("\n".join(lines) + "\n")
+    text = ["\n".join(lines) + "\n"]
     if mesh.colors is not None and not textured:
         colors = mesh.colors[first].astype(np.float64) / 255
-        np.savetxt(buffer, np.hstack([positions, colors]), fmt="v %.6f %.6f %.6f %.4f %.4f %.4f")
+        text.append(_rows("v %.6f %.6f %.6f %.4f %.4f %.4f\n", np.hstack([positions, colors])))
     else:
-        np.savetxt(buffer, positions, fmt="v %.6f %.6f %.6f")
+        text.append(_rows("v %.6f %.6f %.6f\n", positions))
     faces = mesh.faces.astype(np.int64)
     if textured:
-        np.savetxt(buffer, mesh.uv, fmt="vt %.6f %.6f")
+        text.append(_rows("vt %.6f %.6f\n", mesh.uv))
         corners = np.stack([position_of[faces] + 1, faces + 1], axis=-1).reshape(len(faces), 6)
-        np.savetxt(buffer, corners, fmt="f %d/%d %d/%d %d/%d")
+        text.append(_rows("f %d/%d %d/%d %d/%d\n", corners))
     else:
-        np.savetxt(buffer, position_of[faces] + 1, fmt="f %d %d %d")
-    out[path] = buffer.getvalue().encode("ascii")
+        text.append(_rows("f %d %d %d\n", position_of[faces] + 1))
+    out[path] = "".join(text).encode("ascii")
     return out
+
+
+def _rows(line: str, values: np.ndarray) -> str:
+    """``line`` (a %-format of one row, newline included) applied to every row of a (R, C) array: one string
+    formatting call for the whole array, ~6x faster than ``numpy.savetxt``'s loop, and the same text."""
+    return (line * len(values)) % tuple(np.asarray(values).ravel().tolist())
 
 
 def ply_bytes(mesh) -> bytes:
@@ -172,25 +178,11 @@ def ply_bytes(mesh) -> bytes:
 
 
 def glb_bytes(mesh) -> bytes:
-    """Binary glTF: positions, UVs and the texture embedded as PNG (or vertex colours), metadata in extras."""
-    import trimesh
-    from PIL import Image
+    """Binary glTF: positions, UVs and the texture embedded as PNG (or vertex colours), metadata in extras
+    (:mod:`mould.recon.gltf`)."""
+    from mould.recon.gltf import glb_bytes as gltf_file
 
-    if mesh.texture is not None:
-        material = trimesh.visual.material.PBRMaterial(
-            name="person",
-            baseColorTexture=Image.fromarray(np.asarray(mesh.texture)),
-            metallicFactor=0.0,
-            roughnessFactor=1.0,
-        )
-        visual = trimesh.visual.TextureVisuals(uv=mesh.uv, material=material)
-    elif mesh.colors is not None:
-        visual = trimesh.visual.ColorVisuals(vertex_colors=mesh.colors)
-    else:
-        visual = None
-    shape = trimesh.Trimesh(mesh.vertices, mesh.faces, visual=visual, process=False)
-    shape.metadata.update(json.loads(json.dumps(mesh.metadata, default=str)))
-    return trimesh.exchange.gltf.export_glb(trimesh.Scene(shape), include_normals=False)
+    return gltf_file(mesh)
 
 
 def write_mesh(path: str | os.PathLike, mesh) -> list[Path]:

@@ -48,7 +48,7 @@ class PoissonConfig:
     backend: Backend = "pymeshlab"
     """``pymeshlab`` (the default, Kazhdan's reference code) or ``open3d``."""
     depth: int = 7
-    """Octree depth, by measurement (``mould bench mesh``, 3 anny bodies at 256², README "Reconstruction"):
+    """Octree depth, by measurement (``mould bench mesh``, 3 anny bodies at 256², docs/meshing.md):
     depth 7 (128 cells across the bounding cube, ~15 mm) meshes in 0.65 s with P2S 1.2 / 1.9 mm; depth 8
     matches the samples' ~7 mm spacing and gains 0.3-0.4 mm for 2.2 s, past the 1 s budget; depths
     9-10 give depth 8's mesh, since ``samples_per_node`` stops the octree there. A predicted mould is

@@ -12,6 +12,8 @@ right tile otherwise. Vertices projecting outside the silhouette use the nearest
 
 **Back strategies** (``back``):
 
+- ``"predicted"``: the network's own prediction of the back's colour (``Mould.back_image``; models with
+  a back-colour head), the default where there is one;
 - ``"mirror"``: the front colour carried through the body along the pixel's ray (the back tile is the crop);
 - ``"nearest"``: the colour of the nearest point of the visible surface in 3D (for a torso, mostly the colours
   at its sides wrapping round);
@@ -35,8 +37,8 @@ from mould.recon.mesh import Mesh
 from mould.checks import check_array
 from mould.container import Mould
 
-BackTexture = Literal["mirror", "nearest", "none"]
-BACK_TEXTURES: tuple[BackTexture, ...] = ("mirror", "nearest", "none")
+BackTexture = Literal["predicted", "mirror", "nearest", "none"]
+BACK_TEXTURES: tuple[BackTexture, ...] = ("predicted", "mirror", "nearest", "none")
 
 UNSEEN_GREY = (160, 160, 160)
 """RGB of surfaces nobody saw (``back="none"``): a light neutral grey."""
@@ -65,7 +67,11 @@ def back_tile(mould: Mould, front: np.ndarray, back: BackTexture, seam_width: fl
     from scipy.ndimage import distance_transform_edt
 
     mask = mould.mask
-    if back == "mirror":
+    if back == "predicted":
+        if mould.back_image is None:
+            raise ValueError("back: 'predicted' needs a mould holding a predicted back colour (back_image)")
+        colour = pad_background(mould.back_image, mask).astype(np.float64)
+    elif back == "mirror":
         colour = front.astype(np.float64)
     elif back == "none":
         colour = np.broadcast_to(np.asarray(UNSEEN_GREY, np.float64), front.shape)
@@ -130,7 +136,7 @@ def texture_mesh(
         mesh: a mesh in the mould's world frame (as :func:`mould.recon.mesh.mould_to_mesh` returns it).
         mould: the mould it was made from.
         image: (N, N, 3) uint8 RGB crop, N = the mould's resolution; None uses ``mould.image``.
-        back: ``"mirror"``, ``"nearest"`` or ``"none"`` (module doc).
+        back: ``"predicted"``, ``"mirror"``, ``"nearest"`` or ``"none"`` (module doc).
         seam_width: pixels over which the back blends into the front at the silhouette.
 
     Returns:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 os.environ.setdefault("WARP_QUIET", "1")
 
@@ -30,6 +31,16 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test: small tensors, where per-op overhead dominates and a second thread
+    only adds contention on shared machines. Modules opt in with ``pytestmark``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
@@ -37,7 +48,6 @@ def rng() -> np.random.Generator:
 def randomised_legacy_state(config, generator):
     """A format-1 state dict (:mod:`mould.models.legacy`) of ``config`` with random weights, biases and
     BatchNorm statistics, so that every fold matters: name -> float32 tensor."""
-    import torch
     from mould.models.legacy import legacy_network
 
     state = {}
@@ -76,11 +86,12 @@ def make_samples(
         )
         mesh.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))  # stand up (+Y)
         mesh.apply_scale([rng.uniform(0.7, 1.3), 1, rng.uniform(0.6, 1.0)])
-        camera = frame_points(mesh.vertices, resolution, yaw_deg=rng.uniform(-40, 40))
+        yaw = float(rng.uniform(-40, 40))
+        camera = frame_points(mesh.vertices, resolution, yaw_deg=yaw)
         mould = encode_mesh(mesh.vertices, mesh.faces, camera, normals=True).mould
         shade = np.clip(-mould.visible_normals[..., 2], 0, 1)[..., None] * rng.uniform(0.3, 1.0, 3)
         image = np.where(mould.mask[..., None], shade, rng.uniform(0, 0.3, 3))
-        params = {"source": "test-capsule"}
+        params = {"source": "test-capsule", "camera": {"yaw_deg": yaw}}
         if source_meshes:
             mesh.export(folder / f"s{i:04d}.ply")
             params["mesh"] = f"s{i:04d}.ply"
@@ -95,3 +106,30 @@ TINY = ["--config", "tiny", "--workers", "0", "--batch-size", "2", "--log-every"
 def metrics(run: Path) -> list[dict]:
     with (run / "metrics.csv").open() as file:
         return list(csv.DictReader(file))
+
+
+# -- analytic depth maps (depth, losses) -------------------------------------------------------------
+def pixel_grid(side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows v and columns u of a side x side crop, float64."""
+    index = torch.arange(side, dtype=torch.float64)
+    return torch.meshgrid(index, index, indexing="ij")
+
+
+def sphere_maps(side: int, *, radius: float, distance: float, focal: float, perspective: bool):
+    """Analytic visible/hidden depth (float64, metres) and mask of a sphere centred on the optical axis."""
+    centre = (side - 1) / 2
+    v, u = torch.meshgrid(
+        torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64), indexing="ij"
+    )
+    x, y = (u - centre) / focal, (v - centre) / focal
+    if perspective:  # |t (x, y, 1) - (0, 0, d)| = r, depth = t
+        norm2 = x**2 + y**2 + 1
+        disc = distance**2 - norm2 * (distance**2 - radius**2)
+        root = disc.clamp(min=0).sqrt()
+        near, far = (distance - root) / norm2, (distance + root) / norm2
+    else:
+        disc = radius**2 - x**2 - y**2
+        root = disc.clamp(min=0).sqrt()
+        near, far = distance - root, distance + root
+    mask = disc > 0
+    return torch.where(mask, near, 0.0), torch.where(mask, far, 0.0), mask, (focal, centre, centre)

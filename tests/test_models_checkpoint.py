@@ -15,13 +15,7 @@ from mould.models.checkpoint import read_checkpoint_metadata
 
 from mould.errors import InputError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small graphs: a second thread only adds contention on shared machines
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def trained_looking(name: str = "tiny", seed: int = 0) -> torch.nn.Module:

@@ -1,4 +1,4 @@
-"""Inference helpers and the model CLI commands (model-info, export-onnx, bench model)."""
+"""Inference helpers and the model CLI commands (model-info, export-onnx)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,7 @@ from mould.models.inference import images_to_tensor, reference_from_height
 from mould.camera import Camera, look_at
 from mould.cli import main
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small graphs: a second thread only adds contention on shared machines
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def camera(side: int, kind: str = "perspective") -> Camera:
@@ -44,7 +38,8 @@ def test_predict_is_the_final_stack_in_eval_mode_and_restores_the_mode():
     torch.manual_seed(0)
     model = build_model("tiny")
     images = torch.rand(2, 3, 64, 64)
-    visible, hidden, mask_prob = predict(model, images)
+    prediction = predict(model, images)
+    visible, hidden, mask_prob = prediction.visible, prediction.hidden, prediction.mask_prob
     assert model.training
     model.eval()
     with torch.no_grad():
@@ -61,9 +56,10 @@ def test_predict_moulds_places_relative_depth_at_the_reference():
     final_conv = model.stacks[-1].head.fuse_full[-1]
     with torch.no_grad():
         final_conv.weight.zero_()
-        final_conv.bias.copy_(torch.tensor([0.0, 0.0, 20.0]))
+        final_conv.bias.copy_(torch.tensor([0.0, 0.0, 20.0, 0.0, 0.0, 0.0]))
         model.stacks[-1].coarse.weight.zero_()
-        model.stacks[-1].coarse.bias.copy_(torch.tensor([-0.2, 1.0, 0.0]))
+        # The back colour's logits: sigmoid(0) = 0.5 for red, sigmoid(+-20) = 1 and 0 for green and blue.
+        model.stacks[-1].coarse.bias.copy_(torch.tensor([-0.2, 1.0, 0.0, 0.0, 20.0, -20.0]))
     images = np.zeros((2, 64, 64, 3), np.uint8)
     moulds = predict_moulds(model, images, [camera(64), camera(64, "orthographic")], [3.0, 2.0])
     thickness = float(torch.nn.functional.softplus(torch.tensor(1.0))) * model.config.depth_scale
@@ -72,6 +68,8 @@ def test_predict_moulds_places_relative_depth_at_the_reference():
         np.testing.assert_allclose(mould.visible, reference - 0.2 * model.config.depth_scale, atol=1e-5)
         np.testing.assert_allclose(mould.hidden - mould.visible, thickness, atol=1e-5)
         assert mould.image.shape == (64, 64, 3)
+        assert mould.back_image.shape == (64, 64, 3)
+        np.testing.assert_array_equal(mould.back_image[5, 7], [128, 255, 0])
     assert moulds[1].camera.kind == "orthographic"
     with pytest.raises(ValueError, match="behind the camera"):
         predict_moulds(model, images[:1], [camera(64)], 0.05)
@@ -128,28 +126,3 @@ def test_export_onnx_command(tmp_path, capsys):
     assert error.count("\n") == 1 and "pickle" in error and not (tmp_path / "x.onnx").exists()
     assert main(["export-onnx", "--checkpoint", str(checkpoint), "-o", str(tmp_path / "x.txt")]) == 2
     assert main(["export-onnx", "--checkpoint", str(checkpoint), "-o", str(tmp_path / "no" / "x.onnx")]) == 2
-
-
-def test_bench_model_prints_a_table(capsys):
-    assert (
-        main(
-            [
-                "bench",
-                "model",
-                "--configs",
-                "tiny",
-                "--resolution",
-                "64",
-                "--repeats",
-                "1",
-                "--threads",
-                "1",
-                "--train-batch",
-                "2",
-            ]
-        )
-        == 0
-    )
-    out = capsys.readouterr().out
-    assert "| tiny | 0.03 M |" in out
-    assert main(["bench", "model", "--configs", "huge"]) == 2

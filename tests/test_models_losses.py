@@ -1,5 +1,5 @@
-"""Depth parametrisation, normals from depth, and the losses: zero for a perfect prediction, positive
-otherwise, gradients checked in float64."""
+"""The losses: zero for a perfect prediction, positive otherwise, gradients checked in float64 (the depth
+parametrisation and normals they build on: ``test_models_depth.py``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import sphere_maps
 from mould.models import LossConfig, build_discriminator
 from mould.models.depth import (
-    depth_normals,
-    depth_to_relative,
     extend_outside,
-    reference_depth,
     relative_to_depth,
 )
 from mould.models.discriminator import INPUT_CHANNELS, fake_discriminator_input, real_discriminator_input
@@ -33,40 +31,7 @@ from mould.models.losses import (
     silhouette_bce,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small maps: per-op overhead dominates and a second thread only adds contention on shared machines.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def pixel_grid(side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows v and columns u of a side x side crop, float64."""
-    index = torch.arange(side, dtype=torch.float64)
-    return torch.meshgrid(index, index, indexing="ij")
-
-
-def sphere_maps(side: int, *, radius: float, distance: float, focal: float, perspective: bool):
-    """Analytic visible/hidden depth (float64, metres) and mask of a sphere centred on the optical axis."""
-    centre = (side - 1) / 2
-    v, u = torch.meshgrid(
-        torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64), indexing="ij"
-    )
-    x, y = (u - centre) / focal, (v - centre) / focal
-    if perspective:  # |t (x, y, 1) - (0, 0, d)| = r, depth = t
-        norm2 = x**2 + y**2 + 1
-        disc = distance**2 - norm2 * (distance**2 - radius**2)
-        root = disc.clamp(min=0).sqrt()
-        near, far = (distance - root) / norm2, (distance + root) / norm2
-    else:
-        disc = radius**2 - x**2 - y**2
-        root = disc.clamp(min=0).sqrt()
-        near, far = distance - root, distance + root
-    mask = disc > 0
-    return torch.where(mask, near, 0.0), torch.where(mask, far, 0.0), mask, (focal, centre, centre)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sphere_batch(side: int = 64) -> dict[str, torch.Tensor]:
@@ -90,96 +55,6 @@ def perfect_prediction(batch: dict[str, torch.Tensor], config: LossConfig) -> di
     targets = loss_targets(batch, config)
     # Logits of +-40 give a BCE of log1p(exp(-40)) = 4e-18 per pixel: zero to float32's eye.
     return {"visible": targets.visible, "hidden": targets.hidden, "mask_logits": (batch["mask"] * 2 - 1) * 40}
-
-
-# -- depth parametrisation ------------------------------------------------------------------------------
-def test_reference_is_the_lower_median_inside_the_mask(rng):
-    visible = torch.from_numpy(rng.uniform(1, 5, (3, 1, 16, 16)))
-    mask = torch.from_numpy(rng.random((3, 1, 16, 16)) < 0.4)
-    mask[2] = False
-    reference = reference_depth(visible, mask)
-    for i in range(2):
-        assert reference[i] == torch.median(visible[i][mask[i]])  # torch's median is the lower one
-    assert reference[2] == 0
-
-
-def test_reference_checks_shapes():
-    with pytest.raises(ValueError, match="mask"):
-        reference_depth(torch.ones(2, 1, 8, 8), torch.ones(2, 1, 8, 4))
-    with pytest.raises(ValueError, match="visible"):
-        reference_depth(torch.ones(2, 2, 8, 8), torch.ones(2, 2, 8, 8))
-
-
-def test_relative_depth_round_trip():
-    depth = torch.rand(2, 1, 8, 8, dtype=torch.float64) + 2
-    reference = torch.tensor([2.5, 3.0], dtype=torch.float64)
-    relative = depth_to_relative(depth, reference, 0.5)
-    assert torch.allclose(relative[1], (depth[1] - 3.0) / 0.5)
-    torch.testing.assert_close(relative_to_depth(relative, reference, 0.5), depth)
-    torch.testing.assert_close(relative_to_depth(relative, 2.5, 0.5)[0], depth[0])
-    with pytest.raises(ValueError, match="reference"):
-        depth_to_relative(depth, torch.ones(3), 0.5)
-
-
-def test_extend_outside_keeps_inside_and_fills_everything():
-    values = torch.arange(64.0).reshape(1, 1, 8, 8)
-    mask = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
-    mask[..., 2:4, 2:5] = True
-    filled = extend_outside(values, mask)
-    assert torch.equal(filled[mask], values[mask])
-    assert torch.all(filled >= values[mask].min()) and torch.all(filled <= values[mask].max())
-    # A constant inside continues as that constant; an empty mask gives zeros.
-    assert torch.all(extend_outside(torch.where(mask, 7.0, -1.0), mask) == 7.0)
-    assert torch.all(extend_outside(values, torch.zeros_like(mask)) == 0)
-    # Odd sides go through ceil-mode pooling.
-    odd = extend_outside(torch.ones(2, 3, 7, 5), torch.rand(2, 1, 7, 5) > 0.7)
-    assert odd.shape == (2, 3, 7, 5) and torch.all(odd == 1)
-
-
-@pytest.mark.parametrize("perspective", [True, False])
-def test_normals_of_a_tilted_plane_are_exact(perspective):
-    # Plane n . p = c with n = (0.3, -0.2, -0.93...) facing the camera. Perspective: z = c / (n . ray);
-    # orthographic: z = (c - n_x x - n_y y) / n_z.
-    side, focal, centre = 16, 20.0, 7.5
-    normal = torch.tensor([0.3, -0.2, -math.sqrt(1 - 0.13)], dtype=torch.float64)
-    c = -2.0 * math.sqrt(1 - 0.13)
-    v, u = torch.meshgrid(
-        torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64), indexing="ij"
-    )
-    x, y = (u - centre) / focal, (v - centre) / focal
-    if perspective:
-        depth = c / (normal[0] * x + normal[1] * y + normal[2])
-    else:
-        depth = (c - normal[0] * x - normal[1] * y) / normal[2]
-    intrinsics = torch.tensor([[focal, centre, centre]], dtype=torch.float64)
-    normals = depth_normals(depth[None, None], intrinsics, torch.tensor([perspective]), facing="towards")
-    torch.testing.assert_close(normals[0], normal[:, None, None].expand(3, side, side), rtol=0, atol=1e-12)
-    back = depth_normals(depth[None, None], intrinsics, torch.tensor([perspective]), facing="away")
-    torch.testing.assert_close(back, -normals)
-
-
-@pytest.mark.parametrize("perspective", [True, False])
-def test_normals_of_a_sphere_point_out_of_it(perspective):
-    side, radius, distance = 128, 0.3, 2.0
-    focal = side * 2.2 if perspective else side / 0.7
-    visible, hidden, mask, camera = sphere_maps(
-        side, radius=radius, distance=distance, focal=focal, perspective=perspective
-    )
-    intrinsics = torch.tensor([camera], dtype=torch.float64)
-    flag = torch.tensor([perspective])
-    centre = torch.tensor([0.0, 0.0, distance], dtype=torch.float64)[:, None, None]
-    for depth, facing in ((visible, "towards"), (hidden, "away")):
-        from mould.models.depth import depth_to_points
-
-        points = depth_to_points(depth[None, None], intrinsics, flag)[0]
-        exact = (points - centre) / radius
-        normals = depth_normals(depth[None, None], intrinsics, flag, facing=facing)[0]
-        valid = normal_valid(depth[None, None], mask[None, None], 0.05)[0, 0]
-        cosine = (normals * exact).sum(0)[valid]
-        # Central differences are second-order accurate: the worst pixels, at grazing angles near the
-        # rim, are a few degrees off; the bulk is within a tenth of a degree.
-        assert cosine.min() > math.cos(math.radians(10))
-        assert cosine.median() > math.cos(math.radians(0.1))
 
 
 # -- the terms -----------------------------------------------------------------------------------------

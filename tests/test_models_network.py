@@ -17,6 +17,8 @@ from mould.models import (
 )
 from mould.models.losses import discriminator_losses, generator_losses
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def sphere_batch(batch: int, side: int, *, radius: float = 0.3, distance: float = 3.0) -> dict[str, torch.Tensor]:
     """Records of a sphere seen by a perspective camera (analytic ray-sphere intersections)."""
@@ -47,15 +49,6 @@ def sphere_batch(batch: int, side: int, *, radius: float = 0.3, distance: float 
         "back": torch.rand(batch, 3, side, side, generator=generator),
         "has_back": torch.ones(batch, dtype=torch.bool),
     }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: per-op overhead dominates and a second thread only adds contention on shared machines.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_named_configs_match_the_issue():

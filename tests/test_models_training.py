@@ -10,13 +10,7 @@ import torch
 from mould.models import LossConfig, build_discriminator, build_model
 from mould.models.losses import discriminator_losses, generator_losses, loss_targets
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # batches of 4 small maps: a second thread only adds contention
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def shape_batch(side: int) -> dict[str, torch.Tensor]:

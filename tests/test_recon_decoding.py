@@ -146,13 +146,3 @@ def test_default_poisson_gives_all_three_formats_within_3_mm(body_files):
             == 0
         )
         check_output(target, vertices, faces, textured=True)
-
-
-@pytest.mark.slow
-def test_bench_mesh_runs(capsys):
-    assert main(["bench", "mesh", "--count", "1", "--depths", "7", "--repeats", "1", "--samples", "5000"]) == 0
-    from mould.recon.poisson import PoissonConfig
-
-    out = capsys.readouterr().out
-    # open3d runs at the default depth, the one a user gets
-    assert "| stitch | - |" in out and f"| poisson open3d d{PoissonConfig().depth} | gradient |" in out

@@ -207,14 +207,15 @@ def test_framing_and_prediction_share_the_last_network_pass(tmp_path, monkeypatc
     from mould.models.configs import CONFIGS
 
     from mould.images import Photo
-    from mould.reconstruction.pipeline import ReconstructConfig, Reconstructor
+    from mould.reconstruction.config import ReconstructConfig
+    from mould.reconstruction.pipeline import Reconstructor
 
     calls = []
 
     def fake_predict(self, crop):
         calls.append(1)
         person = (crop.mean(axis=2) > 128).astype(np.float32)
-        return np.zeros_like(person), np.full_like(person, 0.4), person
+        return np.zeros_like(person), np.full_like(person, 0.4), person, None
 
     monkeypatch.setattr(Reconstructor, "_predict", fake_predict)
     rgb = np.ascontiguousarray(_person_rgba(300, 400)[..., :3])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mould.reconstruction.person import CropConfig, NoPersonFound, find_person, largest_region, mask_box
+from mould.reconstruction.config import CropConfig
+from mould.reconstruction.person import NoPersonFound, find_person, largest_region, mask_box
 
 
 def _photo_with_person(height=300, width=500, centre=(340, 160), radii=(40, 110)):

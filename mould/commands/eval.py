@@ -55,10 +55,13 @@ def run(args: argparse.Namespace) -> int:
         mesh_samples=args.mesh_samples,
     )
     from mould.evaluation.evaluate import evaluate
+    from mould.evaluation.report import band_table
 
     report = evaluate(config)
-    shown = ("visible_l1_mm", "hidden_l1_mm", "silhouette_iou", "p2s_mm", "chamfer_mm", "fscore")
-    figures = ", ".join(f"{k} {report.means[k]:.4g}" for k in shown if k in report.means)
-    print(f"{len(report.rows)} samples scored ({len(report.skipped)} skipped): mean {figures}")
+    print(f"{len(report.rows)} samples scored ({len(report.skipped)} skipped); means per view band:")
+    print(band_table(report.bands))
+    backs = {k.split("_")[1]: v for k, v in report.means.items() if k.startswith("back_")}
+    if backs:
+        print("back colour error (8-bit levels): " + ", ".join(f"{k} {v:.1f}" for k, v in backs.items()))
     print(f"wrote {', '.join(str(path) for path in report.files)}")
     return 0

@@ -12,6 +12,9 @@ from mould.errors import InputError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from mould.recon.texture import BACK_TEXTURES
+    from mould.reconstruction.config import ReconstructConfig
+
     p = subparsers.add_parser(
         "reconstruct",
         help="photo(s) of a person -> textured, watertight mesh(es) with a preview",
@@ -37,9 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--back-texture",
-        choices=("mirror", "nearest", "none"),
-        default="mirror",
-        help="colouring of the unseen back (default mirror: the front colour carried through the body)",
+        choices=BACK_TEXTURES,
+        default=ReconstructConfig.back_texture,
+        help="colouring of the unseen back: the network's predicted back colour (predicted; mirror for a model "
+        "without one), the front colour carried through the body (mirror), the nearest visible colour "
+        "(nearest) or grey (none); default %(default)s",
     )
     p.add_argument(
         "--checkpoint",
@@ -85,7 +90,8 @@ def load_network(checkpoint: Path | None, device: str):
 
 def run(args: argparse.Namespace) -> int:
     from mould.files import write_atomic
-    from mould.reconstruction.pipeline import ReconstructConfig, Reconstructor, collect_inputs, run_batch
+    from mould.reconstruction.config import ReconstructConfig
+    from mould.reconstruction.pipeline import Reconstructor, collect_inputs, run_batch
 
     config = ReconstructConfig(
         outdir=args.outdir,

@@ -2,8 +2,12 @@
 
 Per sample (see :mod:`mould.evaluation.scores` for the definitions):
 
-- depth L1 of the visible and hidden maps over the true silhouette (mm), and silhouette IoU, with the
-  prediction placed at the true reference depth (one photo does not fix the distance);
+- depth L1 of the visible and hidden maps over the true silhouette (mm), beside the flat guess's on the
+  same sample, the predicted and true relief, and silhouette IoU, with the prediction placed at the true
+  reference depth (one photo does not fix the distance);
+- the view band of synthetic samples (front, side, back: :mod:`mould.datasets.views`), from the yaw their
+  JSON records, so every score is also reported per band;
+- where the sample holds its back colour, the error of the back each texturing mode paints;
 - mesh scores (Chamfer, P2S, S2P, normal consistency, F-score, volume IoU) between the mesh of the
   predicted mould (:func:`mould.recon.mesh.mould_to_mesh`) and the **true mesh**: the sample's source mesh
   when its JSON names one (key ``"mesh"``, a path relative to the folder, in the mould's world frame),
@@ -26,11 +30,12 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mould.datasets.views import view_band
 from mould.errors import InputError, MouldError
 from mould.evaluation.pictures import batch_row
 from mould.evaluation.predictions import predict_batch, to_device
 from mould.evaluation.report import EvalReport, write_report
-from mould.evaluation.scores import mesh_scores
+from mould.evaluation.scores import back_colour_errors, mesh_scores
 
 log = logging.getLogger(__name__)
 
@@ -146,19 +151,26 @@ def _score(model, samples: list, config: EvalConfig, device) -> list[dict]:
     batch = to_device(default_collate([record for *_, record in samples]), device)
     predicted, scores = predict_batch(model, batch)
     rows = []
-    for i, (name, mould, params, _) in enumerate(samples):
-        row = {"name": name, **{key: float(value[i]) for key, value in scores.items()}}
+    for i, (name, truth, params, _) in enumerate(samples):
+        yaw = params.get("camera", {}).get("yaw_deg") if isinstance(params.get("camera"), dict) else None
+        row = {
+            "name": name,
+            "view_band": view_band(yaw) if isinstance(yaw, (int, float)) else "",
+            **{key: float(value[i]) for key, value in scores.items()},
+        }
+        mould = predicted.mould(i, truth)
+        if truth.back_image is not None:
+            row.update(back_colour_errors(mould, truth.back_image, truth.mask))
         if config.meshes:
-            row.update(_mesh_row(config, mould, params, predicted, i))
+            row.update(_mesh_row(config, truth, params, mould))
         rows.append(row)
     return rows
 
 
-def _mesh_row(config: EvalConfig, truth, params: dict, predicted, i: int) -> dict:
+def _mesh_row(config: EvalConfig, truth, params: dict, mould) -> dict:
     from mould.recon.mesh import mould_to_mesh
 
     source, true_mesh = _source_mesh(config.data, params)
-    mould = predicted.mould(i, truth)
     try:
         if not mould.mask.any():
             raise InputError("the predicted silhouette is empty")

@@ -24,24 +24,33 @@ class MetricDepths:
         visible, hidden: (B, 1, N, N) float32, camera-space z, metres, defined at every pixel.
         mask: (B, 1, N, N) bool, the predicted silhouette.
         reference: (B,) float32, the reference depth used, metres.
+        back: (B, 3, N, N) float32 predicted colour of the hidden surface, RGB in [0, 1], or None for a
+            model without a back-colour head.
     """
 
     visible: torch.Tensor
     hidden: torch.Tensor
     mask: torch.Tensor
     reference: torch.Tensor
+    back: torch.Tensor | None = None
 
     def mould(self, index: int, truth: Mould) -> Mould:
-        """Item ``index`` as a valid :class:`Mould` seen by the true mould's camera (with its image); its
-        mask is empty when nothing valid was predicted (:func:`mould.models.inference.maps_to_mould`)."""
+        """Item ``index`` as a valid :class:`Mould` seen by the true mould's camera (with its image and the
+        predicted back colour); its mask is empty when nothing valid was predicted
+        (:func:`mould.models.inference.maps_to_mould`)."""
         from mould.models.inference import maps_to_mould
 
         def plane(value: torch.Tensor) -> np.ndarray:
             return value[index, 0].detach().float().cpu().numpy()
 
+        back = None
+        if self.back is not None:
+            colour = self.back[index].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
+            back = (colour * 255 + 0.5).astype(np.uint8)
         return maps_to_mould(
-            plane(self.visible), plane(self.hidden), plane(self.mask), truth.camera, image=truth.image
-        )
+            plane(self.visible), plane(self.hidden), plane(self.mask), truth.camera, image=truth.image,
+            back_image=back,
+        )  # fmt: skip
 
 
 def metric_depths(
@@ -63,6 +72,7 @@ def metric_depths(
         hidden=relative_to_depth(final["hidden"].float(), reference, depth_scale),
         mask=torch.sigmoid(final["mask_logits"].float()) > MASK_THRESHOLD,
         reference=reference,
+        back=final["back"].float() if "back" in final else None,
     )
 
 

@@ -3,8 +3,9 @@
 ``report.json`` keys: ``checkpoint``, ``checkpoint_metadata`` (step, training options, ...),
 ``model_config``, ``data``, ``samples`` (scored), ``skipped`` (``[name, reason]``), ``mesher``,
 ``truth_mesh`` (how many samples were compared with their source mesh and with their meshed true mould),
-``mesh_failures``, ``means``, ``medians``, ``ranked_by`` and ``cases`` (the best, median and worst sample
-names by that score), ``seconds``, ``files``.
+``mesh_failures``, ``means``, ``medians``, ``bands`` (per view band, and ``all``: the sample count, the
+means, and ``visible_vs_flat``, the mean visible L1 as a fraction of the flat guess's on the same samples),
+``ranked_by`` and ``cases`` (the best, median and worst sample names by that score), ``seconds``, ``files``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from mould.datasets.views import VIEW_BANDS
 from mould.evaluation.scores import MESH_SCORES
 from mould.files import path_inside, write_atomic
+from mould.recon.texture import BACK_TEXTURES
 
-SCORE_COLUMNS = ("visible_l1_mm", "hidden_l1_mm", "silhouette_iou", *MESH_SCORES)
-COLUMNS = ("name", *SCORE_COLUMNS, "truth_mesh", "mesh_error")
-LOWER_IS_BETTER = {"visible_l1_mm", "hidden_l1_mm", "chamfer_mm", "p2s_mm", "s2p_mm"}
+DEPTH_COLUMNS = (
+    "visible_l1_mm", "flat_visible_l1_mm", "hidden_l1_mm", "flat_hidden_l1_mm", "relief_mm", "true_relief_mm",
+)  # fmt: skip
+SCORE_COLUMNS = (
+    *DEPTH_COLUMNS, "silhouette_iou", *MESH_SCORES, *(f"back_{mode}_l1" for mode in BACK_TEXTURES),
+)  # fmt: skip
+COLUMNS = ("name", "view_band", *SCORE_COLUMNS, "truth_mesh", "mesh_error")
 
 
 def summarise(rows: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
@@ -35,6 +42,52 @@ def summarise(rows: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
         if values.size:
             means[column], medians[column] = float(values.mean()), float(np.median(values))
     return means, medians
+
+
+def summarise_bands(rows: list[dict]) -> dict[str, dict]:
+    """Per view band (and ``"all"``): ``samples``, ``means`` and ``visible_vs_flat``, the mean visible L1 over
+    the flat guess's mean on the same samples (progress measured as a fraction of the flat guess)."""
+    groups = {"all": rows, **{band: [r for r in rows if r.get("view_band") == band] for band in VIEW_BANDS}}
+    bands = {}
+    for band, members in groups.items():
+        if not members:
+            continue
+        means, _ = summarise(members)
+        entry = {"samples": len(members), "means": means}
+        if means.get("flat_visible_l1_mm"):
+            entry["visible_vs_flat"] = means["visible_l1_mm"] / means["flat_visible_l1_mm"]
+        bands[band] = entry
+    return bands
+
+
+def band_table(bands: dict[str, dict]) -> str:
+    """A markdown table of :func:`summarise_bands`: one row per band."""
+    columns = (
+        ("samples", None), ("IoU", "silhouette_iou"), ("visible L1 (mm)", "visible_l1_mm"),
+        ("flat (mm)", "flat_visible_l1_mm"), ("vs flat", None), ("hidden L1 (mm)", "hidden_l1_mm"),
+        ("relief / true (mm)", None), ("P2S (mm)", "p2s_mm"), ("normal consistency", "normal_consistency"),
+    )  # fmt: skip
+    lines = [
+        "| band | " + " | ".join(title for title, _ in columns) + " |",
+        "| --- |" + " --- |" * len(columns),
+    ]
+    for band, entry in bands.items():
+        means = entry["means"]
+        cells = [str(entry["samples"])]
+        for title, key in columns[1:]:
+            if title == "vs flat":
+                cells.append(f"{entry['visible_vs_flat']:.2f}" if "visible_vs_flat" in entry else "—")
+            elif title.startswith("relief"):
+                relief, truth = means.get("relief_mm"), means.get("true_relief_mm")
+                cells.append(f"{relief:.0f} / {truth:.0f}" if relief is not None and truth is not None else "—")
+            else:
+                value = means.get(key)
+                cells.append("—" if value is None else f"{value:.3f}" if key in _FRACTIONS else f"{value:.1f}")
+        lines.append(f"| {band} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+_FRACTIONS = {"silhouette_iou", "normal_consistency", "fscore", "volume_iou"}
 
 
 def pick_cases(rows: list[dict]) -> tuple[str, dict[str, str]]:
@@ -60,6 +113,7 @@ class EvalReport:
     Attributes:
         rows: one dict per scored sample (``name``, the scores, ``truth_mesh``, ``mesh_error``).
         means, medians: per score over the samples (NaN ignored).
+        bands: :func:`summarise_bands`.
         skipped: ``(name, reason)`` of samples that could not be read.
         files: the files written.
     """
@@ -67,6 +121,7 @@ class EvalReport:
     rows: list[dict]
     means: dict[str, float]
     medians: dict[str, float]
+    bands: dict[str, dict]
     skipped: list[tuple[str, str]]
     files: list[Path]
 
@@ -92,6 +147,7 @@ def write_report(
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     means, medians = summarise(rows)
+    bands = summarise_bands(rows)
     files = [_write_csv(path_inside(out, "per_sample.csv"), rows)]
     key, cases = pick_cases(rows)
     if cases:
@@ -110,6 +166,7 @@ def write_report(
         "mesh_failures": sum(1 for row in rows if row.get("mesh_error")),
         "means": means,
         "medians": medians,
+        "bands": bands,
         "ranked_by": key,
         "cases": cases,
         "seconds": round(seconds, 1),
@@ -119,7 +176,7 @@ def write_report(
     text = json.dumps(report, indent=1, sort_keys=True)
     write_atomic(json_path, lambda handle: handle.write(text.encode()))
     files.append(json_path)
-    return EvalReport(rows=rows, means=means, medians=medians, skipped=skipped, files=files)
+    return EvalReport(rows=rows, means=means, medians=medians, bands=bands, skipped=skipped, files=files)
 
 
 def _json_or_text(value: str):

@@ -24,22 +24,7 @@ import numpy as np
 
 from mould.framing import CropWindow, SquareBox, crop_image, square_box, whole_image_box
 from mould.models.inference import MASK_THRESHOLD
-
-
-@dataclass(frozen=True)
-class CropConfig:
-    """How the person is framed."""
-
-    size: int = 256
-    """Side of the crop in pixels: the network's input."""
-    margin: float = 0.1
-    """Free border on each side, as a fraction of the crop; the training crops use the same 0.1."""
-    max_iterations: int = 4
-    """Silhouette-guided re-crops at most; each one costs a forward pass."""
-    stable_iou: float = 0.95
-    """Two successive crops with at least this overlap (area IoU) are stable."""
-    min_pixels: int = 20
-    """A silhouette smaller than this many crop pixels is 'no person found'."""
+from mould.reconstruction.config import CropConfig
 
 
 def largest_region(mask: np.ndarray) -> np.ndarray:
@@ -102,7 +87,7 @@ def find_person(
     *,
     mask: np.ndarray | None = None,
     mask_source: str = "mask-file",
-    config: CropConfig = CropConfig(),
+    config: CropConfig | None = None,
 ) -> PersonCrop:
     """Frame the person in a photo.
 
@@ -116,6 +101,7 @@ def find_person(
     Raises:
         NoPersonFound: the mask or the predicted silhouette is empty.
     """
+    config = config or CropConfig()
     height, width = rgb.shape[:2]
     if mask is not None:
         box = mask_box(mask, config.margin)

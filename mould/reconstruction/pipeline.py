@@ -21,57 +21,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
+from mould.container import Mould
 from mould.errors import InputError, MouldError
 from mould.files import path_inside
 from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
-from mould.recon.export import MESH_EXTENSIONS
-from mould.reconstruction.person import CropConfig, NoPersonFound, find_person
+from mould.reconstruction.config import ReconstructConfig
+from mould.reconstruction.person import NoPersonFound, find_person
 
 log = logging.getLogger(__name__)
-
-MESH_FORMATS = tuple(extension.lstrip(".") for extension in MESH_EXTENSIONS)
-"""``--format`` choices: what :func:`mould.recon.export.write_mesh` writes."""
-
-
-@dataclass(frozen=True)
-class ReconstructConfig:
-    """Options of ``mould reconstruct``."""
-
-    outdir: Path
-    """Folder for every output; nothing is written outside it."""
-    formats: tuple[str, ...] = ("obj", "ply", "glb")
-    """Mesh formats to write, among obj, ply, glb."""
-    mesher: Literal["poisson", "stitch"] = "stitch"
-    """Direct stitching of the two maps (the default: 28 ms at 256², watertight by construction) or screened
-    Poisson (smoother, 0.8 s for a predicted mould on 2 cores)."""
-    back_texture: Literal["mirror", "nearest", "none"] = "mirror"
-    """How the unseen back is coloured."""
-    save_mould: bool = False
-    """Also write the predicted mould as .npz."""
-    preview: bool = True
-    """Write a preview PNG: the crop beside renders of the mesh from the front, side and back."""
-    focal_factor: float = 50 / 36
-    """Assumed focal length as a multiple of the photo's long side (50 mm-equivalent lens)."""
-    distance: float = 2.8
-    """Assumed camera-to-person distance in metres (the depth reference)."""
-    crop: CropConfig = field(default_factory=CropConfig)
-    """How the person is framed."""
-
-    def __post_init__(self) -> None:
-        unknown = set(self.formats) - set(MESH_FORMATS)
-        if unknown or not self.formats:
-            raise InputError(f"--format: expected some of {', '.join(MESH_FORMATS)}, got {','.join(self.formats)}")
-        if self.mesher not in ("poisson", "stitch"):
-            raise InputError(f"--mesher: expected poisson or stitch, got {self.mesher}")
-        if self.back_texture not in ("mirror", "nearest", "none"):
-            raise InputError(f"--back-texture: expected mirror, nearest or none, got {self.back_texture}")
-        if not (self.focal_factor > 0 and self.distance > 0):
-            raise InputError("--focal-factor and --distance must be positive")
 
 
 @dataclass
@@ -135,11 +96,13 @@ class Reconstructor:
         self.config = config
         self.device = device
         self._last: tuple[np.ndarray, tuple[np.ndarray, ...]] | None = None
+        self._warned_back = False
 
     # -- network ------------------------------------------------------------------------------------------
     def _forward(self, crop: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(visible, hidden relative depth, person probability), each (N, N) float32, for an (N, N, 3) uint8
-        crop. The last crop's outputs are kept: framing ends on the crop it last predicted (see
+        """(visible, hidden relative depth, person probability), each (N, N) float32, and the back colour
+        ((N, N, 3) uint8, or None without a back-colour head), for an (N, N, 3) uint8 crop. The last crop's
+        outputs are kept: framing ends on the crop it last predicted (see
         :func:`~mould.reconstruction.person.find_person`), which then costs no second pass."""
         if self._last is not None and np.array_equal(self._last[0], crop):
             return self._last[1]
@@ -153,8 +116,19 @@ class Reconstructor:
         from mould.models.inference import predict
 
         image = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float().div(255.0)[None]
-        visible, hidden, mask_prob = predict(self.model, image.to(self.device))
-        return visible[0, 0].cpu().numpy(), hidden[0, 0].cpu().numpy(), mask_prob[0, 0].cpu().numpy()
+        prediction = predict(self.model, image.to(self.device))
+        maps = (prediction.visible, prediction.hidden, prediction.mask_prob)
+        return (*(value[0, 0].numpy() for value in maps), prediction.back_pixels(0))
+
+    def back_texture(self, mould: Mould) -> str:
+        """The back strategy to use: the configured one, but ``mirror`` when ``predicted`` is asked of a
+        model without a back-colour head (logged once)."""
+        if self.config.back_texture == "predicted" and mould.back_image is None:
+            if not self._warned_back:
+                log.warning("this model predicts no back colour: the back is textured by 'mirror'")
+                self._warned_back = True
+            return "mirror"
+        return self.config.back_texture
 
     def silhouette(self, crop: np.ndarray) -> np.ndarray:
         """(N, N) float person probability for an (N, N, 3) uint8 crop."""
@@ -176,7 +150,7 @@ class Reconstructor:
         timings["crop"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        visible, hidden, mask_prob = self._forward(crop.image)
+        visible, hidden, mask_prob, back = self._forward(crop.image)
         silhouette = crop.mask if crop.mask is not None else mask_prob > MASK_THRESHOLD
         focal = self.config.focal_factor * max(photo.rgb.shape[:2])
         height, width = photo.rgb.shape[:2]
@@ -190,6 +164,7 @@ class Reconstructor:
             reference=self.config.distance,
             depth_scale=self.model.config.depth_scale,
             image=crop.image,
+            back_image=back,
         )
         if mould.mask.sum() < self.config.crop.min_pixels:
             raise NoPersonFound("no person found (the predicted silhouette is empty)")
@@ -199,7 +174,7 @@ class Reconstructor:
         mesh = mould_to_mesh(mould, mesher=self.config.mesher)
         timings["mesh"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        mesh = texture_mesh(mesh, mould, crop.image, back=self.config.back_texture)
+        mesh = texture_mesh(mesh, mould, crop.image, back=self.back_texture(mould))
         mesh = camera_to_upright(mesh)
         timings["texture"] = time.perf_counter() - clock
         return mould, mesh, crop

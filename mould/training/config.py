@@ -20,8 +20,8 @@ PRESETS: dict[str, dict[str, object]] = {
     # Per model size, the defaults that differ from TrainConfig's own; the command line overrides them.
     # tiny: unit tests and smoke runs on CPU.
     "tiny": {"batch_size": 4, "steps": 200, "warmup_steps": 20, "val_every": 100, "ckpt_every": 100},
-    # small: the shipped model, trained on CPU: 1.3-1.9 CPU-seconds a step at batch 8 and 256² (README), so
-    # 3,000 steps take about 3 hours on a shared 2-core machine.
+    # small: the shipped model, trained on CPU: 1.3-1.9 CPU-seconds a step at batch 8 and 256²
+    # (docs/training.md), so 3,000 steps take about 3 hours on a shared 2-core machine.
     "small": {"batch_size": 8, "steps": 3_000, "warmup_steps": 200, "val_every": 250, "ckpt_every": 250},
     # paper: Gabeur et al. (2 stacks, 256 features) on a GPU.
     "paper": {"batch_size": 16, "steps": 200_000, "lr": 2.5e-4, "val_every": 2000, "ckpt_every": 2000},

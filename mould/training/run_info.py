@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from mould.files import write_atomic
+from mould.machine import cpu_model
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +46,6 @@ def environment(device, world_size: int, threads: int, precision: str) -> dict:
         "mould_commit": _git_commit(),
     }
     return info
-
-
-def cpu_model() -> str:
-    """The CPU's model name where Linux tells it (/proc/cpuinfo), else the architecture."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _git_commit() -> str | None:

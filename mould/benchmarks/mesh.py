@@ -1,13 +1,16 @@
-"""``mould bench mesh``: mould -> watertight mesh time, triangle count and P2S for each mesher on anny bodies."""
+"""``mould bench mesh``: mould -> watertight mesh time, triangle count and P2S per mesher, on anny bodies."""
 
 from __future__ import annotations
 
-import argparse
-import os
+import dataclasses
+import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mould.errors import InputError
+from mould.machine import describe_machine
 
 
 @dataclass(frozen=True)
@@ -30,31 +33,49 @@ class BenchMeshConfig:
     """Also write the figures as JSON here."""
 
     def __post_init__(self) -> None:
-        if self.count < 1 or self.repeats < 1:
-            raise InputError("--count and --repeats: expected >= 1")
+        for name in ("count", "repeats", "samples"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name}: expected >= 1, got {getattr(self, name)}")
         if not 16 <= self.resolution <= 2048:
             raise InputError(f"--resolution: expected 16 to 2048, got {self.resolution}")
         if not self.depths or not all(4 <= d <= 12 for d in self.depths):
             raise InputError("--depths: expected octree depths from 4 to 12")
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "mesh",
-        help="time and accuracy of stitching and Poisson on anny moulds",
-        description="Encode anny bodies as moulds (with exact normals), mesh each with direct stitching and "
-        "screened Poisson (pymeshlab at several depths, open3d; exact and depth-gradient normals), and print "
-        "the median wall and CPU time, triangle count, watertightness and P2S against the body in both "
-        "directions.",
-    )
-    p.add_argument("--count", type=int, default=3, help="anny bodies (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bodies (default 0)")
-    p.add_argument("--resolution", type=int, default=256, help="mould side in pixels (default 256)")
-    p.add_argument("--depths", type=int, nargs="+", default=[7, 8, 9], help="Poisson depths (default 7 8 9)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per figure (default 3)")
-    p.add_argument("--samples", type=int, default=50_000, help="surface samples for P2S (default 50000)")
-    p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
-    p.set_defaults(run=run)
+@dataclass(frozen=True)
+class MeshRow:
+    """One mesher set-up over all bodies (the field names are the keys of the JSON file's rows)."""
+
+    mesher: str
+    """``stitch``, ``poisson pymeshlab dD`` or ``poisson open3d dD`` (D: the octree depth)."""
+    normals: str
+    """Poisson's normals: ``stored`` (the mould's exact ones) or ``gradient`` (from depth); ``-`` for stitch."""
+    wall_s: float
+    """Median wall time of a meshing, seconds."""
+    cpu_s: float
+    """Median CPU time of this process during a meshing, seconds (over wall_s: several threads)."""
+    triangles: int
+    """Mean triangle count."""
+    watertight: str
+    """``closed/bodies``."""
+    p2s_mesh_to_body_mm: float
+    """Mean point-to-surface distance from the mesh to the body, mm."""
+    p2s_body_to_mesh_mm: float
+    """The same from the body to the mesh, mm."""
+
+    def row(self) -> str:
+        """This set-up as a row of :data:`MESH_HEADER`'s table."""
+        return (
+            f"| {self.mesher} | {self.normals} | {self.wall_s * 1000:.0f} | {self.cpu_s * 1000:.0f} | "
+            f"{self.triangles:,} | {self.watertight} | {self.p2s_mesh_to_body_mm:.2f} | "
+            f"{self.p2s_body_to_mesh_mm:.2f} |"
+        )
+
+
+MESH_HEADER = (
+    "| mesher | normals | wall (ms) | CPU (ms) | triangles | watertight | P2S mesh->body (mm) | "
+    "P2S body->mesh (mm) |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+)
 
 
 def _variants(config: BenchMeshConfig) -> list[tuple[str, str, dict]]:
@@ -72,31 +93,14 @@ def _variants(config: BenchMeshConfig) -> list[tuple[str, str, dict]]:
     return variants
 
 
-def _row_text(row: dict) -> str:
-    return (
-        f"| {row['mesher']} | {row['normals']} | {row['wall_s'] * 1000:.0f} | {row['cpu_s'] * 1000:.0f} | "
-        f"{row['triangles']:,} | {row['watertight']} | {row['p2s_mesh_to_body_mm']:.2f} | "
-        f"{row['p2s_body_to_mesh_mm']:.2f} |"
-    )
+def bench_mesh(config: BenchMeshConfig, echo: Callable[[str], None]) -> list[MeshRow]:
+    """Encode ``config.count`` anny bodies as moulds (exact normals) and mesh each with every set-up.
 
-
-def run(args: argparse.Namespace) -> int:
-    config = BenchMeshConfig(
-        count=args.count,
-        seed=args.seed,
-        resolution=args.resolution,
-        depths=tuple(args.depths),
-        repeats=args.repeats,
-        samples=args.samples,
-        json=args.json,
-    )
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP (see mould.recon.poisson)
-    import json
-    import platform
+    ``echo`` receives each row as it is measured, then the whole table (and the JSON file's path).
+    """
     import statistics
-    import time
 
-    from mould.commands.bench_representation import benchmark_bodies
+    from mould.benchmarks.benchmark_bodies import benchmark_bodies
     from mould.encode import encode_mesh
     from mould.framing import frame_points
     from mould.recon.mesh import mould_to_mesh, topology
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     moulds = [
         (encode_mesh(v, f, frame_points(v, config.resolution), normals=True).mould, v, f) for _, v, f in bodies
     ]
-    print(f"{len(bodies)} anny bodies, {config.resolution}² moulds; {platform.machine()}, {os.cpu_count()} cores")
+    echo(f"{len(bodies)} anny bodies, {config.resolution}² moulds; machine: {describe_machine()}")
     rows = []
     for label, normals, kwargs in _variants(config):
         walls, cpus, triangles, closed, forward, backward = [], [], [], [], [], []
@@ -124,32 +128,31 @@ def run(args: argparse.Namespace) -> int:
             forward.append(metrics["p2s_a_to_b_mm"])
             backward.append(metrics["p2s_b_to_a_mm"])
         rows.append(
-            {
-                "mesher": label,
-                "normals": normals,
-                "wall_s": statistics.median(walls),
-                "cpu_s": statistics.median(cpus),
-                "triangles": round(statistics.mean(triangles)),
-                "watertight": f"{sum(closed)}/{len(closed)}",
-                "p2s_mesh_to_body_mm": statistics.mean(forward),
-                "p2s_body_to_mesh_mm": statistics.mean(backward),
-            }
+            MeshRow(
+                mesher=label,
+                normals=normals,
+                wall_s=statistics.median(walls),
+                cpu_s=statistics.median(cpus),
+                triangles=round(statistics.mean(triangles)),
+                watertight=f"{sum(closed)}/{len(closed)}",
+                p2s_mesh_to_body_mm=statistics.mean(forward),
+                p2s_body_to_mesh_mm=statistics.mean(backward),
+            )
         )
-        print(_row_text(rows[-1]), flush=True)
-    header = (
-        "| mesher | normals | wall (ms) | CPU (ms) | triangles | watertight | P2S mesh->body (mm) | "
-        "P2S body->mesh (mm) |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
-    )
-    print("\n" + header)
+        echo(rows[-1].row())
+    echo("\n" + MESH_HEADER)
     for row in rows:
-        print(_row_text(row))
+        echo(row.row())
     if config.json is not None:
         from mould.files import write_atomic
 
         config.json.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(
-            {"resolution": config.resolution, "bodies": [b[0] for b in bodies], "rows": rows}, indent=2
-        )
+        report = {
+            "resolution": config.resolution,
+            "bodies": [name for name, _, _ in bodies],
+            "rows": [dataclasses.asdict(row) for row in rows],
+        }
+        text = json.dumps(report, indent=2)
         write_atomic(config.json, lambda handle: handle.write(text.encode()))
-        print(f"wrote {config.json}")
-    return 0
+        echo(f"wrote {config.json}")
+    return rows

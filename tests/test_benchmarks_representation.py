@@ -1,21 +1,26 @@
-"""The representation experiment: voxel parity against a slow reference, sizes, and the bench's files."""
+"""The representation experiment (:mod:`mould.benchmarks.representation`): voxel parity against a slow
+reference, sizes, marching cubes; and ``mould bench representation``'s files. Marching cubes needs the optional
+PyMCubes (``mould[bench]``, in ``dev``): those tests skip without it."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 import trimesh
-from mould.recon.representation import (
+
+from mould.benchmarks.representation import (
     compare_representations,
+    marching_cubes_module,
     mould_side,
     occupancy_to_mesh,
     voxel_occupancy,
     voxel_side,
 )
-
 from mould.cli import main
+from mould.errors import MouldError
 
 
 def test_sides_match_the_dimensionalities():
@@ -64,6 +69,7 @@ def test_symmetric_mesh_on_grid_centres_is_counted_once():
 
 
 def test_marching_cubes_is_closed_and_outward():
+    pytest.importorskip("mcubes")
     from mould.recon.mesh import topology
 
     sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
@@ -77,6 +83,7 @@ def test_marching_cubes_is_closed_and_outward():
 
 
 def test_both_errors_shrink_with_size_on_a_sphere():
+    pytest.importorskip("mcubes")
     sphere = trimesh.creation.icosphere(subdivisions=5, radius=0.5)
     results = compare_representations(sphere.vertices, sphere.faces, (4_096, 131_072), samples=5_000)
     small, large = results
@@ -87,6 +94,7 @@ def test_both_errors_shrink_with_size_on_a_sphere():
 
 
 def test_bench_writes_table_json_and_plot(tmp_path, capsys):
+    pytest.importorskip("mcubes")
     folder = tmp_path / "meshes"
     folder.mkdir()
     trimesh.creation.capsule(height=1.0, radius=0.2).export(folder / "capsule.ply")
@@ -100,3 +108,17 @@ def test_bench_writes_table_json_and_plot(tmp_path, capsys):
     assert (out / "representation.png").stat().st_size > 1000
     assert "| 4,096 |" in (out / "representation.md").read_text()
     assert "wrote" in capsys.readouterr().out
+
+
+def test_without_pymcubes_the_bench_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mcubes", None)  # import mcubes now raises ImportError
+    with pytest.raises(MouldError, match=r"pip install 'mould\[bench\]'"):
+        marching_cubes_module()
+    folder = tmp_path / "meshes"
+    folder.mkdir()
+    trimesh.creation.icosphere(subdivisions=1).export(folder / "sphere.ply")
+    out = tmp_path / "out"
+    assert main(["bench", "representation", "--meshes", str(folder), "-o", str(out), "--samples", "1000"]) == 2
+    captured = capsys.readouterr()
+    assert "pip install 'mould[bench]'" in captured.err and captured.err.count("\n") == 1
+    assert not out.exists()  # failed before measuring anything

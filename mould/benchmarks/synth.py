@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mould.errors import InputError
+from mould.machine import describe_machine
 
 
 @dataclass(frozen=True)
@@ -16,16 +17,17 @@ class BenchSynthConfig:
     """Options of ``mould bench synth``."""
 
     device: str = "cpu"
-    """``cpu`` (workers make whole samples) or ``cuda`` (workers draw, the GPU renders batches)."""
+    """``cpu`` or ``cuda``: where samples are built and rendered."""
     seconds: float = 30.0
-    """Length of the timed window (after start-up and a first batch)."""
+    """Length of the timed window (after the workers' start-up and a first batch)."""
     batch: int | None = None
-    """Samples rendered at once (default: 1 on the CPU, each worker making whole samples; 128 on a GPU)."""
+    """Samples rendered at once: 1 on the CPU by default (each worker makes whole samples), 128 on a GPU
+    (workers draw, the device builds and renders batches, as ``mould train --data synth`` does there)."""
     workers: int = 1
     """Worker processes."""
     resolution: int = 256
     """Crop side in pixels."""
-    json_path: Path | None = None
+    json: Path | None = None
     """Also write the figures to this JSON file."""
 
     def __post_init__(self) -> None:
@@ -35,45 +37,31 @@ class BenchSynthConfig:
             raise InputError(f"--seconds: expected > 0, got {self.seconds}")
         if (self.batch is not None and self.batch < 1) or self.workers < 1:
             raise InputError(f"--batch, --workers: expected >= 1, got {self.batch}, {self.workers}")
+        if not 16 <= self.resolution <= 2048:
+            raise InputError(f"--resolution: expected 16 to 2048, got {self.resolution}")
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "synth",
-        help="samples per second of the synthetic generator (in memory, no files)",
-        description="Make synthetic samples in memory for --seconds and print the rate: on the CPU, --workers "
-        "processes make whole samples; with --device cuda, --workers processes draw and the GPU builds and "
-        "renders batches of --batch (what `mould train --data synth` does on a GPU). `mould synth` adds "
-        "writing the files.",
-    )
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
-    p.add_argument("--seconds", type=float, default=30.0, help="timed window (default 30)")
-    p.add_argument("--batch", type=int, help="samples rendered at once (default 1 on cpu, 128 on cuda)")
-    p.add_argument("--workers", type=int, default=1, help=f"processes (default 1; {os.cpu_count()} cores here)")
-    p.add_argument("--resolution", type=int, default=256, help="crop side (default 256)")
-    p.add_argument("--json", type=Path, dest="json_path", help="also write the figures to this JSON file")
-    p.set_defaults(run=run)
+def bench_synth(config: BenchSynthConfig, echo: Callable[[str], object] = lambda line: None) -> dict:
+    """Make samples in memory for ``config.seconds`` and return (and echo) the rate.
 
-
-def run(args: argparse.Namespace) -> int:
-    config = BenchSynthConfig(args.device, args.seconds, args.batch, args.workers, args.resolution, args.json_path)
+    Raises:
+        InputError: ``--device cuda`` without a CUDA device.
+    """
     import torch
 
     from mould.datasets.synth_folder import generation_speed
     from mould.datasets.synthetic import SynthConfig
-    from mould.training.run_info import cpu_model
 
     if config.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device on this machine")
     batch = config.batch or (128 if config.device == "cuda" else 1)
     speed = generation_speed(SynthConfig(resolution=config.resolution), device=config.device,
                              seconds=config.seconds, batch=batch, workers=config.workers)  # fmt: skip
-    machine = torch.cuda.get_device_name() if config.device == "cuda" else cpu_model()
+    machine = torch.cuda.get_device_name() if config.device == "cuda" else describe_machine()
     figures = {
         "device": config.device,
         "machine": machine,
         "cores": os.cpu_count(),
-        "load": os.getloadavg()[0],
         "workers": config.workers,
         "batch": batch,
         "resolution": config.resolution,
@@ -83,17 +71,14 @@ def run(args: argparse.Namespace) -> int:
         "samples_per_cpu_second": round(speed.samples / speed.cpu_seconds, 2) if speed.cpu_seconds else None,
         "render_seconds": round(speed.render_seconds, 2),
     }
-    print(
+    busy = (
+        f", batch {batch}, device busy {speed.render_seconds / max(speed.seconds, 1e-9):.0%}" if batch > 1 else ""
+    )
+    echo(
         f"mould bench synth: {speed.samples} samples in {speed.seconds:.1f} s = {speed.samples_per_second:.1f} "
         f"samples/s ({figures['samples_per_cpu_second']} per CPU-second) at {config.resolution}², "
-        f"{config.device}, {config.workers} workers"
-        + (
-            f", batch {batch}, device busy {speed.render_seconds / max(speed.seconds, 1e-9):.0%}"
-            if batch > 1
-            else ""
-        )
-        + f"; {machine}"
+        f"{config.device}, {config.workers} workers{busy}; {machine}"
     )
-    if config.json_path is not None:
-        config.json_path.write_text(json.dumps(figures, indent=1))
-    return 0
+    if config.json is not None:
+        config.json.write_text(json.dumps(figures, indent=1))
+    return figures

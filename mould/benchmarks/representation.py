@@ -7,27 +7,30 @@ For a dimensionality D (the count of numbers stored):
   reconstructed with a mesher (stitching by default, keeping every component);
 - a **voxel grid** of V³ cells stores V³ occupancies, so V = round(D ** (1/3)); the grid is the mesh's
   bounding box made a cube (tight, the fairest framing for voxels), a cell is occupied when its centre is
-  inside the mesh, and the surface is extracted by marching cubes at level 0.5 (PyMCubes).
+  inside the mesh, and the surface is extracted by marching cubes at level 0.5 (PyMCubes, the optional extra
+  ``mould[bench]``).
 
 The error is the mean symmetric surface error (:func:`mould.recon.metrics.surface_error_mm`: Chamfer-L1 with
-point-to-surface distances, both directions averaged), in mm.
+point-to-surface distances, both directions averaged), in mm. ``mould bench representation`` runs it over
+anny bodies and writes its table, JSON and figure (:mod:`mould.benchmarks.representation_report`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from mould.recon.mesh import mould_to_mesh
-from mould.recon.metrics import surface_error_mm
-from mould.recon.stitch import StitchConfig, stitch_mould
 
-from mould.encode import encode_mesh
-from mould.framing import frame_points
+from mould.errors import InputError, MouldError
 
 log = logging.getLogger(__name__)
+
+Mesher = Literal["stitch", "poisson"]
 
 TALK_DIMENSIONALITIES = (64, 256, 1_024, 4_096, 16_384, 131_072, 1_048_576, 8_388_608)
 """The dimensionalities of the table in the Moulding Humans talk (DEVIEW 2019)."""
@@ -49,6 +52,40 @@ POISSON_MAX_SIDE = 512
 
 FRAME_MARGIN = 0.02
 """Free border of the mould's crop, as a fraction of its side: tight, like the voxel grid's cube."""
+
+
+@dataclass(frozen=True)
+class BenchRepresentationConfig:
+    """Options of ``mould bench representation``."""
+
+    outdir: Path = Path("out/bench_representation")
+    """Folder for representation.md, .json and .png."""
+    meshes: Path | None = None
+    """A folder of closed meshes (metres, +Y up) to use instead of anny bodies."""
+    count: int = 4
+    """Anny bodies to generate (or the first meshes of the folder)."""
+    seed: int = 0
+    """Seed of the bodies' phenotypes and poses."""
+    mesher: Mesher = "stitch"
+    """How moulds are meshed back: ``stitch`` (fast at every size) or ``poisson`` (moulds over 512² skipped)."""
+    dimensionalities: tuple[int, ...] = TALK_DIMENSIONALITIES
+    """Numbers stored per representation (mould: 2N², voxels: V³), the talk's by default."""
+    samples: int = 50_000
+    """Surface samples per mesh for the error (std. error of a mean ~0.5 %)."""
+    plot: bool = True
+    """Draw the log-log PNG."""
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise InputError(f"--count: expected >= 1, got {self.count}")
+        if self.mesher not in ("stitch", "poisson"):
+            raise InputError(f"--mesher: expected stitch or poisson, got {self.mesher}")
+        if not self.dimensionalities or min(self.dimensionalities) < 8 or max(self.dimensionalities) > 2**25:
+            raise InputError("--dimensionalities: expected values from 8 to 33,554,432")
+        if self.samples < 1000:
+            raise InputError(f"--samples: expected >= 1000, got {self.samples}")
+        if self.meshes is not None and not self.meshes.is_dir():
+            raise InputError(f"--meshes: {self.meshes} is not a folder")
 
 
 def mould_side(dimensionality: int) -> int:
@@ -121,17 +158,32 @@ def voxel_occupancy(vertices: np.ndarray, faces: np.ndarray, side: int) -> tuple
     return votes >= 2, origin, cell
 
 
+def marching_cubes_module():
+    """PyMCubes' ``mcubes``, an optional dependency that only this experiment needs.
+
+    Raises:
+        MouldError: PyMCubes is not installed; the message says how to install it.
+    """
+    try:
+        import mcubes
+    except ImportError:
+        raise MouldError("the representation benchmark needs PyMCubes: pip install 'mould[bench]'") from None
+    return mcubes
+
+
 def occupancy_to_mesh(occupancy: np.ndarray, origin: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
     """Marching cubes (level 0.5) of a binary grid padded with empty cells; faces wound outwards.
+
+    Args:
+        occupancy: (X, Y, Z) bool, indexed [x, y, z], as :func:`voxel_occupancy` gives it.
+        origin: (3,) float, the centre of cell [0, 0, 0], metres; cell: the cells' width, metres.
 
     Returns:
         vertices: (M, 3) float64, metres (cell [i, j, k]'s centre is ``origin + cell * (i, j, k)``);
         faces: (K, 3) int64; both empty when no cell is occupied.
     """
-    import mcubes
-
     padded = np.pad(occupancy.astype(np.float32), 1)
-    vertices, faces = mcubes.marching_cubes(padded, 0.5)
+    vertices, faces = marching_cubes_module().marching_cubes(padded, 0.5)
     if len(faces) == 0:
         return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
     vertices = origin + cell * (vertices - 1)
@@ -165,12 +217,25 @@ class RepresentationResult:
 
 
 def mould_error(
-    vertices: np.ndarray, faces: np.ndarray, side: int, *, mesher: str = "stitch", samples: int = 50_000
+    vertices: np.ndarray, faces: np.ndarray, side: int, *, mesher: Mesher = "stitch", samples: int = 50_000
 ) -> float:
     """Surface error (mm) of a mesh encoded as an N x N mould and meshed back; NaN if nothing is left, or
     for Poisson beyond :data:`POISSON_MAX_SIDE` (millions of points: minutes per mesh, and the octree, not
-    the mould, would set the error)."""
-    from mould.errors import MouldError
+    the mould, would set the error).
+
+    Args:
+        vertices: (V, 3) float64, metres, world frame (+Y up, facing +Z); faces: (F, 3) int64; a closed mesh.
+        side: N, the mould's side in pixels.
+        mesher: ``stitch`` (every component kept) or ``poisson``.
+        samples: surface samples per mesh for the error.
+    """
+    # Imported here, like every meshing module, so that `mould bench --help` (which reads the config above)
+    # loads numpy only.
+    from mould.encode import encode_mesh
+    from mould.framing import frame_points
+    from mould.recon.mesh import mould_to_mesh
+    from mould.recon.metrics import surface_error_mm
+    from mould.recon.stitch import StitchConfig, stitch_mould
 
     if mesher == "poisson" and side > POISSON_MAX_SIDE:
         log.warning("mould %dx%d: skipped with Poisson (over %d²)", side, side, POISSON_MAX_SIDE)
@@ -193,7 +258,15 @@ def mould_error(
 
 
 def voxel_error(vertices: np.ndarray, faces: np.ndarray, side: int, *, samples: int = 50_000) -> float:
-    """Surface error (mm) of a mesh voxelised on a V³ grid and marched back; NaN if no cell is inside."""
+    """Surface error (mm) of a mesh voxelised on a V³ grid and marched back; NaN if no cell is inside.
+
+    Args:
+        vertices: (V, 3) float64, metres; faces: (F, 3) int64; a closed mesh.
+        side: V, cells along each axis of the grid.
+        samples: surface samples per mesh for the error.
+    """
+    from mould.recon.metrics import surface_error_mm
+
     occupancy, origin, cell = voxel_occupancy(vertices, faces, side)
     marched, marched_faces = occupancy_to_mesh(occupancy, origin, cell)
     if len(marched_faces) == 0:
@@ -207,12 +280,17 @@ def compare_representations(
     faces: np.ndarray,
     dimensionalities: tuple[int, ...] = TALK_DIMENSIONALITIES,
     *,
-    mesher: str = "stitch",
+    mesher: Mesher = "stitch",
     samples: int = 50_000,
 ) -> list[RepresentationResult]:
-    """Mould and voxel errors of one closed mesh (world frame, +Y up, facing +Z, metres) per dimensionality."""
-    import time
+    """Mould and voxel errors of one closed mesh per dimensionality.
 
+    Args:
+        vertices: (V, 3) float, metres, world frame (+Y up, facing +Z); faces: (F, 3) int; a closed mesh.
+        dimensionalities: numbers stored per representation (see :func:`mould_side`, :func:`voxel_side`).
+        mesher: ``stitch`` or ``poisson``, how moulds are meshed back.
+        samples: surface samples per mesh for each error.
+    """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     results = []
