@@ -121,6 +121,7 @@ def test_sigterm_to_the_process_group_stops_with_a_checkpoint(tmp_path, data):
     assert latest_step(run) == info["step"]
 
 
+@pytest.mark.slow  # ~25 s: two runs that generate their samples; the stream's positions are tested fast
 def test_a_killed_run_streaming_synthetic_samples_resumes_to_the_same_weights(tmp_path, data):
     """``--data synth``: the stream continues where the checkpoint stopped, mixed with a folder."""
     options = [*TINY, "--steps", "6", "--ckpt-every", "2", "--adversarial-start", "3", "--seed", "3"]
