@@ -3,8 +3,8 @@
 For a batch of :class:`~mould.datasets.dressing.Dressed` scenes on any torch device:
 
 1. **framing**: each camera looks at its scene's bounding box from the drawn direction and frames the
-   projected scene with :func:`mould.camera.square_box`, the reconstruction's framing rule
-   (:func:`frame_cameras` is :func:`mould.camera.frame_points` batched);
+   projected scene with :func:`mould.framing.square_box`, the reconstruction's framing rule
+   (:func:`frame_cameras` is :func:`mould.framing.frame_points` batched);
 2. **the mould**: :func:`mould.datasets.raster.rasterize` gives both depths, the mask, the normals and the
    hit triangles and barycentric weights at every pixel;
 3. **the image**: the hit point's texture coordinates and smooth normal are interpolated with those
@@ -77,7 +77,7 @@ def sample_lighting(rng: np.random.Generator, towards_camera: np.ndarray) -> Lig
 @dataclass(frozen=True)
 class Framing:
     """What to frame and how, per scene: (B,) yaw and elevation (degrees), distance factor, box scale, and
-    (B, 2) box shift (see :func:`mould.camera.frame_points`)."""
+    (B, 2) box shift (see :func:`mould.framing.frame_points`)."""
 
     yaw: torch.Tensor
     elevation: torch.Tensor
@@ -97,7 +97,7 @@ def scene_bounds(points: torch.Tensor, scene: torch.Tensor, batch: int) -> tuple
 def frame_cameras(
     points: torch.Tensor, scene: torch.Tensor, framing: Framing, resolution: int, *, margin: float = 0.1
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`mould.camera.frame_points` for B scenes at once, perspective cameras, in float64.
+    """:func:`mould.framing.frame_points` for B scenes at once, perspective cameras, in float64.
 
     Args:
         points: (P, 3) float, world frame, the scenes' vertices; scene: (P,) int64 scene of each.

@@ -39,7 +39,7 @@ class SceneDraw:
         hairstyle, skin: the hair and the skin.
         yaw, elevation: camera direction, degrees (:func:`mould.camera.view_direction`).
         distance_factor: camera distance in multiples of the scene's largest extent.
-        box_scale, box_shift: crop zoom and shift (:func:`mould.camera.frame_points`).
+        box_scale, box_shift: crop zoom and shift (:func:`mould.framing.frame_points`).
         lighting: the lights, world frame.
         backdrop: the background.
         noise: sensor-noise standard deviation (image in [0, 1]).

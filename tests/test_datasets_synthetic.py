@@ -336,3 +336,25 @@ def test_a_batch_gives_each_sample_as_alone(anny_body):
         both = mould.mask & alone.mask
         assert np.abs(mould.visible[both] - alone.visible[both]).max() < 1e-5  # float32 round-off
         assert np.abs(image.astype(int) - alone_image.astype(int)).mean() < 0.5
+
+
+def test_frame_cameras_is_frame_points_for_a_batch(anny_body):
+    import torch
+    from mould.datasets.render import Framing, frame_cameras
+
+    vertices = anny_body[0]
+    views = [(30.0, 5.0, 2.5, 1.0, (0.0, 0.0)), (200.0, -12.0, 4.0, 2.1, (0.03, -0.02))]
+    points = torch.as_tensor(np.concatenate([vertices, vertices * 0.6]))
+    scene = torch.cat(
+        [torch.zeros(len(vertices), dtype=torch.int64), torch.ones(len(vertices), dtype=torch.int64)]
+    )
+    framing = Framing(*(torch.tensor([view[i] for view in views], dtype=torch.float64) for i in range(5)))
+    cam_to_world, intrinsics, distance = frame_cameras(points, scene, framing, 96)
+    for b, (yaw, elevation, factor, scale, shift) in enumerate(views):
+        part = points[scene == b].numpy()
+        extent = float((part.max(0) - part.min(0)).max())
+        camera = frame_points(part, 96, yaw_deg=yaw, elevation_deg=elevation, distance=factor * extent,
+                              box_scale=scale, box_shift=shift)  # fmt: skip
+        assert np.allclose(cam_to_world[b].numpy(), camera.cam_to_world, atol=1e-12)
+        assert np.allclose(intrinsics[b].numpy(), [camera.focal, camera.cx, camera.cy], rtol=1e-12, atol=1e-9)
+        assert abs(float(distance[b]) - factor * extent) < 1e-12
