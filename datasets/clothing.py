@@ -190,7 +190,7 @@ def garment_shells(
     w = atlas.weights
     arm_w, leg_w, head_w, height = w["arm"][None], w["leg"][None], w["head_neck"][None], atlas.torso_height[None]
     sleeve, leg, hem, waist, collar, ease, flare, folds = (numbers[:, i, None] for i in range(8))
-    noise = atlas.noise[NOISE_SCALES.index(0.09)][variants]  # (G, V)
+    noise = atlas.noise[NOISE_SCALES.index(0.09)].index_select(0, variants)  # (G, V)
     kind = kinds[:, None]
     # Tops, jackets, dresses.
     hem = torch.where(kind == KINDS.index("dress"), waist, hem)

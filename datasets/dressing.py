@@ -127,7 +127,8 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
         kinds, numbers, variants = (torch.as_tensor(a, device=device) for a in garment_table([g for _, g in worn]))
         numbers = numbers.to(torch.float32)
         rows = add_materials([g.material for _, g in worn])
-        shells = garment_shells(kinds, numbers, variants, vertices[owners], normals[owners], atlas)
+        shells = garment_shells(kinds, numbers, variants, vertices.index_select(0, owners),
+                                normals.index_select(0, owners), atlas)  # fmt: skip
         surfaces.append((shells, owners, rows))
         draped = torch.nonzero((kinds == KINDS.index("skirt")) | (kinds == KINDS.index("dress")))[:, 0]
         if len(draped):
@@ -146,9 +147,20 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
         numbers = numbers.to(torch.float32)
         rows = add_materials([draws[i].hairstyle.material for i in haired])
         surfaces.append(
-            (scalp_shells(codes, numbers, variants, vertices[owners], normals[owners], atlas), owners, rows)
+            (
+                scalp_shells(
+                    codes,
+                    numbers,
+                    variants,
+                    vertices.index_select(0, owners),
+                    normals.index_select(0, owners),
+                    atlas,
+                ),
+                owners,
+                rows,
+            )  # fmt: skip
         )
-        frames = head_frames(vertices[owners], atlas)
+        frames = head_frames(vertices.index_select(0, owners), atlas)
         for styles, build in (
             (("bob", "long"), lambda pick, f: hanging_hair(numbers[pick], vertices[owners[pick]], f, atlas)),
             (("bun",), lambda pick, f: buns(numbers[pick], f)),

@@ -100,8 +100,8 @@ def scalp_shells(
     above = atlas.head_height[None] - threshold
     scalp = (atlas.weights["head"][None] > 0.5) & (above > 0)
     taper = 0.3 + 0.7 * (above / 0.4).clamp(0, 1)
-    bumps = atlas.noise[NOISE_SCALES.index(0.04)][variants]
-    curls = atlas.noise[NOISE_SCALES.index(0.015)][variants] * volume
+    bumps = atlas.noise[NOISE_SCALES.index(0.04)].index_select(0, variants)
+    curls = atlas.noise[NOISE_SCALES.index(0.015)].index_select(0, variants) * volume
     offset = thickness * taper * (1 + 0.25 * bumps) + torch.where(
         codes[:, None] == STYLES.index("curly"), curls, 0.0
     )

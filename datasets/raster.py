@@ -267,7 +267,7 @@ def _reduce(
     of the vertices."""
     n, batch, device = int(resolution), len(intrinsics), vertices.device
     intrinsics = intrinsics.to(vertices.dtype)
-    if not orthographic and len(faces) and bool((vertices[:, 2][faces] <= 0).any()):
+    if not orthographic and len(faces) and bool((vertices[:, 2].index_select(0, faces.reshape(-1)) <= 0).any()):
         raise ValueError("vertices: a triangle reaches behind the pinhole (z <= 0); move the camera back")
     vertex_scene = torch.zeros(len(vertices), dtype=torch.int64, device=device)
     vertex_scene[faces.reshape(-1)] = face_scene.repeat_interleave(3)

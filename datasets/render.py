@@ -163,7 +163,8 @@ def shadow_maps(points: torch.Tensor, faces: torch.Tensor, face_scene: torch.Ten
         (light_to_world (B, 4, 4) float64, intrinsics (B, 3), depth maps (B, S, S), 0 where nothing).
     """
     batch = len(direction)
-    low, high = scene_bounds(points[used].double(), vertex_scene[used], batch)
+    chosen = torch.nonzero(used)[:, 0]
+    low, high = scene_bounds(points.index_select(0, chosen).double(), vertex_scene.index_select(0, chosen), batch)
     centre, radius = (low + high) / 2, ((high - low).norm(dim=1) / 2).clamp_min(1e-3)
     forward = -direction.double()
     helper = torch.where(
@@ -183,10 +184,16 @@ def shadow_maps(points: torch.Tensor, faces: torch.Tensor, face_scene: torch.Ten
     # The nearest surface seen from a light faces it (every surface is wound counter-clockwise seen from
     # outside): the faces turned away cannot cast the map's depth, and half the work goes.
     corners = [points.index_select(0, faces[:, k]) for k in range(3)]
-    facing = (cross(corners[1] - corners[0], corners[2] - corners[0]) * direction[face_scene]).sum(1) > 0
+    towards = direction.index_select(0, face_scene)
+    facing = (cross(corners[1] - corners[0], corners[2] - corners[0]) * towards).sum(1) > 0
     lit = torch.nonzero(facing)[:, 0]
     depth = nearest_depth(
-        light_points, faces[lit], face_scene[lit], intrinsics.to(points.dtype), size, orthographic=True
+        light_points,
+        faces.index_select(0, lit),
+        face_scene.index_select(0, lit),
+        intrinsics.to(points.dtype),
+        size,
+        orthographic=True,
     )
     return pose, intrinsics, depth
 
@@ -198,11 +205,11 @@ def lit_fraction(query: torch.Tensor, normal: torch.Tensor, scene: torch.Tensor,
     size = depth.shape[-1]
     origin = query + normal * SHADOW_OFFSET
     local = to_camera(origin, scene, pose).double()
-    k = intrinsics[scene]
+    k = intrinsics.index_select(0, scene)
     u = torch.round(local[:, 0] * k[:, 0] + k[:, 1]).long().clamp(0, size - 1)
     v = torch.round(local[:, 1] * k[:, 0] + k[:, 2]).long().clamp(0, size - 1)
-    nearest = depth[scene, v, u].double()
-    cosine = (normal.double() * direction[scene].double()).sum(1).clamp(0.05, 1)
+    nearest = depth.reshape(-1).index_select(0, (scene * size + v) * size + u).double()
+    cosine = (normal.double() * direction.index_select(0, scene).double()).sum(1).clamp(0.05, 1)
     slope = torch.sqrt(1 - cosine**2) / cosine
     bias = (SHADOW_BIAS_TEXELS + SHADOW_SLOPE * slope.clamp(max=4)) / k[:, 0]
     return ((nearest <= 0) | (local[:, 2] <= nearest + bias)).to(query.dtype)

@@ -88,7 +88,9 @@ def render_batch(
         box_shift=_column([d.box_shift for d in draws], device),
     )
     used = torch.nonzero(dressed.used)[:, 0]
-    cam_to_world, intrinsics, distance = frame_cameras(dressed.vertices[used], vertex_scene[used], framing, n)
+    cam_to_world, intrinsics, distance = frame_cameras(
+        dressed.vertices.index_select(0, used), vertex_scene.index_select(0, used), framing, n
+    )
     camera_points = to_camera(dressed.vertices, vertex_scene, cam_to_world)
     hits = rasterize(camera_points, dressed.faces, dressed.face_scene, intrinsics.to(torch.float32), n)
 
@@ -151,14 +153,25 @@ def _soften_silhouette(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
     Args:
         image: (B, N, N, 3) float; mask: (B, N, N) bool.
+
+    Returns:
+        (B, N, N, 3): pixels whose 4-neighbours' mask differs from theirs (the borders repeat their edge) become
+        the mean of themselves and their 3 x 3 box.
     """
+    batch, n = mask.shape[:2]
     padded = torch.nn.functional.pad(mask[:, None].float(), (1, 1, 1, 1), mode="replicate")[:, 0] > 0.5
-    n = mask.shape[-1]
     edge = torch.zeros_like(mask)
     for dv, du in ((0, 1), (2, 1), (1, 0), (1, 2)):
         edge |= padded[:, dv : dv + n, du : du + n] != mask
-    channels = image.permute(0, 3, 1, 2)
-    box = torch.nn.functional.avg_pool2d(
-        torch.nn.functional.pad(channels, (1, 1, 1, 1), mode="replicate"), 3, stride=1
-    ).permute(0, 2, 3, 1)
-    return torch.where(edge[..., None], 0.5 * image + 0.5 * box, image)
+    pixel = torch.nonzero(edge.reshape(-1))[:, 0]
+    if not len(pixel):
+        return image
+    scene, row, column = pixel // (n * n), (pixel // n) % n, pixel % n
+    flat = image.reshape(-1, 3)
+    box = torch.zeros((len(pixel), 3), dtype=image.dtype, device=image.device)
+    for dv in (-1, 0, 1):
+        for du in (-1, 0, 1):  # the 3 x 3 box, the borders repeating their edge
+            neighbour = (scene * n + (row + dv).clamp(0, n - 1)) * n + (column + du).clamp(0, n - 1)
+            box += flat.index_select(0, neighbour)
+    softened = 0.5 * flat.index_select(0, pixel) + 0.5 * box / 9
+    return flat.index_copy(0, pixel, softened).reshape(image.shape)
