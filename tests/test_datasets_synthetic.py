@@ -358,3 +358,18 @@ def test_frame_cameras_is_frame_points_for_a_batch(anny_body):
         assert np.allclose(cam_to_world[b].numpy(), camera.cam_to_world, atol=1e-12)
         assert np.allclose(intrinsics[b].numpy(), [camera.focal, camera.cx, camera.cy], rtol=1e-12, atol=1e-9)
         assert abs(float(distance[b]) - factor * extent) < 1e-12
+
+
+def test_the_device_path_writes_the_samples_in_batches(tmp_path, anny_body):
+    """``synthesize(batch > 1)``: workers draw, this process renders batches (the GPU path, on the CPU)."""
+    from mould.datasets.samples import read_sample
+
+    config = SynthConfig(resolution=32, zoom_out=0.0)
+    summary = synthesize(tmp_path, 3, seed=4, config=config, batch=2, progress=False)
+    assert (summary.written, summary.failed) == (3, [])
+    for index in range(3):
+        mould, params = read_sample(tmp_path, f"{index:07d}")
+        expected, _, expected_params = generate_sample(index, 4, config)
+        expected_params = json.loads(json.dumps(expected_params))  # as written: tuples become lists
+        assert params["pose"] == expected_params["pose"] and params["hair"] == expected_params["hair"]
+        assert (mould.mask != expected.mask).mean() < 5e-3  # batches differ from single samples by round-off
