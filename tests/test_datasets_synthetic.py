@@ -360,6 +360,7 @@ def test_frame_cameras_is_frame_points_for_a_batch(anny_body):
         assert abs(float(distance[b]) - factor * extent) < 1e-12
 
 
+@pytest.mark.slow  # ~25 s: a draw worker starts
 def test_the_device_path_writes_the_samples_in_batches(tmp_path, anny_body):
     """``synthesize(batch > 1)``: workers draw, this process renders batches (the GPU path, on the CPU)."""
     from mould.datasets.samples import read_sample
