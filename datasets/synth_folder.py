@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import logging
 import multiprocessing
@@ -267,15 +268,15 @@ def _synthesize_on_device(outdir: Path, todo: list[int], seed: int, config: Synt
         pending = []
         draws = pool.imap(_draw_one, todo, chunksize=8)
         group: list = []
-        for draw in (*draws, None):
+        for draw in itertools.chain(draws, [None]):  # None: the end, render what is left
             if draw is not None:
                 group.append(draw)
             if group and (draw is None or len(group) == batch):
-                for (mould, image, params), error, index in _render_group(group, config, device):
+                for sample, error, index in _render_group(group, config, device):
                     if error:
                         report(index, error)
                         continue
-                    job = writers.submit(write_sample, outdir, sample_name(index), mould, image, params)
+                    job = writers.submit(write_sample, outdir, sample_name(index), *sample)
                     pending.append((index, job))
                 group = []
                 # Bound memory: a batch is written while the next is rendered.
@@ -363,8 +364,6 @@ def generation_speed(
     samples (``batch`` 1); on a device (or with ``batch`` > 1), ``workers`` processes drawing and the device
     building and rendering batches of ``batch`` (what ``mould train --data synth`` does on a GPU). Timed
     from the first sample made (worker start-up and the first batch excluded) for about ``seconds``."""
-    import itertools
-
     import torch
 
     context = multiprocessing.get_context("spawn")

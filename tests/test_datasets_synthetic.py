@@ -360,16 +360,29 @@ def test_frame_cameras_is_frame_points_for_a_batch(anny_body):
         assert abs(float(distance[b]) - factor * extent) < 1e-12
 
 
-@pytest.mark.slow  # ~25 s: a draw worker starts
-def test_the_device_path_writes_the_samples_in_batches(tmp_path, anny_body):
-    """``synthesize(batch > 1)``: workers draw, this process renders batches (the GPU path, on the CPU)."""
+@pytest.mark.slow  # ~40 s: draw workers start twice
+def test_the_device_path_writes_the_samples_in_batches(tmp_path, anny_body, monkeypatch):
+    """``synthesize(batch > 1)``: workers draw, this process renders batches (the GPU path, on the CPU); a
+    sample that fails fails alone."""
+    import mould.datasets.synth_folder as runs
     from mould.datasets.samples import read_sample
 
     config = SynthConfig(resolution=32, zoom_out=0.0)
-    summary = synthesize(tmp_path, 3, seed=4, config=config, batch=2, progress=False)
+    render = runs.render_draws
+
+    def fragile(draws, config, device):  # sample 4 cannot be rendered
+        if any(d.index == 4 for d in draws):
+            raise RuntimeError("bad sample")
+        return render(draws, config, device=device)
+
+    monkeypatch.setattr(runs, "render_draws", lambda draws, config, device: fragile(draws, config, device))
+    broken = synthesize(tmp_path / "broken", 6, seed=4, config=config, batch=2, progress=False)
+    assert broken.written == 5 and len(broken.failed) == 1 and broken.failed[0].startswith("0000004")
+    monkeypatch.setattr(runs, "render_draws", render)
+    summary = synthesize(tmp_path / "good", 3, seed=4, config=config, batch=2, progress=False)
     assert (summary.written, summary.failed) == (3, [])
     for index in range(3):
-        mould, params = read_sample(tmp_path, f"{index:07d}")
+        mould, params = read_sample(tmp_path / "good", f"{index:07d}")
         expected, _, expected_params = generate_sample(index, 4, config)
         expected_params = json.loads(json.dumps(expected_params))  # as written: tuples become lists
         assert params["pose"] == expected_params["pose"] and params["hair"] == expected_params["hair"]
