@@ -14,11 +14,14 @@ generator, so a sample does not depend on the batch it is painted in.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
 
 CLUTTER_FILLS = ("flat", "grain", "stripes", "checks", "bricks", "blotches")
 CLUTTER_KINDS = ("box", "disc", "triangle", "pole")
@@ -304,14 +307,24 @@ def background_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
 
 
+_REFUSED_BACKGROUNDS: set[str] = set()
+
+
 def _image_crop(path: Path, size: int, rng: np.random.Generator) -> np.ndarray | None:
-    """(N, N, 3) uint8 random square crop of an image resized to ``size``, or None if unreadable or tiny."""
+    """(N, N, 3) uint8 random square of a background photo resized to ``size``, or None when the file is
+    unusable (a decompression bomb, corrupt, too small: refused from its header by
+    :func:`mould.images.load_photo`)."""
     from PIL import Image
 
+    from mould.errors import InputError
+    from mould.images import load_photo
+
     try:
-        with Image.open(path) as handle:
-            image = handle.convert("RGB")
-    except (OSError, ValueError):
+        image = Image.fromarray(load_photo(path).rgb)
+    except InputError as error:
+        if str(path) not in _REFUSED_BACKGROUNDS:  # once per file and process, not once per sample
+            _REFUSED_BACKGROUNDS.add(str(path))
+            log.warning("background not used: %s", error)
         return None
     width, height = image.size
     side = int(min(width, height) * rng.uniform(0.3, 1.0))

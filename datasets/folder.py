@@ -1,14 +1,16 @@
 """``SampleFolder``: a torch ``Dataset`` over one folder of samples (:mod:`mould.datasets.samples`).
 
-A corrupt or incomplete sample (truncated PNG, unreadable ``.npz``, missing file, bad JSON) is logged once
-with its path, remembered, counted (``.bad``, ``.skipped``, ``.summary()``) and replaced by the next valid
-sample, so an epoch never crashes on bad data; every record carries ``skipped`` (see
-:mod:`mould.datasets.source`).
+A corrupt or incomplete sample (truncated PNG, unreadable ``.npz``, missing file, bad JSON, oversized
+headers) or one whose crop side is not the folder's (the side most samples have,
+:func:`folder_resolution`) is logged once with its path, remembered, counted (``.bad``, ``.skipped``,
+``.summary()``) and replaced by the next valid sample, so an epoch never crashes on bad data; every record
+carries ``skipped`` (see :mod:`mould.datasets.source`).
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 from mould.datasets.augment import AugmentConfig
@@ -17,6 +19,7 @@ from mould.datasets.source import RecordSource
 
 from mould.container import Mould
 from mould.errors import InputError
+from mould.npz import NpzArchive
 
 
 class SampleFolder(RecordSource):
@@ -43,6 +46,7 @@ class SampleFolder(RecordSource):
         if not self.names:
             raise InputError(f"{self.root}: no samples found")
         self.size = len(self.names)
+        self.resolution = folder_resolution(self.root, self.names)
 
     def __repr__(self) -> str:
         return f"SampleFolder({self.root})"
@@ -59,5 +63,23 @@ class SampleFolder(RecordSource):
         Raises:
             InputError: the sample is missing a file or a file is corrupt; the message names the file.
         """
-        mould, _ = read_sample(self.root, self.names[index])
+        mould, _ = read_sample(self.root, self.names[index], resolution=self.resolution)
         return mould
+
+
+def folder_resolution(root: Path, names: list[str], probes: int = 16) -> int | None:
+    """The crop side most of a folder's samples have, from the ``.npz`` headers of up to ``probes``
+    samples spread over the folder (a few kB read each); None when none is readable.
+
+    A vote, not the first sample: one odd sample (a 128² crop among 256² ones) must be the one skipped.
+    """
+    sides: list[int] = []
+    for name in names[:: max(len(names) // probes, 1)][:probes]:
+        try:
+            with NpzArchive(root / f"{name}.npz") as archive:
+                shape = archive.headers["visible"].shape
+        except (InputError, KeyError, OSError):
+            continue
+        if len(shape) == 2 and shape[0] == shape[1]:
+            sides.append(shape[0])
+    return Counter(sides).most_common(1)[0][0] if sides else None

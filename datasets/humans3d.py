@@ -146,7 +146,7 @@ class Humans3DDataset(RecordSource):
         name = f"{sequence}__{frame}"
         if (self.cache_dir / f"{name}.json").is_file():
             try:
-                return read_sample(self.cache_dir, name)[0]
+                return read_sample(self.cache_dir, name, resolution=self.resolution)[0]
             except InputError as error:
                 log.warning("recomputing cached sample %s: %s", self.cache_dir / name, error)
         mould = self.compute_mould(sequence, frame)
@@ -162,8 +162,7 @@ class Humans3DDataset(RecordSource):
 
     def compute_mould(self, sequence: str, frame: str) -> Mould:
         """Ray-cast one frame's mesh in the crop around it (no cache)."""
-        import imageio.v3 as iio
-
+        from mould.images import load_photo
         from mould.meshfile import load_mesh
 
         folder = self.root / sequence
@@ -189,13 +188,7 @@ class Humans3DDataset(RecordSource):
         if not mesh_path.is_file():
             raise InputError(f"{folder}: no mesh for frame {frame} (meshes/{frame}.ply or mesh.ply)")
         vertices, faces = load_mesh(mesh_path)
-        try:
-            image = iio.imread(image_path)
-        except Exception as error:  # imageio raises many types for truncated or corrupt files
-            raise InputError(f"{image_path}: cannot decode the image ({type(error).__name__}: {error})") from None
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=2)
-        image = image[..., :3]
+        image = load_photo(image_path).rgb  # its size checked from the header before decoding
         world_to_cam = np.linalg.inv(cam_to_world)
         points = vertices @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
         front = points[:, 2] > 1e-6

@@ -45,6 +45,37 @@ RECORD_KEYS = (
 )
 
 
+def record_shapes(resolution: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Key -> (shape, dtype) of a record of crop side ``resolution`` (the table of the module docstring)."""
+    n = resolution
+    maps = {"image": 3, "visible": 1, "hidden": 1, "mask": 1, "visible_normals": 3, "hidden_normals": 3, "back": 3}
+    shapes = {key: ((channels, n, n), torch.float32) for key, channels in maps.items()}
+    flags = {key: ((), torch.bool) for key in ("has_normals", "has_back", "perspective")}
+    return {**shapes, **flags, "intrinsics": ((3,), torch.float32), "cam_to_world": ((4, 4), torch.float32)}
+
+
+def check_record(record: dict[str, torch.Tensor], resolution: int) -> None:
+    """Check that a record has exactly :data:`RECORD_KEYS` with the shapes and dtypes of ``resolution``,
+    so that records batch together (``default_collate`` stacks them).
+
+    Raises:
+        ValueError: naming the first key that differs.
+    """
+    extra = sorted(set(record) - set(RECORD_KEYS) - {"skipped"})
+    missing = sorted(set(RECORD_KEYS) - set(record))
+    if extra or missing:
+        raise ValueError(f"record keys: missing {missing}, unexpected {extra}")
+    for key, (shape, dtype) in record_shapes(resolution).items():
+        value = record[key]
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"record {key}: expected a tensor, got {type(value).__name__}")
+        if tuple(value.shape) != shape or value.dtype != dtype:
+            raise ValueError(
+                f"record {key}: expected {shape} {dtype} for {resolution}x{resolution} crops, "
+                f"got {tuple(value.shape)} {value.dtype}"
+            )
+
+
 def mould_to_record(mould: Mould, image: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     """A training record from a mould and its RGB crop.
 

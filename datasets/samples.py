@@ -23,6 +23,8 @@ import numpy as np
 from mould.container import Mould
 from mould.errors import InputError
 from mould.files import write_atomic
+from mould.images import load_photo
+from mould.limits import LIMITS
 
 SAMPLE_SUFFIXES = (".png", ".npz", ".json")
 
@@ -50,34 +52,31 @@ def write_sample(folder: str | os.PathLike, name: str, mould: Mould, image: np.n
     return folder / f"{name}.json"
 
 
-def read_sample(folder: str | os.PathLike, name: str) -> tuple[Mould, dict]:
+def read_sample(folder: str | os.PathLike, name: str, resolution: int | None = None) -> tuple[Mould, dict]:
     """Read a sample; the returned mould carries the PNG as its ``image``.
 
-    Raises:
-        InputError: a file is missing or corrupt; the message names it.
-    """
-    import imageio.v3 as iio
+    Every file's declared size is checked before it is decoded (:mod:`mould.limits`).
 
+    Args:
+        resolution: the crop side N the caller needs, or None for the sample's own; a sample of another
+            side is refused from its headers.
+
+    Raises:
+        InputError: a file is missing, corrupt, oversized or of another resolution; the message names it.
+    """
     folder = Path(folder)
     png, npz, meta = (folder / f"{name}{suffix}" for suffix in SAMPLE_SUFFIXES)
     for path in (png, npz, meta):
         if not path.is_file():
             raise InputError(f"{path}: missing file of sample {name}")
+    if meta.stat().st_size > LIMITS.sample_json_bytes:
+        raise InputError(f"{meta}: refused: {meta.stat().st_size:,} bytes, more than {LIMITS.sample_json_bytes:,}")
     try:
         params = json.loads(meta.read_text())
     except (OSError, ValueError) as error:
         raise InputError(f"{meta}: not valid JSON ({error})") from None
-    mould = Mould.load(npz)
-    try:
-        image = iio.imread(png)
-    except Exception as error:  # imageio raises many types for truncated or corrupt files
-        raise InputError(f"{png}: cannot decode the image ({type(error).__name__}: {error})") from None
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = image[..., :3]
-    if image.shape != (mould.resolution, mould.resolution, 3) or image.dtype != np.uint8:
-        raise InputError(
-            f"{png}: expected a {mould.resolution}x{mould.resolution} RGB 8-bit image, got {image.shape}"
-        )
+    mould = Mould.load(npz, resolution=resolution)
+    image = load_photo(png, size=(mould.resolution, mould.resolution)).rgb
     try:
         return mould.replace(image=image), params
     except ValueError as error:

@@ -18,13 +18,13 @@ own frame is +Y up, the body facing +Z.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mould.errors import InputError
+from mould.npz import NpzArchive
 
 SMPL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 
@@ -60,14 +60,11 @@ def load_smpl(path: str | os.PathLike) -> SmplModel:
         )
     if not path.is_file():
         raise InputError(f"{path}: no such SMPL model file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in SMPL_KEYS if key not in data.files]
-            if missing:
-                raise InputError(f"{path}: not an SMPL model, missing {missing}")
-            arrays = {key: np.asarray(data[key]) for key in SMPL_KEYS}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise InputError(f"{path}: unreadable SMPL .npz ({error})") from None
+    with NpzArchive(path) as archive:  # declared sizes checked before anything is read (mould.npz)
+        missing = [key for key in SMPL_KEYS if key not in archive.headers]
+        if missing:
+            raise InputError(f"{path}: not an SMPL model, missing {missing}")
+        arrays = {key: archive.read(key) for key in SMPL_KEYS}
     vertices = arrays["v_template"].astype(np.float64)
     count = len(vertices)
     parents = arrays["kintree_table"][0].astype(np.int64)

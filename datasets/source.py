@@ -2,10 +2,13 @@
 
 A dataset subclasses it and says how to read item ``i`` as a :class:`~mould.container.Mould` holding its
 image (:meth:`RecordSource.load_mould`). An item that cannot be read (truncated PNG, unreadable ``.npz``
-or ``.mat``, missing file, bad JSON, empty mask) is logged once with its path, remembered, counted, and
-replaced by the next readable item, so an epoch never crashes on bad data. Counts live in the process that
-read the items: with ``DataLoader(num_workers > 0)`` each worker keeps its own, so every record also carries
-``skipped`` (how many bad items were stepped over to produce it) for the training loop to sum.
+or ``.mat``, missing file, bad JSON, empty mask, a file declaring sizes over :mod:`mould.limits`) or that
+does not match the run (another crop side, keys, shapes or dtypes:
+:func:`~mould.datasets.records.check_record`) is logged once with its path, remembered, counted, and
+replaced by the next readable item, so an epoch never crashes on bad data and a batch never mixes sizes.
+Counts live in the process that read the items: with ``DataLoader(num_workers > 0)`` each worker keeps its
+own, so every record also carries ``skipped`` (how many bad items were stepped over to produce it) for
+the training loop to sum.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 import numpy as np
 import torch
 from mould.datasets.augment import AugmentConfig, augment_record
-from mould.datasets.records import mould_to_record
+from mould.datasets.records import check_record, mould_to_record
 
 from mould.container import Mould
 from mould.errors import InputError
@@ -33,6 +36,9 @@ class RecordSource(torch.utils.data.Dataset):
     """
 
     size: int = 0
+    resolution: int | None = None
+    """The crop side N of every record (set by subclasses); an item of another side is skipped as bad, so
+    that it never reaches a batch (collating records of two sizes fails)."""
 
     def __init__(self, augment: AugmentConfig | None = None, seed: int = 0) -> None:
         self.augment = augment
@@ -75,6 +81,8 @@ class RecordSource(torch.utils.data.Dataset):
                 continue
             try:
                 record = mould_to_record(self.load_mould(item))
+                if self.resolution is not None:
+                    check_record(record, self.resolution)
             except (InputError, OSError, ValueError, KeyError) as error:
                 self.bad[name] = str(error)
                 log.warning("skipping bad item %s: %s", name, error)

@@ -11,7 +11,7 @@ Two ways to make the samples:
 - **records** (training on a CPU): the data workers generate whole samples on the CPU;
 - **draws** (training on a GPU): the data workers only draw the samples' random choices; the training process
   renders each batch's draws on the GPU in a background thread with its own CUDA stream
-  (:class:`DeviceBatches`), so data is ready when the step wants it.
+  (:class:`DeviceBatches`), so the next batch is ready when the step wants it.
 
 Synthetic records are not augmented: each one is new, and the generator already jitters the crop, the
 light and the colours.
@@ -19,11 +19,9 @@ light and the colours.
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import queue
 import re
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -152,48 +150,53 @@ def merge(batch: dict, config, device: torch.device) -> dict[str, torch.Tensor]:
     return out
 
 
-@dataclass
-class _End:
-    """Marks the end of the loader."""
-
-
 class DeviceBatches:
-    """Batches of a loader made ready on a device by a background thread (synthetic draws rendered there).
+    """Batches made ready on a device ahead of the steps: synthetic draws rendered there by a background
+    thread while the training step runs.
 
-    On CUDA the thread works on its own stream, so rendering overlaps the training step; each batch's tensors
-    are handed to the consuming stream safely. ``next`` raises what the loader raised. The thread stops when
-    this object is dropped (or :meth:`close` d).
+    Raw batches are fetched in the calling thread (the training loop's, where data-worker failures are
+    watched); each is merged on the device by one background thread, on its own CUDA stream, and handed to
+    the consuming stream safely. ``next`` raises what fetching or rendering raised.
 
     Args:
-        loader: yields collated batches (:func:`collate`).
+        batches: yields collated batches (:func:`collate`); closed by :meth:`close` when it has ``close``.
         config: the stream's generation settings.
         device: where batches go.
-        depth: batches made ahead.
+        depth: batches in flight.
     """
 
-    def __init__(self, loader, config, device: torch.device, depth: int = 2) -> None:
-        self.device = device
-        self.queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.stopping = threading.Event()
-        # The thread holds no reference to this object, so dropping it stops the thread.
-        self.thread = threading.Thread(
-            target=_fill,
-            args=(loader, config, device, self.queue, self.stopping),
-            name="synth-batches",
-            daemon=True,
-        )
-        self.thread.start()
+    def __init__(self, batches, config, device: torch.device, depth: int = 2) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.source, self.batches = batches, iter(batches)
+        self.config, self.device, self.depth = config, device, depth
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="synth-batches")
+        self.flight: collections.deque = collections.deque()
+        self.exhausted = False
+
+    def _render(self, batch: dict):
+        with torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext():
+            ready = merge(batch, self.config, self.device)
+            event = torch.cuda.Event() if self.stream is not None else None
+            if event is not None:
+                event.record(self.stream)
+        return ready, event
 
     def __iter__(self):
         return self
 
     def __next__(self) -> dict[str, torch.Tensor]:
-        item = self.queue.get()
-        if isinstance(item, _End):
+        while not self.exhausted and len(self.flight) < self.depth:
+            try:
+                batch = next(self.batches)
+            except StopIteration:
+                self.exhausted = True
+                break
+            self.flight.append(self.pool.submit(self._render, batch))
+        if not self.flight:
             raise StopIteration
-        if isinstance(item, BaseException):
-            raise item
-        ready, event = item
+        ready, event = self.flight.popleft().result()
         if event is not None:
             current = torch.cuda.current_stream(self.device)
             current.wait_event(event)
@@ -202,41 +205,12 @@ class DeviceBatches:
         return ready
 
     def close(self) -> None:
-        """Stop the thread (it ends after the batch it is making)."""
-        self.stopping.set()
-        self.thread.join(timeout=60)
-
-    def __del__(self) -> None:
-        self.stopping.set()
-
-
-def _put(box: queue.Queue, stopping: threading.Event, item) -> bool:
-    """Put ``item`` when there is room, unless asked to stop first."""
-    while not stopping.is_set():
-        try:
-            box.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _fill(loader, config, device: torch.device, box: queue.Queue, stopping: threading.Event) -> None:
-    """The thread of :class:`DeviceBatches`: merge each batch on the device, queue it with its CUDA event."""
-    cuda = device.type == "cuda"
-    stream = torch.cuda.Stream(device) if cuda else None
-    try:
-        for batch in loader:
-            with torch.cuda.stream(stream) if cuda else contextlib.nullcontext():
-                ready = merge(batch, config, device)
-                event = torch.cuda.Event() if cuda else None
-                if event is not None:
-                    event.record(stream)
-            if not _put(box, stopping, (ready, event)):
-                return
-        _put(box, stopping, _End())
-    except BaseException as error:  # handed to the consumer, who raises it
-        _put(box, stopping, error)
+        """Stop rendering (the batch in progress finishes) and close the batches' source."""
+        for future in self.flight:
+            future.cancel()
+        self.pool.shutdown(wait=True)
+        if hasattr(self.source, "close"):
+            self.source.close()
 
 
 def open_stream(resolution: int, seed: int, device: torch.device) -> SynthStream:

@@ -220,7 +220,7 @@ class SurrealDataset(RecordSource):
             mask (240, 320) bool, the info file's variables).
         """
         stem = _CLIP.match(clip.name)["stem"]
-        info = _load_mat(clip.parent / f"{stem}_info.mat")
+        info = _load_mat(clip.parent / f"{stem}_info.mat", list(_INFO_VARIABLES))
         # [:, ::-1]: the released maps and frames are mirror images (see the module docstring).
         depth = _load_mat(clip.parent / f"{stem}_depth.mat", [f"depth_{t + 1}"])[f"depth_{t + 1}"]
         depth = depth.astype(np.float64)[:, ::-1]
@@ -289,13 +289,15 @@ def _smpl_beside(root: Path) -> str | dict[str, Path]:
     )
 
 
-def _load_mat(path: Path, names: list[str] | None = None) -> dict:
-    from scipy.io import loadmat
+_INFO_VARIABLES = ("camLoc", "gender", "pose", "shape", "zrot", "joints3D")
+"""The variables of a clip's ``_info.mat`` the dataset uses."""
 
-    try:
-        data = loadmat(path, variable_names=names)
-    except Exception as error:  # scipy raises many types for truncated or foreign files
-        raise InputError(f"{path}: unreadable .mat file ({type(error).__name__}: {error})") from None
+
+def _load_mat(path: Path, names: list[str] | None = None) -> dict:
+    """The numeric variables ``names`` of a .mat file, their sizes checked before decompression."""
+    from mould.datasets.matfile import load_numeric
+
+    data = load_numeric(path, names)
     for name in names or ():
         if name not in data:
             raise InputError(f"{path}: no variable {name}")
@@ -319,7 +321,17 @@ def _read_frame(clip: Path, t: int) -> np.ndarray:
     import imageio.v3 as iio
 
     try:
+        import av
+
+        with av.open(str(clip)) as container:  # the stream's size from its header, before any decoding
+            size = next(((s.codec_context.height, s.codec_context.width) for s in container.streams.video), None)
+        if size != (240, 320):
+            raise InputError(
+                f"{clip}: a video of {size[1]}x{size[0]}, expected 320x240" if size else f"{clip}: no video"
+            )
         frame = iio.imread(clip, plugin="pyav", index=t)
+    except InputError:
+        raise
     except ImportError as error:
         raise ImportError("reading SURREAL videos needs PyAV: pip install 'mould[surreal]'") from error
     except Exception as error:  # decoders raise many types for truncated files or missing frames

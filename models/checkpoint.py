@@ -24,6 +24,7 @@ from mould.models.legacy import LEGACY_FORMAT_VERSION, fold_legacy
 
 from mould.errors import InputError
 from mould.files import write_atomic
+from mould.limits import LIMITS
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, str]:
         head = file.read(8)
         # safetensors: an 8-byte little-endian header length, then a JSON header starting with '{'.
         length = int.from_bytes(head, "little") if len(head) == 8 else 0
+        if LIMITS.checkpoint_header_bytes < length <= size - 8:
+            most = LIMITS.checkpoint_header_bytes
+            raise InputError(f"{path}: refused: a {length:,}-byte safetensors header, more than {most:,}")
         header = file.read(min(length, size)) if 0 < length <= size - 8 else b""
     if not header.startswith(b"{"):
         raise InputError(
@@ -111,6 +115,14 @@ def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, str]:
             f"(this toolkit reads {' and '.join(_READABLE_VERSIONS)})"
         )
     return dict(metadata)
+
+
+def planned_parameters(config: ModelConfig) -> int:
+    """The parameter count of ``build_model(config)``, counted on torch's ``meta`` device: no memory."""
+    from mould.models.hourglass import count_parameters
+
+    with torch.device("meta"):
+        return count_parameters(build_model(config))
 
 
 def load_checkpoint(
@@ -135,6 +147,12 @@ def load_checkpoint(
         config = ModelConfig.from_json(metadata["model_config"])
     except (ValueError, TypeError) as error:
         raise InputError(f"{path}: invalid model config in the metadata ({error})") from None
+    parameters = planned_parameters(config)
+    if parameters > LIMITS.model_parameters:
+        raise InputError(
+            f"{path}: refused: its config {config.name!r} asks for {parameters:,} parameters "
+            f"({parameters * 4 / 2**30:.3g} GiB), more than {LIMITS.model_parameters:,}"
+        )
     try:
         tensors = load_file(path, device=str(device))
     except (SafetensorError, OSError, ValueError) as error:

@@ -24,6 +24,20 @@ AdversarialKind = Literal["lsgan", "hinge"]
 StackChoice = Literal["last", "all"]
 
 
+_LARGEST = {
+    "stacks": 16,  # Newell et al. found 8 the useful most
+    "features": 4096,
+    "hourglass_depth": 10,  # 4 x 2^10 = 4096, the largest crop side
+    "stem_features": 4096,
+    "head_features": 4096,
+    "full_features": 4096,
+    "discriminator_features": 4096,
+    "discriminator_layers": 10,  # stride 2^10 = the largest crop side
+}
+"""Per-field sanity bounds, 16 times the ``paper`` config's widths and more; the parameter count a
+checkpoint's config may ask for is bounded separately (:data:`mould.limits.LIMITS`)."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The architecture of a :class:`~mould.models.hourglass.MouldNet` and its discriminator."""
@@ -71,6 +85,8 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            if value > _LARGEST[name]:
+                raise ValueError(f"{name}: expected at most {_LARGEST[name]}, got {value}")
         if self.features % 2 or self.stem_features % 2:
             raise ValueError("features, stem_features: expected even numbers (bottleneck blocks halve them)")
         if not isinstance(self.depth_scale, (int, float)) or not self.depth_scale > 0:

@@ -6,6 +6,7 @@ Check at the door, trust inside: public functions call :func:`check_array` once 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,3 +54,29 @@ def check_array(
     if finite and not np.all(np.isfinite(value)):
         raise ValueError(f"{name}: expected finite values, found {int(np.sum(~np.isfinite(value)))} NaN or inf")
     return value
+
+
+def check_option(option: str, value: float | None, low: float | None = None, high: float | None = None) -> None:
+    """Range-check a numeric command-line option (None passes: "use the default"); NaN and infinities fail.
+
+    Args:
+        option: its name as typed, e.g. ``"--samples"``.
+        low, high: inclusive bounds; None leaves that side open.
+
+    Raises:
+        InputError: ``"--samples: expected 100 to 2,000,000, got 1000000000"``.
+    """
+    from mould.errors import InputError
+
+    if value is None:
+        return
+    finite = isinstance(value, int) or math.isfinite(value)  # Python ints never overflow; floats may be NaN
+    inside = finite and (low is None or value >= low) and (high is None or value <= high)
+    if not inside:
+        if low is not None and high is not None:
+            want = f"{low:,} to {high:,}"
+        elif low is None and high is None:
+            want = "a finite number"
+        else:
+            want = f">= {low:,}" if low is not None else f"<= {high:,}"
+        raise InputError(f"{option}: expected {want}, got {value}")

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +39,47 @@ from mould.camera import Camera
 from mould.checks import check_array
 from mould.errors import InputError
 from mould.files import write_atomic
+from mould.npz import ArrayHeader, NpzArchive
 from mould.tolerances import DEFAULT_TOLERANCES
 
 SCHEMA_VERSION = 1
 _OPTIONAL = ("image", "visible_normals", "hidden_normals", "back_image")
+_REQUIRED = (
+    "schema_version",
+    "visible",
+    "hidden",
+    "mask",
+    "camera_kind",
+    "camera_intrinsics",
+    "camera_cam_to_world",
+)
+
+
+def _check_headers(headers: dict[str, ArrayHeader], resolution: int | None) -> None:
+    """Check the declared shapes of a mould file's arrays against the schema, before reading any.
+
+    Raises:
+        KeyError: a required array is missing. ValueError: a shape is not the schema's, the crop side is
+            over ``Tolerances.max_resolution`` or is not ``resolution``.
+    """
+    for name in _REQUIRED:
+        if name not in headers:
+            raise KeyError(name)
+    side = headers["visible"].shape
+    if len(side) != 2 or side[0] != side[1]:
+        raise ValueError(f"visible: expected a square (N, N) map, got {side}")
+    n = side[0]
+    if n > DEFAULT_TOLERANCES.max_resolution:
+        raise ValueError(f"visible: a {n}x{n} map, over the largest crop side {DEFAULT_TOLERANCES.max_resolution}")
+    if resolution is not None and n != resolution:
+        raise ValueError(f"a {n}x{n} mould where {resolution}x{resolution} is expected")
+    expected = {
+        "schema_version": (), "hidden": (n, n), "mask": (n, n), "camera_kind": (), "camera_intrinsics": (3,),
+        "camera_cam_to_world": (4, 4), **{name: (n, n, 3) for name in _OPTIONAL},
+    }  # fmt: skip
+    for name, shape in expected.items():
+        if name in headers and headers[name].shape != shape:
+            raise ValueError(f"{name}: expected {shape}, got {headers[name].shape} {headers[name].dtype}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,7 +132,8 @@ class Mould:
         for name in ("visible_normals", "hidden_normals"):
             value = self.__getattribute__(name)
             if value is not None:
-                check_array(name, value, (n, n, 3), "float")
+                # NaN normals would pass silently to a mesher, which fails far from the file's name.
+                check_array(name, value, (n, n, 3), "float", finite=True)
                 if value.dtype != np.float32:
                     object.__setattr__(self, name, value.astype(np.float32))
 
@@ -138,21 +175,28 @@ class Mould:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Mould:
-        """Read and validate a mould file; any problem raises :class:`InputError` naming the file."""
+    def load(cls, path: str | os.PathLike, resolution: int | None = None) -> Mould:
+        """Read and validate a mould file; any problem raises :class:`InputError` naming the file.
+
+        Every array's declared shape is checked against the schema from its header before any array is
+        read (:class:`mould.npz.NpzArchive`), so a file claiming a huge array costs nothing.
+
+        Args:
+            resolution: the crop side N the caller needs, or None for any up to
+                ``Tolerances.max_resolution``; a mould of another side is refused from its header.
+        """
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         if path.stat().st_size == 0:
             raise InputError(f"{path}: the file is empty")
-        try:
-            loaded = np.load(path, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy array
-                raise ValueError("a single .npy array, not an .npz archive")
-            with loaded as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
-            raise InputError(f"{path}: not a readable .npz mould file ({error})") from None
+        with NpzArchive(path) as archive:
+            try:
+                _check_headers(archive.headers, resolution)
+            except (KeyError, ValueError) as error:
+                message = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+                raise InputError(f"{path}: invalid mould: {message}") from None
+            arrays = archive.read_all()
         try:
             return cls._from_arrays(arrays)
         except (KeyError, ValueError, TypeError) as error:

@@ -273,9 +273,11 @@ def side_band(mould: Mould, tolerances: Tolerances = DEFAULT_TOLERANCES) -> Poin
     """Points between the visible and hidden depth along the rays of the silhouette's boundary pixels.
 
     Spacing along each ray is ``tolerances.side_band_spacing`` pixel footprints at that depth, so the
-    band is as dense as the maps. Normals are perpendicular to the ray, pointing out of the silhouette.
-    Boundary pixels where the smoothed mask is flat (the rim of a one-pixel hole, outside on every side)
-    have no outward direction and give no side points; the maps' own points still cover them.
+    band is as dense as the maps, with at most N points a ray (N = the crop's side), so that a mould
+    kilometres thick costs no more than a person. Normals are perpendicular to the ray, pointing out of
+    the silhouette. Boundary pixels where the smoothed mask is flat (the rim of a one-pixel hole, outside
+    on every side) have no outward direction and give no side points; the maps' own points still cover
+    them.
     Returns world-frame points like :func:`mould_to_points`.
     """
     camera = mould.camera
@@ -287,7 +289,9 @@ def side_band(mould: Mould, tolerances: Tolerances = DEFAULT_TOLERANCES) -> Poin
     front, back = mould.visible[rows, cols].astype(np.float64), mould.hidden[rows, cols].astype(np.float64)
     footprint = camera.pixel_size * (front if camera.kind == "perspective" else 1.0)
     step = tolerances.side_band_spacing * footprint
-    count = np.floor((back - front) / step).astype(np.int64)  # interior samples; the ends are FRONT/BACK
+    # Interior samples; the ends are FRONT/BACK. At most N a ray: the crop frames a person, who is never
+    # thicker than N footprints, so only absurd moulds (10 km thick: 10^9 points) are sampled more sparsely.
+    count = np.floor(np.minimum((back - front) / step, camera.resolution + 1)).astype(np.int64)
     count = np.maximum(count - 1, 0)
     total = int(count.sum())
     if total == 0:

@@ -15,6 +15,7 @@ Behaviour on awkward meshes (documented in docs/moulds.md):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ class Encoding:
 
 
 def check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a triangle mesh; returns float32 vertices and int32 faces.
+    """Validate a triangle mesh; returns float64 vertices and int32 faces.
 
     Args:
         vertices: (V, 3) float, metres, finite.
@@ -56,7 +57,7 @@ def check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.
         raise ValueError("faces: the mesh has no faces")
     if faces.min() < 0 or faces.max() >= len(vertices):
         raise ValueError(f"faces: indices must lie in [0, {len(vertices) - 1}]")
-    return vertices.astype(np.float32), faces.astype(np.int32)
+    return vertices.astype(np.float64), faces.astype(np.int32)
 
 
 def face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -131,15 +132,19 @@ def encode_mesh(
 
     vertices, faces = check_mesh(vertices, faces)
     n = camera.resolution
+    # Rays are cast in the camera frame: float32 world coordinates 1000 km from the origin are 6 cm apart,
+    # so the transform to the camera is done in float64 and only camera-frame coordinates are rounded.
+    vertices = camera.to_camera(vertices)
+    local = dataclasses.replace(camera, cam_to_world=np.eye(4))  # the same camera, in its own frame
     scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(vertices), o3d.core.Tensor(faces.astype(np.uint32)))
+    scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(faces.astype(np.uint32)))
     # First hit: cast forward. Last hit: cast backward from beyond the mesh; its first hit is the
     # forward ray's last. Two closest-hit casts cost a third of list_intersections, and the backward
     # one is cast for the forward hits only (a ray that misses one way misses the other).
-    uv, depth_of_vertices = camera.project(vertices)
+    uv, depth_of_vertices = local.project(vertices)
     beyond = float(depth_of_vertices.max()) + 1.0  # camera-space depth behind every vertex
-    rows, cols = _window(camera, uv, depth_of_vertices)
-    rays = _pixel_rays(camera, rows, cols)
+    rows, cols = _window(local, uv, depth_of_vertices)
+    rays = _pixel_rays(local, rows, cols)
     forward = scene.cast_rays(o3d.core.Tensor(rays))
     t_window = forward["t_hit"].numpy()
     in_window = np.flatnonzero(np.isfinite(t_window))
@@ -174,12 +179,11 @@ def encode_mesh(
 
     normal_maps: dict[str, np.ndarray] = {}
     if normals:
-        rotation = camera.world_to_cam[:3, :3]
-        view = camera.unit_rays(pixels % n, pixels // n)  # only the hit pixels: a fresh camera is cheap
+        view = local.unit_rays(pixels % n, pixels // n)  # only the hit pixels: a fresh camera is cheap
         sides = (("visible_normals", visible_faces, -1.0), ("hidden_normals", hidden_faces, 1.0))
         for name, face_ids, sign in sides:
             normal = np.zeros((n * n, 3), np.float32)
-            chosen = face_normals(vertices, faces[face_ids[pixels]]) @ rotation.T
+            chosen = face_normals(vertices, faces[face_ids[pixels]])  # camera frame already
             # Orient by the ray, not the winding: visible normals face the camera, hidden ones face away.
             flip = np.sign(np.sum(chosen * view, axis=1)) * sign
             normal[pixels] = chosen * np.where(flip < 0, -1.0, 1.0)[:, None]

@@ -25,9 +25,13 @@ class ImageLimits:
     of a few kB would otherwise expand to 2.7 GB. 50 MP covers every current camera sensor."""
     min_side: int = 16
     """A person cannot be found in fewer pixels than this on a side."""
-    mask_fraction: float = 0.01
-    """An alpha channel is a person mask only if at least this fraction of pixels is transparent and at
-    least this fraction opaque; an alpha opaque almost everywhere (a stray transparent corner) is not."""
+    mask_transparent: float = 0.10
+    """An alpha channel is a person mask only if at least this fraction of pixels is transparent: a person
+    fills at most ~75 % of even a tight cut-out (their bounding box, arms in), so a real cut-out is a quarter
+    or more background; a stray transparent border or corner (a 3-pixel frame is 2.3 % of 512²) is not a
+    mask, and taking it for one would mesh the whole background."""
+    mask_opaque: float = 0.01
+    """... and at least this fraction opaque (the person)."""
 
 
 DEFAULT_LIMITS = ImageLimits()
@@ -53,7 +57,7 @@ class Photo:
             return None
         opaque = self.alpha >= 128
         fraction = float(opaque.mean())
-        if limits.mask_fraction <= fraction <= 1 - limits.mask_fraction:
+        if limits.mask_opaque <= fraction <= 1 - limits.mask_transparent:
             return opaque
         return None
 
@@ -78,13 +82,21 @@ def _to_rgb_alpha(image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(image.convert("RGB")), None
 
 
-def load_photo(path: str | os.PathLike, limits: ImageLimits = DEFAULT_LIMITS) -> Photo:
+def load_photo(
+    path: str | os.PathLike, limits: ImageLimits = DEFAULT_LIMITS, size: tuple[int, int] | None = None
+) -> Photo:
     """Decode an image file (PNG, JPEG, WebP, BMP; RGB, RGBA, grey, palette, 16-bit) safely.
 
-    The size is read from the header and checked against ``limits.max_pixels`` before decoding.
+    The size is read from the header and checked against ``limits.max_pixels`` (and ``size`` when given)
+    before decoding.
+
+    Args:
+        size: (width, height) the caller needs, e.g. a sample's N x N crop; another size is refused from
+            the header.
 
     Raises:
-        InputError: missing, empty, not an image, truncated or corrupt, too large, or too small.
+        InputError: missing, empty, not an image, truncated or corrupt, too large, too small, or not
+            ``size``.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -101,6 +113,8 @@ def load_photo(path: str | os.PathLike, limits: ImageLimits = DEFAULT_LIMITS) ->
                     f"{path}: {width}x{height} image refused: over {limits.max_pixels:,} pixels "
                     "(a decompression bomb, or far larger than needed)"
                 )
+            if size is not None and (width, height) != tuple(size):
+                raise InputError(f"{path}: {width}x{height} image where {size[0]}x{size[1]} is expected")
             if min(width, height) < limits.min_side:
                 raise InputError(f"{path}: {width}x{height} image is too small (need >= {limits.min_side} px)")
             image.load()

@@ -17,6 +17,7 @@ from mould.recon.mesh import MESHERS, Mesher
 from mould.recon.texture import BACK_TEXTURES, BackTexture
 
 from mould.errors import InputError
+from mould.files import check_output_file, output_folder
 
 POISSON_BACKENDS = ("pymeshlab", "open3d")
 NORMAL_SOURCES = ("auto", "gradient", "stored")
@@ -29,8 +30,8 @@ class DecodeConfig:
     mould: Path
     """Input ``.npz`` mould file."""
     output: Path
-    """Output file: a mesh ``.obj`` (+ ``.mtl`` and ``.png``), ``.ply`` or ``.glb``; with ``points``, a ``.ply``
-    oriented point cloud."""
+    """Output file: a mesh ``.obj`` (+ ``.mtl`` and ``_texture.png``), ``.ply`` or ``.glb``; with ``points``,
+    a ``.ply`` oriented point cloud."""
     points: bool = False
     """Write the oriented point cloud instead of a mesh."""
     mesher: Mesher = "poisson"
@@ -72,6 +73,7 @@ class DecodeConfig:
             raise InputError(f"--depth: expected 4 to 12, got {self.depth}")
         if self.texture is not None and self.untextured:
             raise InputError("--texture and --untextured contradict each other")
+        check_output_file(self.output)
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def decode_file(config: DecodeConfig) -> Decoded:
         raise InputError(f"{config.mould}: no person in this mould (the mask is empty)")
     if config.normals == "stored" and not mould.has_normals:
         raise InputError(f"{config.mould}: --normals stored, but this mould holds no normals")
-    config.output.parent.mkdir(parents=True, exist_ok=True)
+    output_folder(config.output.parent, config.output)
     if config.points:
         from mould.recon.export import write_points_ply
 

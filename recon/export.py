@@ -2,7 +2,8 @@
 
 Formats, chosen by the path's extension in :func:`write_mesh`:
 
-- ``.obj``: OBJ + MTL + PNG texture (``NAME.obj``, ``NAME.mtl``, ``NAME.png``), UV-mapped; seam twins are
+- ``.obj``: OBJ + MTL + PNG texture (``NAME.obj``, ``NAME.mtl``, ``NAME_texture.png``: never ``NAME.png``,
+  which would replace a photo of that name beside it), UV-mapped; seam twins are
   written as one position with two UVs (``f v/vt``), so the geometry stays watertight. The three
   files are written all or nothing. Without a texture, vertex colours follow the positions (``v x y z r g b``).
 - ``.ply``: binary PLY with per-vertex RGB colours (the texture sampled at each vertex), seam twins merged.
@@ -19,14 +20,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mould.checks import check_array
 from mould.errors import InputError
-from mould.files import write_atomic
+from mould.files import write_atomic, write_atomic_group
 
 MESH_EXTENSIONS = (".obj", ".ply", ".glb")
 
@@ -82,32 +82,21 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _write_group(files: dict[Path, bytes]) -> None:
-    """Write several files all or nothing: every temporary file first, then the renames.
+def texture_path(obj: Path) -> Path:
+    """The texture file an OBJ's material names: ``NAME_texture.png`` beside ``NAME.obj``."""
+    return obj.with_name(f"{obj.stem}_texture.png")
 
-    If anything fails, the temporary files and the files already renamed into place are removed.
-    """
-    temporaries: dict[Path, Path] = {}
-    renamed: list[Path] = []
-    try:
-        for path, data in files.items():
-            handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            temporaries[path] = Path(name)
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-        for path, temporary in temporaries.items():  # the last file (the OBJ) is renamed last
-            os.replace(temporary, path)
-            renamed.append(path)
-    except BaseException:
-        for temporary in temporaries.values():
-            temporary.unlink(missing_ok=True)
-        for path in renamed:
-            path.unlink(missing_ok=True)
-        raise
+
+def output_paths(path: str | os.PathLike, textured: bool = True) -> list[Path]:
+    """Every file :func:`write_mesh` writes for ``path`` (an OBJ's material and texture too)."""
+    path = Path(path)
+    if path.suffix.lower() == ".obj" and textured:
+        return [texture_path(path), path.with_suffix(".mtl"), path]
+    return [path]
 
 
 def obj_files(path: Path, mesh) -> dict[Path, bytes]:
-    """The contents of ``NAME.png``, ``NAME.mtl`` (if textured) and ``NAME.obj``, in writing order."""
+    """The contents of ``NAME_texture.png``, ``NAME.mtl`` (if textured) and ``NAME.obj``, in writing order."""
     first, position_of = mesh.seams()
     positions = mesh.vertices[first]
     lines = [
@@ -117,7 +106,7 @@ def obj_files(path: Path, mesh) -> dict[Path, bytes]:
     out: dict[Path, bytes] = {}
     textured = mesh.texture is not None
     if textured:
-        png, mtl = path.with_suffix(".png"), path.with_suffix(".mtl")
+        png, mtl = texture_path(path), path.with_suffix(".mtl")
         out[png] = png_bytes(np.asarray(mesh.texture))
         out[mtl] = (
             "# mould reconstruction material\nnewmtl person\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\n"
@@ -189,7 +178,7 @@ def write_mesh(path: str | os.PathLike, mesh) -> list[Path]:
     """Write ``mesh`` (a :class:`mould.recon.mesh.Mesh`) in the format of ``path``'s extension, atomically.
 
     Args:
-        path: ``.obj`` (+ ``.mtl`` and ``.png`` beside it when textured), ``.ply`` or ``.glb``.
+        path: ``.obj`` (+ ``.mtl`` and ``_texture.png`` beside it when textured), ``.ply`` or ``.glb``.
         mesh: the mesh; metres.
 
     Returns:
@@ -208,7 +197,7 @@ def write_mesh(path: str | os.PathLike, mesh) -> list[Path]:
         raise InputError(f"{path}: the mesh has no faces")
     if suffix == ".obj":
         files = obj_files(path, mesh)
-        _write_group(files)
+        write_atomic_group(files)
         return list(files)
     data = ply_bytes(mesh) if suffix == ".ply" else glb_bytes(mesh)
     write_atomic(path, lambda handle: handle.write(data))

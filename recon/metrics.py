@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mould.checks import check_array
+from mould.limits import LIMITS
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,11 @@ class MetricConfig:
     """Points drawn in the union bounding box for the IoU (std. error ~0.002 for IoU ~ 0.5)."""
 
     def __post_init__(self) -> None:
-        if self.samples < 1 or self.volume_samples < 1:
-            raise ValueError("samples and volume_samples: expected >= 1")
+        for name in ("samples", "volume_samples"):
+            if not 1 <= getattr(self, name) <= LIMITS.metric_samples:
+                raise ValueError(f"{name}: expected 1 to {LIMITS.metric_samples:,}, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"seed: expected >= 0, got {self.seed}")
         if not self.tau > 0:
             raise ValueError(f"tau: expected > 0, got {self.tau}")
 

@@ -127,7 +127,7 @@ BAD_MESHES = {  # name -> (file content, what the error says)
     "text.obj": (b"hello, world\n", "no faces"),
     "nan.obj": (b"v nan 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "NaN"),
     "inf.obj": (b"v inf 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "NaN or infinite"),
-    "flat_point.obj": (b"v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\n", "coincide"),
+    "flat_point.obj": (b"v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\n", "zero area"),
 }
 
 
@@ -219,3 +219,36 @@ def test_show_rejects_a_non_png_output(capsys, tmp_path, sphere_ply):
     code, out, err = run_cli(capsys, "show", mould_path, "-o", tmp_path / "blocker" / "x.png")
     assert_one_line_error(code, err, "show", str(tmp_path / "blocker" / "x.png"), "cannot write")
     assert files_under(tmp_path) == ["blocker", "in", "in/sphere.ply", "m.npz"]
+
+
+# Each command's minimal command line, and the config whose defaults its options must show.
+COMMAND_DEFAULTS = [
+    (["reconstruct", "x.png", "-o", "out"], "mould.reconstruction.config", "ReconstructConfig"),
+    (["decode", "m.npz", "-o", "m.obj"], "mould.recon.decoding", "DecodeConfig"),
+    (["encode", "m.ply", "-o", "m.npz"], "mould.commands.encode", "EncodeConfig"),
+    (["eval", "--data", "d"], "mould.evaluation.config", "EvalConfig"),
+    (["compare", "a.ply", "b.ply"], "mould.commands.compare", "CompareConfig"),
+    (["data", "show", "d", "-o", "s.png"], "mould.commands.data", "DataShowConfig"),
+    (["model-info"], "mould.commands.model_info", "ModelInfoConfig"),
+    (["export-onnx", "-o", "m.onnx"], "mould.commands.export_onnx", "ExportOnnxConfig"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "module", "name"), COMMAND_DEFAULTS, ids=[argv[0] for argv, *_ in COMMAND_DEFAULTS]
+)
+def test_command_defaults_are_the_configs(argv, module, name):
+    # Defaults live once, in the config dataclasses: every option named like a field shows its default.
+    import dataclasses
+    import importlib
+
+    from mould.cli import build_parser
+
+    config = getattr(importlib.import_module(module), name)
+    args = vars(build_parser().parse_args(argv))
+    compared = 0
+    for field in dataclasses.fields(config):
+        if field.name in args and field.default is not dataclasses.MISSING:
+            assert args[field.name] == field.default, f"{argv[0]} --{field.name.replace('_', '-')}"
+            compared += 1
+    assert compared >= 1  # the test compares something

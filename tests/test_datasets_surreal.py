@@ -282,3 +282,13 @@ def test_surreal_needs_the_users_smpl_model(tmp_path, surreal_root):
         SurrealDataset(tmp_path, smpl=tmp_path / "basicModel_f.pkl")
     with pytest.raises(InputError, match="no SURREAL clips"):
         SurrealDataset(tmp_path, smpl=write_fake_smpl(tmp_path / "smpl.npz"))
+
+
+def test_a_video_of_another_size_is_refused_from_its_header(tmp_path):
+    """Issue #15: a frame's size is checked from the stream's header, before anything is decoded."""
+    import imageio.v3 as iio
+    from mould.datasets.surreal import _read_frame
+
+    iio.imwrite(tmp_path / "v.mp4", np.zeros((2, 480, 640, 3), np.uint8), plugin="pyav", codec="libx264", fps=25)
+    with pytest.raises(InputError, match="a video of 640x480, expected 320x240"):
+        _read_frame(tmp_path / "v.mp4", 0)

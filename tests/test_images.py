@@ -118,3 +118,17 @@ def test_mask_file_must_match_the_photo(tmp_path):
     mask[10:30, 5:25] = 255
     Image.fromarray(mask).save(tmp_path / "m2.png")
     assert np.array_equal(load_mask(tmp_path / "m2.png", (40, 30)), mask > 0)
+
+
+def test_alpha_with_a_thin_transparent_border_is_not_a_mask(tmp_path):
+    """Issue #15: an alpha 1.09 % transparent was taken as a mask, and the whole background was meshed."""
+    rgba = np.dstack([_gradient(512, 512), np.full((512, 512), 255, np.uint8)])
+    rgba[:, :3, 3] = 0  # a 3-pixel transparent strip at the left edge: 3 / 512 = 0.59 %
+    rgba[:3, :, 3] = 0  # and at the top: 1.17 % in all
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    photo = load_photo(tmp_path / "a.png")
+    assert 0.0109 < float((photo.alpha < 128).mean()) < 0.012
+    assert photo.alpha_mask() is None
+    rgba[:, :200, 3] = 0  # a real cut-out: 39 % transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "b.png")
+    assert load_photo(tmp_path / "b.png").alpha_mask() is not None

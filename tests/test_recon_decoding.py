@@ -43,7 +43,7 @@ def test_encode_then_decode_gives_watertight_textured_meshes(body_files, capsys)
     texture = ["--texture", str(folder / "crop.png")]
     assert main(["decode", str(folder / "body.npz"), "-o", str(folder / "out" / "body.obj"), *texture]) == 0
     assert "watertight" in capsys.readouterr().out
-    assert sorted(p.name for p in (folder / "out").iterdir()) == ["body.mtl", "body.obj", "body.png"]
+    assert sorted(p.name for p in (folder / "out").iterdir()) == ["body.mtl", "body.obj", "body_texture.png"]
     check_output(folder / "out" / "body.obj", vertices, faces, textured=True)
     for suffix in (".ply", ".glb"):
         target = folder / "out" / f"body{suffix}"

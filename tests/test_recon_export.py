@@ -39,7 +39,7 @@ def same_shape(vertices: np.ndarray, mesh: Mesh) -> None:
 
 def test_obj_round_trip(tmp_path, textured):
     written = write_mesh(tmp_path / "person.obj", textured)
-    assert sorted(p.name for p in written) == ["person.mtl", "person.obj", "person.png"]
+    assert sorted(p.name for p in written) == ["person.mtl", "person.obj", "person_texture.png"]
     loaded = trimesh.load(tmp_path / "person.obj", process=False)
     same_shape(loaded.vertices, textured)
     assert loaded.visual.kind == "texture" and loaded.visual.uv.shape == (len(loaded.vertices), 2)

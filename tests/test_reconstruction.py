@@ -80,8 +80,8 @@ def test_one_photo_gives_meshes_preview_mould_and_report(tmp_path, checkpoint, c
         "person.npz",
         "person.obj",
         "person.ply",
-        "person.png",
         "person_preview.png",
+        "person_texture.png",
         "report.json",
     ]
     report = json.loads((out / "report.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -44,4 +45,31 @@ def test_unpack_refuses_a_file_that_is_not_packed_in_one_line(tmp_path):
         [sys.executable, str(TOOL), "unpack", str(tmp_path / "out"), str(junk)], capture_output=True, text=True
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "not a packed sample file" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unpack_refuses_a_decompression_bomb_and_a_lying_header(tmp_path, monkeypatch):
+    """Issue #15: the whole LZMA stream was decompressed, then numpy believed the arrays' headers."""
+    import importlib.util
+    import lzma
+    import zipfile
+
+    import pytest
+    from bad_samples import npy_header
+
+    from mould.errors import InputError
+
+    spec = importlib.util.spec_from_file_location("pack_samples", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(tool, "MAX_UNPACKED_BYTES", 1 << 20)
+    (tmp_path / "bomb.mpk").write_bytes(lzma.compress(bytes(2 << 20)))  # 2 MiB of zeros in 400 bytes
+    with pytest.raises(ValueError, match="decompresses to more than"):
+        tool.unpack(tmp_path / "bomb.mpk", tmp_path / "out")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("visible.npy", npy_header((100_000, 100_000, 100)) + bytes(8))
+    (tmp_path / "lying.mpk").write_bytes(lzma.compress(buffer.getvalue()))
+    with pytest.raises(InputError, match="lying.mpk: refused: array 'visible'"):
+        tool.unpack(tmp_path / "lying.mpk", tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -28,6 +28,9 @@ import numpy as np
 
 STEP = 0.0005
 """Metres per stored depth unit."""
+MAX_UNPACKED_BYTES = 4 << 30
+"""A packed file decompresses to at most this (4 GiB, ~14,000 samples at 256²; unpacking holds one file in
+memory): an LZMA stream of a few kB can claim terabytes. Pack more ``--parts`` for more samples."""
 
 
 def _encode_depth(depth: np.ndarray, mask: np.ndarray, reference: float) -> np.ndarray:
@@ -80,16 +83,32 @@ def pack(folder: Path, names: list[str], output: Path) -> int:
     return len(names)
 
 
+def _crop(jpeg: bytes, resolution: int) -> np.ndarray:
+    """A packed crop: (N, N, 3) uint8, its size checked from the JPEG header before it is decoded."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(jpeg)) as image:
+        if image.size != (resolution, resolution):
+            raise ValueError(f"a {image.size[0]}x{image.size[1]} crop where {resolution}x{resolution} is expected")
+        return np.asarray(image.convert("RGB"))
+
+
 def unpack(archive: Path, folder: Path) -> int:
     """Write the samples packed in ``archive`` into ``folder``; returns their count."""
-    import imageio.v3 as iio
     from mould.datasets.samples import write_sample
 
     from mould.camera import Camera
     from mould.container import Mould
+    from mould.limits import SizeLimits
+    from mould.npz import NpzArchive
 
-    with np.load(io.BytesIO(lzma.decompress(archive.read_bytes())), allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
+    decompressor = lzma.LZMADecompressor()
+    unpacked = decompressor.decompress(archive.read_bytes(), max_length=MAX_UNPACKED_BYTES)
+    if not decompressor.eof:
+        raise ValueError(f"{archive}: decompresses to more than {MAX_UNPACKED_BYTES / 2**30:.0f} GiB")
+    limits = SizeLimits(npz_bytes=MAX_UNPACKED_BYTES)
+    with NpzArchive(io.BytesIO(unpacked), limits, name=str(archive)) as packed:  # headers checked first
+        arrays = packed.read_all()
     folder.mkdir(parents=True, exist_ok=True)
     ends = np.cumsum(arrays["jpeg_size"])
     for index, name in enumerate(arrays["name"]):
@@ -111,7 +130,7 @@ def unpack(archive: Path, folder: Path) -> int:
             mask=mask,
             camera=camera,
         )
-        image = iio.imread(arrays["jpeg"][ends[index] - arrays["jpeg_size"][index] : ends[index]].tobytes())
+        image = _crop(arrays["jpeg"][ends[index] - arrays["jpeg_size"][index] : ends[index]].tobytes(), resolution)
         write_sample(folder, str(name), mould, image, {"source": f"packed {archive.name}"})
     return len(arrays["name"])
 
@@ -133,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from concurrent.futures import ProcessPoolExecutor
 
+    from mould.errors import MouldError
+
     if args.command == "pack":
         from mould.datasets.samples import sample_names
 
@@ -148,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
                 count = sum(pool.map(unpack, args.archives, [args.folder] * len(args.archives)))
-        except (OSError, lzma.LZMAError, KeyError, ValueError) as error:
+        except (OSError, lzma.LZMAError, KeyError, ValueError, MouldError) as error:
             print(f"pack_samples unpack: error: not a packed sample file ({error})", file=sys.stderr)
             return 2
         print(f"unpacked {count} samples into {args.folder}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mould.benchmarks.timings import timings
+from mould.checks import check_option
 from mould.errors import InputError
 from mould.machine import describe_machine
 from mould.tolerances import DEFAULT_TOLERANCES
@@ -30,8 +31,7 @@ class BenchEncodeConfig:
         in_range = all(tol.min_resolution <= r <= tol.max_resolution for r in self.resolutions)
         if not self.resolutions or not in_range:
             raise InputError(f"--resolutions: expected sides from {tol.min_resolution} to {tol.max_resolution}")
-        if self.repeats < 1:
-            raise InputError(f"--repeats: expected >= 1, got {self.repeats}")
+        check_option("--repeats", self.repeats, 1, 10_000)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
+from mould.files import check_output_file, check_output_folder, output_folder
+from mould.limits import LIMITS
 from mould.machine import describe_machine
 
 
@@ -33,9 +36,12 @@ class BenchMeshConfig:
     """Also write the figures as JSON here."""
 
     def __post_init__(self) -> None:
-        for name in ("count", "repeats", "samples"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name}: expected >= 1, got {getattr(self, name)}")
+        check_option("--count", self.count, 1, 1000)
+        check_option("--repeats", self.repeats, 1, 10_000)
+        check_option("--seed", self.seed, 0, 2**63 - 1)
+        check_option("--samples", self.samples, 1000, LIMITS.metric_samples)
+        if self.json is not None:
+            check_output_file(self.json)
         if not 16 <= self.resolution <= 2048:
             raise InputError(f"--resolution: expected 16 to 2048, got {self.resolution}")
         if not self.depths or not all(4 <= d <= 12 for d in self.depths):
@@ -106,6 +112,8 @@ def bench_mesh(config: BenchMeshConfig, echo: Callable[[str], None]) -> list[Mes
     from mould.recon.mesh import mould_to_mesh, topology
     from mould.recon.metrics import MetricConfig, compare_meshes
 
+    if config.json is not None:  # before the work, which takes minutes
+        check_output_folder(config.json.parent, config.json)
     bodies = benchmark_bodies(config.count, config.seed)
     moulds = [
         (encode_mesh(v, f, frame_points(v, config.resolution), normals=True).mould, v, f) for _, v, f in bodies
@@ -146,7 +154,7 @@ def bench_mesh(config: BenchMeshConfig, echo: Callable[[str], None]) -> list[Mes
     if config.json is not None:
         from mould.files import write_atomic
 
-        config.json.parent.mkdir(parents=True, exist_ok=True)
+        output_folder(config.json.parent, config.json)
         report = {
             "resolution": config.resolution,
             "bodies": [name for name, _, _ in bodies],

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mould.benchmarks.timings import Timing, timings
+from mould.checks import check_option
 from mould.errors import InputError
 from mould.machine import describe_machine
+from mould.tolerances import DEFAULT_TOLERANCES
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,10 @@ class BenchModelConfig:
     def __post_init__(self) -> None:
         if not self.configs:
             raise InputError("--configs: expected at least one model size")
-        for name in ("resolution", "repeats", "threads"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name}: expected >= 1, got {getattr(self, name)}")
-        if self.train_batch < 0:
-            raise InputError(f"--train-batch: expected >= 0, got {self.train_batch}")
+        check_option("--resolution", self.resolution, 1, DEFAULT_TOLERANCES.max_resolution)
+        check_option("--repeats", self.repeats, 1, 10_000)
+        check_option("--threads", self.threads, 1, 1024)
+        check_option("--train-batch", self.train_batch, 0, 4096)
 
 
 @dataclass(frozen=True)

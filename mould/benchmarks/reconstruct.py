@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mould.checks import check_option
 from mould.errors import InputError
 from mould.machine import describe_machine
+from mould.recon.mesh import MESHERS, Mesher
 
 STAGES = ("load", "crop", "predict", "mesh", "texture")
 """The pipeline's timed stages (:attr:`mould.reconstruction.pipeline.ImageReport.timings`), export apart."""
@@ -25,16 +27,15 @@ class BenchReconstructConfig:
     """A folder of photos; default: ``count`` fresh synthetic samples (seed 123) at 256²."""
     count: int = 50
     """Photos in the batch."""
-    meshers: tuple[str, ...] = ("stitch", "poisson")
+    meshers: tuple[Mesher, ...] = ("stitch", "poisson")
     """Meshers to time."""
     checkpoint: Path | None = None
     """Weights (a .safetensors file or a training run folder); default: the shipped model."""
 
     def __post_init__(self) -> None:
-        if self.count < 1:
-            raise InputError(f"--count: expected >= 1, got {self.count}")
-        if not self.meshers or not set(self.meshers) <= {"stitch", "poisson"}:
-            raise InputError("--meshers: expected stitch and/or poisson")
+        check_option("--count", self.count, 1, 10_000)
+        if not self.meshers or not set(self.meshers) <= set(MESHERS):
+            raise InputError(f"--meshers: expected some of {', '.join(MESHERS)}")
 
 
 @dataclass(frozen=True)

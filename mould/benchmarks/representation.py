@@ -22,15 +22,16 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
+from mould.checks import check_option
 from mould.errors import InputError, MouldError
+from mould.limits import LIMITS
+from mould.recon.mesh import MESHERS, Mesher
 
 log = logging.getLogger(__name__)
 
-Mesher = Literal["stitch", "poisson"]
 
 TALK_DIMENSIONALITIES = (64, 256, 1_024, 4_096, 16_384, 131_072, 1_048_576, 8_388_608)
 """The dimensionalities of the table in the Moulding Humans talk (DEVIEW 2019)."""
@@ -76,14 +77,13 @@ class BenchRepresentationConfig:
     """Draw the log-log PNG."""
 
     def __post_init__(self) -> None:
-        if self.count < 1:
-            raise InputError(f"--count: expected >= 1, got {self.count}")
-        if self.mesher not in ("stitch", "poisson"):
+        check_option("--count", self.count, 1, 1000)
+        check_option("--seed", self.seed, 0, 2**63 - 1)
+        if self.mesher not in MESHERS:
             raise InputError(f"--mesher: expected stitch or poisson, got {self.mesher}")
         if not self.dimensionalities or min(self.dimensionalities) < 8 or max(self.dimensionalities) > 2**25:
             raise InputError("--dimensionalities: expected values from 8 to 33,554,432")
-        if self.samples < 1000:
-            raise InputError(f"--samples: expected >= 1000, got {self.samples}")
+        check_option("--samples", self.samples, 1000, LIMITS.metric_samples)
         if self.meshes is not None and not self.meshes.is_dir():
             raise InputError(f"--meshes: {self.meshes} is not a folder")
 

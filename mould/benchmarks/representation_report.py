@@ -170,13 +170,14 @@ def bench_representation(config: BenchRepresentationConfig, echo: Callable[[str]
 
     ``echo`` receives a line per mesh, the table, and the files written.
     """
-    from mould.files import write_atomic
+    from mould.files import check_output_folder, output_folder, write_atomic
 
+    check_output_folder(config.outdir)  # before the work, which takes minutes
     report = run_experiment(config, echo)
     table = representation_table(report, config.mesher)
     echo("")
     echo(table)
-    config.outdir.mkdir(parents=True, exist_ok=True)
+    output_folder(config.outdir)
     dims = list(report.dimensionalities)
     content = {
         "mesher": config.mesher,

@@ -12,15 +12,15 @@ import argparse
 import dataclasses
 import functools
 from pathlib import Path
-from typing import get_args
 
 from mould.benchmarks.encode import BenchEncodeConfig, bench_encode
 from mould.benchmarks.mesh import BenchMeshConfig, bench_mesh
 from mould.benchmarks.model import BenchModelConfig, bench_model
 from mould.benchmarks.reconstruct import BenchReconstructConfig, bench_reconstruct
-from mould.benchmarks.representation import BenchRepresentationConfig, Mesher
+from mould.benchmarks.representation import BenchRepresentationConfig
 from mould.benchmarks.representation_report import bench_representation
 from mould.benchmarks.synth import BenchSynthConfig, bench_synth
+from mould.recon.mesh import MESHERS
 
 _echo = functools.partial(print, flush=True)  # a bench's lines appear as they are measured, also in a pipe
 
@@ -143,9 +143,7 @@ def _add_representation(subparsers: argparse._SubParsersAction) -> None:
         default=default.seed,
         help="seed of the bodies' phenotypes and poses (default %(default)s)",
     )
-    p.add_argument(
-        "--mesher", choices=get_args(Mesher), default=default.mesher, help="mould mesher (default %(default)s)"
-    )
+    p.add_argument("--mesher", choices=MESHERS, default=default.mesher, help="mould mesher (default %(default)s)")
     p.add_argument(
         "--dimensionalities",
         type=int,

@@ -7,7 +7,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
+from mould.limits import LIMITS
+from mould.recon.metrics import MetricConfig
 
 
 @dataclass(frozen=True)
@@ -18,18 +21,19 @@ class CompareConfig:
     """First mesh (e.g. the reconstruction), metres."""
     mesh_b: Path
     """Second mesh (e.g. the ground truth), metres, same frame."""
-    samples: int = 100_000
+    samples: int = MetricConfig.samples
     """Surface points sampled on each mesh."""
-    seed: int = 0
+    seed: int = MetricConfig.seed
     """Sampling seed: the same seed gives the same figures."""
-    tau_mm: float = 5.0
+    tau_mm: float = MetricConfig.tau * 1000
     """F-score threshold in millimetres."""
     as_json: bool = False
     """Print JSON instead of a table."""
 
     def __post_init__(self) -> None:
-        if self.samples < 100:
-            raise InputError(f"--samples: expected >= 100, got {self.samples}")
+        check_option("--samples", self.samples, 100, LIMITS.metric_samples)
+        check_option("--seed", self.seed, 0, 2**63 - 1)
+        check_option("--tau", self.tau_mm, 0, 1e6)
         if not self.tau_mm > 0:
             raise InputError(f"--tau: expected > 0 mm, got {self.tau_mm}")
 
@@ -44,9 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("mesh_a", type=Path, help="first mesh (PLY, OBJ, STL, OFF, GLB), e.g. the reconstruction")
     p.add_argument("mesh_b", type=Path, help="second mesh, e.g. the ground truth")
-    p.add_argument("--samples", type=int, default=100_000, help="surface points per mesh (default 100000)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--tau", type=float, default=5.0, help="F-score threshold in mm (default 5)")
+    p.add_argument(
+        "--samples", type=int, default=CompareConfig.samples, help="surface points per mesh (default %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=CompareConfig.seed, help="sampling seed (default %(default)s)")
+    p.add_argument(
+        "--tau", type=float, default=CompareConfig.tau_mm, help="F-score threshold in mm (default %(default)s)"
+    )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(run=run)
 

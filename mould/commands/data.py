@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mould.errors import InputError
+from mould.files import check_output_file
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class DataShowConfig:
     def __post_init__(self) -> None:
         if self.output.suffix.lower() != ".png":
             raise InputError(f"{self.output}: the contact sheet must be a .png file")
+        check_output_file(self.output)
         if not 1 <= self.count <= 1000:
             raise InputError(f"--count: expected 1 to 1000, got {self.count}")
         if not 1 <= self.columns <= 50:
@@ -50,9 +52,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     show.add_argument("folder", type=Path, help="folder of samples (NAME.png, NAME.npz, NAME.json)")
     show.add_argument("-o", "--output", type=Path, required=True, help="output contact sheet (.png)")
-    show.add_argument("--count", type=int, default=8, help="samples to show, spread over the folder (default 8)")
-    show.add_argument("--columns", type=int, default=2, help="samples per row (default 2)")
-    show.add_argument("--panel", type=int, default=128, help="panel side in pixels (default 128)")
+    show.add_argument(
+        "--count",
+        type=int,
+        default=DataShowConfig.count,
+        help="samples to show, spread over the folder (default %(default)s)",
+    )
+    show.add_argument(
+        "--columns", type=int, default=DataShowConfig.columns, help="samples per row (default %(default)s)"
+    )
+    show.add_argument(
+        "--panel", type=int, default=DataShowConfig.panel, help="panel side in pixels (default %(default)s)"
+    )
     stats = actions.add_parser(
         "stats",
         help="figures of folders side by side: mask area, depth spread, views, poses, garments, hair",
@@ -78,10 +89,11 @@ def run(args: argparse.Namespace) -> int:
     import imageio.v3 as iio
 
     from mould.datasets.sheet import contact_sheet
-    from mould.files import write_atomic
+    from mould.files import check_output_folder, output_folder, write_atomic
 
+    check_output_folder(config.output.parent, config.output)
     sheet, shown = contact_sheet(config.folder, config.count, columns=config.columns, panel=config.panel)
-    config.output.parent.mkdir(parents=True, exist_ok=True)
+    output_folder(config.output.parent, config.output)
     data = iio.imwrite("<bytes>", sheet, extension=".png")
     write_atomic(config.output, lambda handle: handle.write(data))
     print(f"wrote {config.output}: {len(shown)} samples ({sheet.shape[1]}x{sheet.shape[0]} px)")

@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="mould (.npz) -> watertight textured mesh (.obj/.ply/.glb), or oriented points (--points)",
         description="Decode a mould into one watertight mesh in the mould's world frame (metres), so the "
         "decoding of an encoded mesh overlays that mesh. The format follows the output's extension: .obj "
-        "(+ .mtl + .png texture), .ply (vertex colours) or .glb (embedded texture). The texture is the "
+        "(+ .mtl + _texture.png), .ply (vertex colours) or .glb (embedded texture). The texture is the "
         "mould's crop (or --texture); the back is coloured by --back-texture.",
     )
     p.add_argument("mould", type=Path, help="input mould file (.npz)")

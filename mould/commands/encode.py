@@ -6,7 +6,10 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.camera import CAMERA_KINDS
+from mould.checks import check_option
 from mould.errors import InputError
+from mould.files import check_output_file, output_folder
 from mould.tolerances import DEFAULT_TOLERANCES
 
 
@@ -37,12 +40,15 @@ class EncodeConfig:
             raise InputError(
                 f"--resolution: expected {tol.min_resolution} to {tol.max_resolution}, got {self.resolution}"
             )
-        if self.camera not in ("perspective", "orthographic"):
+        if self.camera not in CAMERA_KINDS:
             raise InputError(f"--camera: expected perspective or orthographic, got {self.camera}")
+        check_option("--yaw", self.yaw)
+        check_option("--elevation", self.elevation, -90, 90)
         if not 0 <= self.margin < 0.5:
             raise InputError(f"--margin: expected 0 <= margin < 0.5, got {self.margin}")
         if self.output.suffix.lower() != ".npz":
             raise InputError(f"{self.output}: the output must be a .npz file")
+        check_output_file(self.output)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,16 +61,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("mesh", type=Path, help="input mesh (PLY, OBJ, STL, OFF, GLB) in metres, +Y up")
     p.add_argument("-o", "--output", type=Path, required=True, help="output mould file (.npz)")
-    p.add_argument("--resolution", type=int, default=256, help="crop side in pixels, 8 to 4096 (default 256)")
+    tol = DEFAULT_TOLERANCES
     p.add_argument(
-        "--camera",
-        choices=("perspective", "orthographic"),
-        default="perspective",
-        help="projection (default perspective)",
+        "--resolution",
+        type=int,
+        default=EncodeConfig.resolution,
+        help=f"crop side in pixels, {tol.min_resolution} to {tol.max_resolution} (default %(default)s)",
     )
-    p.add_argument("--yaw", type=float, default=0.0, help="camera turn about +Y in degrees (default 0: from +Z)")
-    p.add_argument("--elevation", type=float, default=0.0, help="camera elevation in degrees (default 0)")
-    p.add_argument("--margin", type=float, default=0.1, help="free border as a fraction of the crop (default 0.1)")
+    p.add_argument(
+        "--camera", choices=CAMERA_KINDS, default=EncodeConfig.camera, help="projection (default %(default)s)"
+    )
+    p.add_argument(
+        "--yaw",
+        type=float,
+        default=EncodeConfig.yaw,
+        help="camera turn about +Y in degrees (default %(default)s: from +Z)",
+    )
+    p.add_argument(
+        "--elevation",
+        type=float,
+        default=EncodeConfig.elevation,
+        help="camera elevation in degrees (default %(default)s)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=EncodeConfig.margin,
+        help="free border as a fraction of the crop (default %(default)s)",
+    )
     p.add_argument(
         "--no-normals", dest="normals", action="store_false", help="do not store the ground-truth face normals"
     )
@@ -101,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{config.mesh}: {error}") from None
     if not encoding.mould.mask.any():
         raise InputError(f"{config.mesh}: no pixel of the crop sees the mesh")
+    output_folder(config.output.parent, config.output)
     try:
-        config.output.parent.mkdir(parents=True, exist_ok=True)
         encoding.mould.save(config.output)
     except OSError as error:  # a folder that is a file, no permission, a full disk
         raise InputError(f"{config.output}: cannot write ({error.strerror or error})") from None

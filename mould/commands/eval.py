@@ -11,6 +11,10 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from mould.devices import DEVICES
+    from mould.evaluation.config import EvalConfig
+    from mould.recon.mesh import MESHERS
+
     p = subparsers.add_parser(
         "eval",
         help="score a checkpoint on a folder of samples (depth L1, silhouette IoU, mesh distances)",
@@ -28,21 +32,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, type=Path, metavar="DIR", help="folder of samples to score")
     p.add_argument("--out", type=Path, metavar="REPORT_DIR", help="report folder (default ./eval-<data folder>)")
-    p.add_argument("--mesher", choices=("poisson", "stitch"), default="poisson", help="default poisson")
+    p.add_argument(
+        "--mesher",
+        choices=MESHERS,
+        default=EvalConfig.mesher,
+        help="mesher of the mesh scores (default %(default)s)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="score only the first N samples (by name)")
     p.add_argument("--no-meshes", dest="meshes", action="store_false", help="depth and silhouette scores only")
     p.add_argument(
         "--mesh-samples",
         type=int,
-        default=100_000,
-        help="surface points per mesh for the mesh scores (default 100000; fewer is faster)",
+        default=EvalConfig.mesh_samples,
+        help="surface points per mesh for the mesh scores (default %(default)s; fewer is faster)",
     )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto (CUDA if any)")
+    p.add_argument(
+        "--device", choices=DEVICES, default=EvalConfig.device, help="where the network runs (default %(default)s)"
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mould.evaluation.evaluate import EvalConfig
+    from mould.evaluation.config import EvalConfig
 
     config = EvalConfig(
         checkpoint=args.checkpoint,

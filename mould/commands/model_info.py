@@ -6,7 +6,9 @@ import argparse
 import json
 from dataclasses import dataclass
 
+from mould.checks import check_option
 from mould.errors import InputError
+from mould.tolerances import DEFAULT_TOLERANCES
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,7 @@ class ModelInfoConfig:
     """Print one JSON object instead of a table."""
 
     def __post_init__(self) -> None:
-        if self.resolution < 1:
-            raise InputError(f"--resolution: expected a positive crop side, got {self.resolution}")
+        check_option("--resolution", self.resolution, 1, DEFAULT_TOLERANCES.max_resolution)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "size, or of --config.",
     )
     p.add_argument("--config", default=None, help="one model size: paper, small or tiny (default: all)")
-    p.add_argument("--resolution", type=int, default=256, help="crop side for the FLOP count (default 256)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=ModelInfoConfig.resolution,
+        help="crop side for the FLOP count (default %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
 

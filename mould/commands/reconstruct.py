@@ -12,8 +12,10 @@ from mould.errors import InputError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from mould.devices import DEVICES
+    from mould.recon.mesh import MESHERS
     from mould.recon.texture import BACK_TEXTURES
-    from mould.reconstruction.config import ReconstructConfig
+    from mould.reconstruction.config import MESH_FORMATS, ReconstructConfig
 
     p = subparsers.add_parser(
         "reconstruct",
@@ -29,14 +31,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--outdir", type=Path, required=True, help="output folder (created if missing)")
     p.add_argument(
         "--format",
-        default="obj,ply,glb",
-        help="comma-separated mesh formats among obj, ply, glb (default obj,ply,glb)",
+        default=",".join(ReconstructConfig.formats),
+        help=f"comma-separated mesh formats among {', '.join(MESH_FORMATS)} (default %(default)s)",
     )
     p.add_argument(
         "--mesher",
-        choices=("poisson", "stitch"),
-        default="stitch",
-        help="stitch (default: the two maps stitched at the silhouette, ~0.03 s) or poisson (smoother, ~0.8 s)",
+        choices=MESHERS,
+        default=ReconstructConfig.mesher,
+        help="stitch (the two maps stitched at the silhouette, ~0.03 s) or poisson (smoother, ~0.8 s); "
+        "default %(default)s",
     )
     p.add_argument(
         "--back-texture",
@@ -52,30 +55,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="model weights: a .safetensors file or a training run folder (default: the shipped model)",
     )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs")
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=ReconstructConfig.device,
+        help="where the network runs (default %(default)s)",
+    )
     p.add_argument("--mask", type=Path, default=None, help="person mask image for a single INPUT (white = person)")
     p.add_argument("--save-mould", action="store_true", help="also write the predicted mould (.npz)")
     p.add_argument("--no-preview", dest="preview", action="store_false", help="skip the preview PNG")
     p.add_argument(
         "--focal-factor",
         type=float,
-        default=50 / 36,
-        help="assumed focal length / the photo's long side (default 1.389: a 50 mm-equivalent lens)",
+        default=ReconstructConfig.focal_factor,
+        help="assumed focal length / the photo's long side (default %(default).3f: a 50 mm-equivalent lens)",
     )
-    p.add_argument("--distance", type=float, default=2.8, help="assumed camera distance in metres (default 2.8)")
+    p.add_argument(
+        "--distance",
+        type=float,
+        default=ReconstructConfig.distance,
+        help="assumed camera distance in metres (default %(default)s)",
+    )
     p.set_defaults(run=run)
-
-
-def prepare_outdir(outdir: Path) -> Path:
-    """Create the output folder and check it is writable; an error names it otherwise."""
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        probe = outdir / ".mould-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise InputError(f"{outdir}: cannot write to the output folder ({error.strerror or error})") from None
-    return outdir.resolve()
 
 
 def load_network(checkpoint: Path | None, device: str):
@@ -89,9 +90,9 @@ def load_network(checkpoint: Path | None, device: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from mould.files import write_atomic
+    from mould.files import output_folder, write_atomic
     from mould.reconstruction.config import ReconstructConfig
-    from mould.reconstruction.pipeline import Reconstructor, collect_inputs, run_batch
+    from mould.reconstruction.pipeline import REPORT_NAME, Reconstructor, collect_inputs, run_batch
 
     config = ReconstructConfig(
         outdir=args.outdir,
@@ -102,14 +103,17 @@ def run(args: argparse.Namespace) -> int:
         preview=args.preview,
         focal_factor=args.focal_factor,
         distance=args.distance,
+        device=args.device,
     )
     inputs = collect_inputs(args.inputs)
     if args.mask is not None and len(inputs) > 1:
         raise InputError("--mask: a mask file goes with a single input image")
     from mould.models.inference import resolve_device
 
-    device = str(resolve_device(args.device))
-    outdir = prepare_outdir(config.outdir)
+    device = str(resolve_device(config.device))
+    outdir = output_folder(config.outdir)
+    if (outdir / REPORT_NAME).is_dir():
+        raise InputError(f"{outdir / REPORT_NAME}: is a folder; the run's report goes there")
     config = ReconstructConfig(**{**config.__dict__, "outdir": outdir})
 
     clock = time.perf_counter()
@@ -143,9 +147,9 @@ def run(args: argparse.Namespace) -> int:
         "results": [r.__dict__ for r in reports],
     }
     text = json.dumps(summary, indent=1)
-    write_atomic(outdir / "report.json", lambda handle: handle.write(text.encode()))
+    write_atomic(outdir / REPORT_NAME, lambda handle: handle.write(text.encode()))
     print(
         f"{len(reports) - len(failed)} of {len(reports)} images reconstructed in {total:.1f} s "
-        f"({len(reports) / max(total, 1e-9):.2f} images/s); report: {outdir / 'report.json'}"
+        f"({len(reports) / max(total, 1e-9):.2f} images/s); report: {outdir / REPORT_NAME}"
     )
     return 1 if failed else 0

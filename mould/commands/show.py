@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mould.errors import InputError
+from mould.files import check_output_file, output_folder
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ShowConfig:
     def __post_init__(self) -> None:
         if self.output.suffix.lower() != ".png":
             raise InputError(f"{self.output}: the picture must be a .png file")
+        check_output_file(self.output)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from mould.preview import mould_figure, save_figure
 
     mould = Mould.load(config.mould)
+    output_folder(config.output.parent, config.output)
     try:
-        config.output.parent.mkdir(parents=True, exist_ok=True)
         save_figure(mould_figure(mould, title=config.mould.name), config.output)
     except OSError as error:  # a folder that is a file, no permission, a full disk
         raise InputError(f"{config.output}: cannot write ({error.strerror or error})") from None

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mould.checks import check_option
 from mould.errors import InputError
 
 
@@ -39,23 +40,21 @@ class SynthCommandConfig:
     views: str = "photo"
     """Camera yaw distribution (see ``SynthConfig.views``)."""
     device: str = "cpu"
-    """Where samples are built and rendered: ``cpu`` (one sample at a time per worker) or ``cuda`` (batches)."""
+    """Where samples are built and rendered: ``cpu`` or ``cuda`` (batches on the GPU)."""
     batch: int | None = None
     """Samples rendered at once (default: 1 on the CPU, each worker making whole samples; 128 on a GPU)."""
 
     def __post_init__(self) -> None:
         if self.device not in ("cpu", "cuda"):
             raise InputError(f"--device: expected cpu or cuda, got {self.device}")
-        if self.batch is not None and self.batch < 1:
-            raise InputError(f"--batch: expected >= 1, got {self.batch}")
-        if self.count < 1:
-            raise InputError(f"--count: expected >= 1, got {self.count}")
+        if self.batch is not None:
+            check_option("--batch", self.batch, 1, 65_536)
+        check_option("--count", self.count, 1, 100_000_000)
         if not 16 <= self.resolution <= 2048:
             raise InputError(f"--resolution: expected 16 to 2048, got {self.resolution}")
         if not 1 <= self.workers <= 256:
             raise InputError(f"--workers: expected 1 to 256, got {self.workers}")
-        if self.seed < 0:
-            raise InputError(f"--seed: expected >= 0, got {self.seed}")
+        check_option("--seed", self.seed, 0, 2**63 - 1)
         for name in ("clutter", "zoom_out"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InputError(

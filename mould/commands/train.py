@@ -11,6 +11,10 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from mould.devices import DEVICES
+    from mould.recon.mesh import MESHERS
+    from mould.training.config import PRECISIONS, TrainConfig
+
     p = subparsers.add_parser(
         "train",
         help="train the network on folders of samples (resumable, TensorBoard, torchrun)",
@@ -50,12 +54,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a loss option, repeatable: a field of mould.models.configs.LossConfig, e.g. hidden_term=thickness, "
         "coarse=0.5, coarse_scales=16,64, depth_min_extent=0.6, adversarial_share=0.2",
     )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto (CUDA if any)")
+    p.add_argument(
+        "--device", choices=DEVICES, default=TrainConfig.device, help="where training runs (default %(default)s)"
+    )
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16", "fp16"),
-        default="auto",
-        help="auto: bf16 (or fp16) autocast on GPU, fp32 on CPU",
+        choices=PRECISIONS,
+        default=TrainConfig.precision,
+        help="auto: bf16 (or fp16) autocast on GPU, fp32 on CPU (default %(default)s)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest checkpoint")
     p.add_argument(
@@ -69,7 +75,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--val-samples", type=int, help="samples scored per validation pass (default 64)")
     p.add_argument("--val-meshes", type=int, help="validation samples meshed for P2S (default 4)")
     p.add_argument(
-        "--val-mesher", choices=("stitch", "poisson"), help="mesher of the validation P2S (default stitch: fast)"
+        "--val-mesher",
+        choices=MESHERS,
+        help=f"mesher of the validation P2S (default {TrainConfig.val_mesher}: fast)",
     )
     p.add_argument("--ckpt-every", type=int, help="steps between checkpoints (default 500)")
     p.add_argument("--log-every", type=int, help="steps between loss records (default 10)")

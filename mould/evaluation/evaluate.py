@@ -23,60 +23,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
 from mould.datasets.views import view_band
 from mould.errors import InputError, MouldError
+from mould.evaluation.config import EvalConfig
 from mould.evaluation.pictures import batch_row
 from mould.evaluation.predictions import predict_batch, to_device
 from mould.evaluation.report import EvalReport, write_report
 from mould.evaluation.scores import back_colour_errors, mesh_scores
 
 log = logging.getLogger(__name__)
-
-Mesher = Literal["poisson", "stitch"]
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Options of ``mould eval``."""
-
-    checkpoint: Path | None
-    """A ``.safetensors`` checkpoint, a run folder (its latest checkpoint), or None (the shipped model)."""
-    data: Path
-    """A folder of samples (``mould synth`` or any :func:`~mould.datasets.samples.write_sample` writer)."""
-    out: Path
-    """The report folder; nothing is written outside it."""
-    mesher: Mesher = "poisson"
-    """How moulds become meshes for the mesh scores."""
-    limit: int | None = None
-    """Score only the first N samples (sorted by name); None: all."""
-    meshes: bool = True
-    """Compute the mesh scores (about 2 s a sample with Poisson); False: depth and silhouette only."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """``auto`` picks CUDA when available."""
-    batch_size: int = 8
-    """Samples per forward pass."""
-    mesh_samples: int = 100_000
-    """Surface points per mesh for the mesh scores (volume IoU draws twice as many); fewer is faster:
-    at 100,000 a sample costs ~9 s on 2 cores, mostly in the volume IoU."""
-
-    def __post_init__(self) -> None:
-        if self.mesher not in ("poisson", "stitch"):
-            raise InputError(f"--mesher: expected poisson or stitch, got {self.mesher}")
-        if self.limit is not None and self.limit < 1:
-            raise InputError(f"--limit: expected >= 1, got {self.limit}")
-        if self.batch_size < 1:
-            raise InputError(f"--batch-size: expected >= 1, got {self.batch_size}")
-        if self.mesh_samples < 1000:
-            raise InputError(f"--mesh-samples: expected >= 1000, got {self.mesh_samples}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
 
 
 def evaluate(config: EvalConfig) -> EvalReport:
@@ -86,6 +46,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
         InputError: a missing or bad checkpoint, a folder without samples, crops the model cannot take.
     """
     from mould.datasets.samples import sample_names
+    from mould.files import check_output_folder
     from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
 
     started = time.perf_counter()
@@ -95,6 +56,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     if not names:
         raise InputError(f"{config.data}: no samples found")
     names = names[: config.limit] if config.limit else names
+    check_output_folder(config.out)  # before the work: a report folder that cannot be written fails now
     from mould.models.inference import resolve_device
 
     device = resolve_device(config.device)

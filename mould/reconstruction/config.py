@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mould.checks import check_option
+from mould.devices import DEVICES, Device
 from mould.errors import InputError
 from mould.recon.export import MESH_EXTENSIONS
 from mould.recon.mesh import MESHERS, Mesher
@@ -57,10 +59,14 @@ class ReconstructConfig:
     """Assumed focal length as a multiple of the photo's long side (50 mm-equivalent lens)."""
     distance: float = 2.8
     """Assumed camera-to-person distance in metres (the depth reference)."""
+    device: Device = "auto"
+    """Where the network runs (:mod:`mould.devices`)."""
     crop: CropConfig = field(default_factory=CropConfig)
     """How the person is framed."""
 
     def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise InputError(f"--device: expected one of {', '.join(DEVICES)}, got {self.device}")
         unknown = set(self.formats) - set(MESH_FORMATS)
         if unknown or not self.formats:
             known, given = ", ".join(MESH_FORMATS), ",".join(self.formats)
@@ -71,5 +77,7 @@ class ReconstructConfig:
             raise InputError(
                 f"--back-texture: expected one of {', '.join(BACK_TEXTURES)}, got {self.back_texture}"
             )
+        check_option("--focal-factor", self.focal_factor, 0, 1000)
+        check_option("--distance", self.distance, 0, 1e6)
         if not (self.focal_factor > 0 and self.distance > 0):
             raise InputError("--focal-factor and --distance must be positive")

@@ -34,6 +34,9 @@ from mould.reconstruction.person import NoPersonFound, find_person
 
 log = logging.getLogger(__name__)
 
+REPORT_NAME = "report.json"
+"""The run's report, in the output folder."""
+
 
 @dataclass
 class ImageReport:
@@ -69,16 +72,32 @@ def collect_inputs(inputs: Iterable[Path]) -> list[Path]:
     return found
 
 
-def output_stems(paths: list[Path]) -> list[str]:
-    """A safe, unique file stem per input: its own stem with odd characters replaced, ``_2``… on clashes."""
-    stems, seen = [], set()
+def output_names(stem: str, config: ReconstructConfig) -> list[str]:
+    """Every file name :meth:`Reconstructor.run_one` may write for the photo named ``stem``."""
+    from mould.recon.export import output_paths
+
+    names = [path.name for fmt in config.formats for path in output_paths(Path(f"{stem}.{fmt}"))]
+    return names + [f"{stem}.npz"] * config.save_mould + [f"{stem}_preview.png"] * config.preview
+
+
+def output_stems(paths: list[Path], config: ReconstructConfig) -> list[str]:
+    """A safe file stem per input, such that no output replaces an input or another output of the batch.
+
+    The stem is the input's own with odd characters replaced, then ``_2``, ``_3``… until none of its
+    outputs (:func:`output_names`, in ``config.outdir``) is an input of the batch, an output of an earlier
+    photo, or the run's ``report.json``: ``x.png`` reconstructed into its own folder keeps its photo, and
+    ``x.png`` beside ``x_preview.png`` cannot write over the other's files.
+    """
+    outdir = Path(config.outdir).resolve()
+    taken = {path.resolve() for path in paths} | {outdir / REPORT_NAME}
+    stems = []
     for path in paths:
         base = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem).lstrip(".") or "image"
         stem, count = base, 1
-        while stem in seen:
+        while (outputs := {(outdir / name).resolve() for name in output_names(stem, config)}) & taken:
             count += 1
             stem = f"{base}_{count}"
-        seen.add(stem)
+        taken |= outputs
         stems.append(stem)
     return stems
 
@@ -243,7 +262,7 @@ def run_batch(
     from tqdm import tqdm
 
     reports = []
-    stems = output_stems(inputs)
+    stems = output_stems(inputs, reconstructor.config)
     bar = tqdm(list(zip(inputs, stems)), desc="reconstruct", unit="image", disable=len(inputs) < 2, leave=False)
     for path, stem in bar:
         report = reconstructor.run_one(path, stem, mask)

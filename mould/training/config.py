@@ -11,10 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mould.checks import check_option
+from mould.devices import DEVICES, Device
 from mould.errors import InputError
+from mould.limits import LIMITS
+from mould.recon.mesh import MESHERS, Mesher
+
+MAX_BATCH_SIZE = 4096
+"""Samples per step and process: a 256² record is 3.9 MB, so 16 GB a batch (the paper used 16)."""
+MAX_PROCESSES = 1024
+"""Training processes under torchrun (128 machines of 8 GPUs); bounds a resumed state's sample count."""
+MAX_WORKERS = 64
+"""Data workers per training process: each is a process with its own copy of the dataset's state."""
+MAX_VAL_SAMPLES = 100_000
+"""Samples of one validation pass (each is a forward pass, and a meshing with --val-meshes)."""
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-Device = Literal["auto", "cpu", "cuda"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
 
 PRESETS: dict[str, dict[str, object]] = {
     # Per model size, the defaults that differ from TrainConfig's own; the command line overrides them.
@@ -85,7 +98,7 @@ class TrainConfig:
     """Validation samples scored per pass (evenly spread over the folder)."""
     val_meshes: int = 4
     """Of those, how many are meshed for the point-to-surface error (P2S)."""
-    val_mesher: Literal["poisson", "stitch"] = "stitch"
+    val_mesher: Mesher = "stitch"
     """Mesher of the validation P2S: ``stitch`` takes ~0.05 s a mould; ``poisson`` (``mould eval``'s
     default) took ~3 s of CPU a mould at 256² when measured, and the truth is meshed too."""
     ckpt_every: int = 500
@@ -104,33 +117,27 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.data:
             raise InputError("--data: expected at least one folder")
-        positive = ("steps", "batch_size", "val_every", "val_samples", "ckpt_every", "keep_checkpoints")
-        for name in (*positive, "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"--{name.replace('_', '-')}: expected >= 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "workers", "val_meshes"):
-            if getattr(self, name) is not None and int(getattr(self, name)) < 0:
-                raise InputError(f"--{name.replace('_', '-')}: expected >= 0, got {getattr(self, name)}")
+        most = LIMITS.training_steps
+        bounds = {  # option -> (low, high)
+            "steps": (1, most), "batch_size": (1, MAX_BATCH_SIZE), "warmup_steps": (0, most),
+            "val_every": (1, most), "val_samples": (1, MAX_VAL_SAMPLES), "val_meshes": (0, MAX_VAL_SAMPLES),
+            "ckpt_every": (1, most), "keep_checkpoints": (1, 1000), "log_every": (1, most),
+            "workers": (0, MAX_WORKERS), "threads": (1, 1024), "seed": (0, 2**63 - 1),
+            "min_lr_ratio": (0, 1), "grad_clip": (0, None), "adversarial_weight": (0, None),
+            "adversarial_start": (0, most),
+        }  # fmt: skip
+        for name, (low, high) in bounds.items():
+            check_option(f"--{name.replace('_', '-')}", getattr(self, name), low, high)
         for name in ("lr", "discriminator_lr"):
             value = getattr(self, name)
             if value is not None and not 0 < value < 1:
                 raise InputError(f"--{name.replace('_', '-')}: expected 0 < lr < 1, got {value}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise InputError(f"--min-lr-ratio: expected 0 to 1, got {self.min_lr_ratio}")
-        if self.val_mesher not in ("poisson", "stitch"):
-            raise InputError(f"--val-mesher: expected poisson or stitch, got {self.val_mesher}")
-        if self.grad_clip < 0:
-            raise InputError(f"--grad-clip: expected >= 0, got {self.grad_clip}")
-        if self.adversarial_weight is not None and not self.adversarial_weight >= 0:
-            raise InputError(f"--adversarial-weight: expected >= 0, got {self.adversarial_weight}")
-        if self.adversarial_start < 0:
-            raise InputError(f"--adversarial-start: expected >= 0, got {self.adversarial_start}")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+        if self.val_mesher not in MESHERS:
+            raise InputError(f"--val-mesher: expected one of {', '.join(MESHERS)}, got {self.val_mesher}")
+        if self.precision not in PRECISIONS:
             raise InputError(f"--precision: expected auto, fp32, bf16 or fp16, got {self.precision}")
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in DEVICES:
             raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"--threads: expected >= 1, got {self.threads}")
 
     @property
     def adversarial_step(self) -> int:

@@ -28,6 +28,7 @@ from mould.training import distributed as dist_tools
 from mould.training import run_info
 from mould.training import setup as train_setup
 from mould.training.config import TrainConfig
+from mould.training.fetch import BatchFetcher, DataFailure
 from mould.training.run_log import RunLog, RunningMeans
 from mould.training.state import (
     STATE_FORMAT,
@@ -36,7 +37,7 @@ from mould.training.state import (
     remove_stale_temporaries,
     save_training_checkpoint,
 )
-from mould.training.stop_signals import StopSignals, ignore_stop_signals
+from mould.training.stop_signals import StopSignals
 from mould.training.updater import Updater
 from mould.training.validation import Validator
 
@@ -129,6 +130,7 @@ class Trainer:
         train_setup.seed_everything(config.seed + 1 + processes.rank)  # per-rank streams from here on
         self.updater = Updater(self.model, self.discriminator, self.loss_config, config, self.precision, processes)
         self.step, self.consumed, self.elapsed_before = 0, 0, 0.0
+        self._saved_step = -1  # the step of the last checkpoint this session wrote or resumed from
         self._rng_to_restore = None
         if config.resume:
             self._resume(existing)
@@ -172,6 +174,7 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as error:
             raise InputError(f"{weights}: incompatible checkpoint ({str(error).splitlines()[0]})") from None
         self.step, self.consumed, self.elapsed_before = state["step"], state["consumed"], state["elapsed_s"]
+        self._saved_step = self.step
         if state["world_size"] == self.processes.world_size:
             self._rng_to_restore = state["rng"][self.processes.rank]
         else:
@@ -190,25 +193,17 @@ class Trainer:
     def _config_dict(self) -> dict:
         return json.loads(self.config.to_json())
 
-    def _loader(self) -> torch.utils.data.DataLoader:
-        from mould.training.sampler import EpochItems, StepBatchSampler
+    def _batches(self) -> BatchFetcher:
+        from mould.training.sampler import StepBatchSampler
 
         config, processes = self.config, self.processes
         sampler = StepBatchSampler(
             len(self.data.dataset), config.batch_size, config.steps - self.step, seed=config.seed,
             start=self.consumed, rank=processes.rank, world_size=processes.world_size,
         )  # fmt: skip
-        return torch.utils.data.DataLoader(
-            EpochItems(self.data.dataset),
-            batch_sampler=sampler,
-            num_workers=self.workers,
-            pin_memory=self.device.type == "cuda",
-            worker_init_fn=ignore_stop_signals,
-            collate_fn=self.data.collate,
-            # Its own generator: creating the iterator must not draw from torch's global RNG, or a resumed
-            # run would draw differently from an uninterrupted one.
-            generator=torch.Generator().manual_seed(config.seed),
-        )
+        cuda = self.device.type == "cuda"
+        fetcher = BatchFetcher(self.data.dataset, sampler, self.workers, cuda, config.seed, self.data.collate)
+        return self.data.batches(fetcher, self.device)
 
     # -- the loop -------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -275,21 +270,19 @@ class Trainer:
         )  # fmt: skip
         means = RunningMeans()
         interval_start, interval_steps, data_seconds = time.perf_counter(), 0, 0.0
-        iterator = self.data.batches(self._loader(), self.device)
-        stop = False
+        fetcher = self._batches()
+        stop, failure = False, None
         try:
             while self.step < config.steps and not stop:
                 started = time.perf_counter()
                 try:
-                    batch = next(iterator)
-                except (RuntimeError, StopIteration):
-                    if not self.signals.count:
-                        raise
-                    # A worker died (its signals are ignored, but SIGKILL cannot be). Under torchrun
-                    # the ranks may not agree on this step, so only a single process saves here.
-                    if not processes.distributed and self.step % config.ckpt_every:
+                    batch = next(fetcher)
+                except DataFailure as error:
+                    # A worker raised or died (its signals are ignored, but SIGKILL cannot be). Under
+                    # torchrun the ranks may not agree on this step, so only a single process saves here.
+                    if not processes.distributed and self._saved_step != self.step:
                         self._save()
-                    stop = True
+                    stop, failure = True, None if self.signals.count else error  # a signal's stop, or bad data
                     break
                 fetched = time.perf_counter()
                 batch = to_device(batch, self.device)
@@ -322,7 +315,10 @@ class Trainer:
                     interval_start = time.perf_counter()
         finally:
             bar.close()
-            del iterator
+            fetcher.close()
+        if failure is not None:
+            self._write_info("failed")
+            raise failure.stopped_at(self.step, saved=self._saved_step == self.step)
         if stop and processes.main:
             log.warning("interrupted: stopped at step %d with a checkpoint; --resume continues", self.step)
         return self.step < config.steps
@@ -356,6 +352,7 @@ class Trainer:
 
     def _save(self) -> None:
         rng = dist_tools.gather_objects(self.processes, capture_rng())
+        self._saved_step = self.step
         if not self.processes.main:
             return
         state = {

@@ -48,17 +48,26 @@ def environment(device, world_size: int, threads: int, precision: str) -> dict:
     return info
 
 
-def _git_commit() -> str | None:
-    """The commit of the mould source tree, when it is a git checkout (editable installs)."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=False,
+def _git_commit(root: Path | None = None) -> str | None:
+    """The commit of the mould source tree (or of ``root``), when it is a git checkout (editable installs),
+    with `` (modified)`` when tracked files differ from it.
+
+    Read-only: ``git status`` refreshes the index and rewrites it under ``.git/index.lock`` when files'
+    timestamps changed, which races with the user's own git commands in that checkout;
+    ``--no-optional-locks`` (and ``GIT_OPTIONAL_LOCKS=0`` for older gits) makes it write nothing.
+    """
+    root = Path(__file__).resolve().parents[2] if root is None else root
+    environment = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+
+    def git(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", "--no-optional-locks", "-C", str(root), *arguments],
+            capture_output=True, text=True, timeout=5, check=False, env=environment,
         )  # fmt: skip
+
+    try:
+        result = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     if result.returncode != 0:

@@ -84,13 +84,15 @@ class TrainingData:
 
         return collate
 
-    def batches(self, loader: torch.utils.data.DataLoader, device: torch.device):
-        """Iterate the loader's batches; draws of the stream are rendered on ``device`` ahead of the steps."""
+    def batches(self, fetcher, device: torch.device):
+        """The run's batches from a :class:`~mould.training.fetch.BatchFetcher` (itself, unless the stream's
+        draws must be rendered on ``device``: then ahead of the steps, :class:`~mould.datasets.stream.
+        DeviceBatches`). Either has ``close``."""
         if self.stream is None or self.stream.mode != "draws":
-            return iter(loader)
+            return fetcher
         from mould.datasets.stream import DeviceBatches
 
-        return DeviceBatches(loader, self.stream.config, device)
+        return DeviceBatches(fetcher, self.stream.config, device)
 
 
 def open_training_data(

@@ -16,6 +16,7 @@ always names a complete pair, whenever the process is killed.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 from pathlib import Path
@@ -25,7 +26,9 @@ import torch
 
 from mould.errors import InputError
 from mould.files import path_inside, write_atomic
+from mould.limits import LIMITS
 from mould.models.checkpoint import CHECKPOINT_STEM, LATEST, checkpoint_folder, run_checkpoint
+from mould.training.config import MAX_BATCH_SIZE, MAX_PROCESSES
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,10 @@ STATE_FORMAT = 1
 
 
 def checkpoint_stem(step: int) -> str:
-    """``step_000123``."""
+    """``step_000123``; a step must be >= 0 (a negative one would make names that :func:`prune_checkpoints`
+    never matches)."""
+    if int(step) < 0:
+        raise ValueError(f"step: expected >= 0, got {step}")
     return f"step_{int(step):06d}"
 
 
@@ -166,6 +172,7 @@ def load_training_state(path: str | os.PathLike) -> dict:
         InputError: unreadable, not a training state, or of another format version; names the file.
     """
     path = Path(path)
+    _check_state_size(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or disallowed content
@@ -176,7 +183,49 @@ def load_training_state(path: str | os.PathLike) -> dict:
     missing = set(training_state_keys()) - set(state)
     if missing:
         raise InputError(f"{path}: training state lacks {sorted(missing)}")
+    problem = _state_counters_problem(state)
+    if problem:
+        raise InputError(f"{path}: invalid training state: {problem}")
     return state
+
+
+def _check_state_size(path: Path) -> None:
+    """Refuse a state file over ``LIMITS.training_state_bytes``, on disk or as its zip directory declares
+    (torch's format is a zip archive whose tensors are members), before ``torch.load`` reads it."""
+    import zipfile
+
+    most = LIMITS.training_state_bytes
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    declared = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = max(declared, sum(info.file_size for info in archive.infolist()))
+    except (zipfile.BadZipFile, OSError):
+        pass  # not a zip archive: torch.load refuses it, in one line
+    if declared > most:
+        raise InputError(f"{path}: refused: {declared / 2**30:.3g} GiB, over {most / 2**30:.3g} GiB")
+
+
+def _state_counters_problem(state: dict) -> str | None:
+    """What is wrong with a state's step, sample count, time and process count, or None.
+
+    A step below 0 named checkpoints ``step_-00002`` that were never pruned; the sample count of a run is
+    at most its steps times the largest global batch."""
+
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    step, consumed, elapsed, world = (state[k] for k in ("step", "consumed", "elapsed_s", "world_size"))
+    if not (whole(step) and 0 <= step <= LIMITS.training_steps):
+        return f"step {step!r}: expected a whole number from 0 to {LIMITS.training_steps:,}"
+    if not (whole(world) and 1 <= world <= MAX_PROCESSES):
+        return f"world_size {world!r}: expected 1 to {MAX_PROCESSES}"
+    if not (whole(consumed) and 0 <= consumed <= step * MAX_BATCH_SIZE * MAX_PROCESSES):
+        return f"consumed {consumed!r}: expected a sample count from 0 to step x batch x processes"
+    if not (isinstance(elapsed, (int, float)) and math.isfinite(elapsed) and elapsed >= 0):
+        return f"elapsed_s {elapsed!r}: expected a time in seconds >= 0"
+    return None
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
