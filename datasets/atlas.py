@@ -20,6 +20,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 PARTS = {
     "torso": ("root", "pelvis.*", "spine*", "clavicle.*", "shoulder01.*"),
@@ -93,12 +94,12 @@ def _chain_coordinate(points: np.ndarray, joints: list[np.ndarray]) -> tuple[np.
 @functools.lru_cache(maxsize=1)
 def body_atlas() -> BodyAtlas:
     """The :class:`BodyAtlas` of anny's mesh (built once per process, ~0.1 s after the model)."""
-    from mould.datasets.bodies import anny_faces, anny_model, posed_bodies
+    from mould.datasets.bodies import anny_faces, body_bank, posed_bodies
 
-    model = anny_model()
-    labels = model.bone_labels
-    indices = model.vertex_bone_indices.cpu().numpy()
-    weights = model.vertex_bone_weights.cpu().numpy().astype(np.float64)
+    bank = body_bank()
+    labels = bank.bone_labels
+    indices = bank.skin_bones.numpy()
+    weights = bank.skin_weights.numpy().astype(np.float64)
     body = posed_bodies()
     rest, heads = body.vertices[0], body.bone_heads[0]
     count = len(rest)
@@ -145,14 +146,71 @@ def body_atlas() -> BodyAtlas:
 
 
 NOISE_VARIANTS = 8
-"""How many noise fields :func:`surface_noise` keeps per scale."""
+"""How many noise fields :func:`atlas_tensors` keeps per scale (folds and hair bumps need variety across
+samples, not a fresh field each time)."""
+NOISE_SCALES = (0.09, 0.04, 0.015)
+"""Feature sizes of the surface noise fields, metres: garment folds, hair bumps, curls."""
 
 
-@functools.lru_cache(maxsize=32)
-def surface_noise(scale: float, variant: int) -> np.ndarray:
-    """(V,) float64 smooth noise in about [-1, 1] over the body's rest surface, features ``scale`` metres
-    wide; ``variant`` (taken modulo :data:`NOISE_VARIANTS`) picks one of a few fields computed once per
-    process (folds and hair bumps need variety across samples, not a fresh field each time)."""
-    from mould.datasets.appearance import value_noise
+@dataclass(frozen=True, eq=False)
+class AtlasTensors:
+    """The atlas as float32 torch tensors on one device, and the weight sums garments and hair read.
 
-    return value_noise(body_atlas().rest / scale, 1000 + variant % NOISE_VARIANTS)
+    Attributes:
+        arm, leg, torso_height, head_height, head_angle: (V,) as in :class:`BodyAtlas`.
+        rest: (V, 3) rest positions; faces: (F, 3) int64.
+        weights: name -> (V,) summed part weights: ``arm`` (upper arm, forearm, hand), ``leg`` (thigh, shin,
+            foot), ``head_neck``, ``head``, ``foot``, ``shin``, ``upperarm``, ``upper_body`` (head, neck,
+            torso).
+        noise: (len(NOISE_SCALES), NOISE_VARIANTS, V) smooth noise fields in about [-1, 1] over the rest
+            surface, features ``NOISE_SCALES`` metres wide.
+    """
+
+    arm: torch.Tensor
+    leg: torch.Tensor
+    torso_height: torch.Tensor
+    head_height: torch.Tensor
+    head_angle: torch.Tensor
+    rest: torch.Tensor
+    faces: torch.Tensor
+    weights: dict[str, torch.Tensor]
+    noise: torch.Tensor
+
+
+@functools.lru_cache(maxsize=4)
+def atlas_tensors(device: torch.device) -> AtlasTensors:
+    """The :class:`AtlasTensors` of anny's mesh on ``device`` (built once per process and device)."""
+    from mould.datasets.noise import noise_offsets, value_noise
+
+    atlas = body_atlas()
+
+    def tensor(values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=torch.float32, device=device)
+
+    sums = {
+        "arm": ("upperarm", "forearm", "hand"),
+        "leg": ("thigh", "shin", "foot"),
+        "head_neck": ("head", "neck"),
+        "head": ("head",),
+        "foot": ("foot",),
+        "shin": ("shin",),
+        "upperarm": ("upperarm",),
+        "upper_body": ("head", "neck", "torso"),
+    }
+    rest = tensor(atlas.rest)
+    fields = [
+        [value_noise(rest / scale, noise_offsets(1000 + k)) for k in range(NOISE_VARIANTS)]
+        for scale in NOISE_SCALES
+    ]
+    noise = torch.stack([torch.stack(row) for row in fields])
+    return AtlasTensors(
+        arm=tensor(atlas.arm),
+        leg=tensor(atlas.leg),
+        torso_height=tensor(atlas.torso_height),
+        head_height=tensor(atlas.head_height),
+        head_angle=tensor(atlas.head_angle),
+        rest=rest,
+        faces=torch.as_tensor(atlas.faces, device=device),
+        weights={name: tensor(atlas.weight(*parts)) for name, parts in sums.items()},
+        noise=noise,
+    )

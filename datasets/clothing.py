@@ -16,9 +16,10 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from mould.datasets.appearance import Material, garment_material
-from mould.datasets.atlas import BodyAtlas, surface_noise
-from mould.datasets.shells import Surface, drape, offset_shell
+from mould.datasets.atlas import NOISE_SCALES, NOISE_VARIANTS, AtlasTensors
+from mould.datasets.shells import Surfaces, drape, masked_quantile, offset_shells, vertex_normals
 
 KINDS = ("top", "jacket", "trousers", "shorts", "skirt", "dress", "shoes")
 
@@ -157,103 +158,108 @@ def sample_outfit(rng: np.random.Generator, *, upright: bool) -> list[Garment]:
     return outfit
 
 
-def garment_surfaces(
-    garment: Garment,
-    atlas: BodyAtlas,
-    vertices: np.ndarray,
-    normals: np.ndarray,
-    bone_heads: dict[str, np.ndarray],
-) -> list[Surface]:
-    """The geometry of one garment on one posed body.
+GARMENT_FIELDS = ("sleeve", "leg", "hem", "waist", "collar", "ease", "flare", "folds", "length")
+"""The numbers of a :class:`Garment` that shape it, in the column order of :func:`garment_table`."""
+
+
+def garment_table(garments: list[Garment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kind codes (G,) int64 into :data:`KINDS`, shape numbers (G, 9) float64 (:data:`GARMENT_FIELDS`),
+    fold-noise variants (G,) int64) of garments, for the batched builders below."""
+    kinds = np.array([KINDS.index(g.kind) for g in garments], dtype=np.int64)
+    numbers = np.array([[getattr(g, name) for name in GARMENT_FIELDS] for g in garments], dtype=np.float64)
+    variants = np.array([g.material.seed if g.material else 0 for g in garments], dtype=np.int64)
+    return kinds, numbers.reshape(-1, len(GARMENT_FIELDS)), variants % NOISE_VARIANTS
+
+
+def garment_shells(
+    kinds: torch.Tensor, numbers: torch.Tensor, variants: torch.Tensor, vertices: torch.Tensor,
+    normals: torch.Tensor, atlas: AtlasTensors,
+) -> Surfaces:  # fmt: skip
+    """The offset shells of G garments, each on its posed body.
+
+    Tops, jackets and dresses cover the torso between hem (a dress: waist) and collar, and the arms up to
+    the sleeve; trousers, shorts and skirts the hips below the waist and the legs up to the leg length (a
+    skirt: none, its drape hangs from the waistband); shoes the feet and the shins below the leg length.
+    The ease grows towards loose hems and cuffs and ripples with folds.
 
     Args:
-        garment: what to build.
-        atlas: the body's per-vertex coordinates.
-        vertices, normals: (V, 3) float, the posed body and its unit vertex normals, world frame.
-        bone_heads: bone name -> (3,) posed joint position, world frame (``upperleg01.L/R``, ``foot.L/R``).
-
-    Returns:
-        Zero, one or two surfaces (a dress is a shell and a drape).
+        kinds, numbers, variants: from :func:`garment_table`, as tensors on the bodies' device.
+        vertices, normals: (G, V, 3) float, each garment's posed body and its unit vertex normals, world.
+        atlas: the body atlas on that device.
     """
-    arm_w = atlas.weight("upperarm", "forearm", "hand")
-    leg_w = atlas.weight("thigh", "shin", "foot")
-    head_w = atlas.weight("head", "neck")
-    height = atlas.torso_height
-    folds = surface_noise(0.09, garment.material.seed if garment.material else 0)
-    kind = garment.kind
-    if kind in ("top", "jacket", "dress"):
-        hem = garment.waist if kind == "dress" else garment.hem
-        body = (arm_w <= 0.5) & (head_w <= 0.5) & (height >= hem) & (height <= garment.collar)
-        sleeve = (arm_w > 0.5) & (atlas.arm < garment.sleeve) & (head_w <= 0.5)
-        covered = body | sleeve
-        # Looser towards the hem and the cuffs, where fabric hangs free of the body.
-        ramp = np.where(
-            sleeve, atlas.arm / 2.0, np.clip((garment.collar - height) / max(garment.collar - hem, 0.1), 0, 1)
-        )
-        offset = garment.ease + garment.flare * ramp**2 + garment.folds * folds * ramp
-    elif kind in ("trousers", "shorts", "skirt"):
-        reach = 0.0 if kind == "skirt" else garment.leg
-        legs = (leg_w > 0.5) & (atlas.leg < reach)
-        hips = (leg_w <= 0.5) & (height <= garment.waist)
-        covered = (legs | hips) & (arm_w <= 0.3) & (head_w <= 0.5)
-        ramp = np.where(leg_w > 0.5, atlas.leg / 2.0, 0.0)
-        offset = garment.ease + garment.flare * ramp**2 + garment.folds * folds * (0.3 + ramp)
-    elif kind == "shoes":
-        covered = (atlas.weight("foot") > 0.5) | ((atlas.weight("shin") > 0.5) & (atlas.leg > garment.leg))
-        sole = np.clip(-normals[:, 1], 0, 1) * (atlas.rest[:, 1] < 0.04)
-        offset = garment.ease + garment.flare * sole
-    else:
-        raise ValueError(f"garment kind: expected one of {KINDS}, got {kind!r}")
-    surfaces = []
-    shell = offset_shell(vertices, normals, atlas.faces, covered, np.maximum(offset, 0.002), atlas.rest)
-    if shell is not None:
-        surfaces.append(shell)
-    if kind in ("skirt", "dress"):
-        surfaces.append(_skirt(garment, atlas, vertices, arm_w, leg_w, bone_heads))
-    return surfaces
-
-
-def _skirt(
-    garment: Garment,
-    atlas: BodyAtlas,
-    vertices: np.ndarray,
-    arm_w: np.ndarray,
-    leg_w: np.ndarray,
-    bone_heads: dict[str, np.ndarray],
-) -> Surface:
-    """The draped part of a skirt or dress: from the waist down to its length, around both legs."""
-    near_waist = np.abs(atlas.torso_height - garment.waist) < 0.03
-    top = float(np.mean(vertices[near_waist & (arm_w < 0.1), 1]))
-    hips = (bone_heads["upperleg01.L"] + bone_heads["upperleg01.R"]) / 2
-    ankles = (bone_heads["foot.L"][1] + bone_heads["foot.R"][1]) / 2
-    length = garment.length * max(hips[1] - ankles, 0.2) + (top - hips[1])
-    heights = np.linspace(top, top - length, 14)
-    angles = np.linspace(0, 2 * np.pi, 48, endpoint=False)
-    inside = (arm_w < 0.3) & ((leg_w > 0.3) | (atlas.torso_height < garment.waist + 0.05))
-    centre = hips[[0, 2]]
-    waist_points = vertices[near_waist & (arm_w < 0.1)]
-    waist_radius = float(np.median(np.hypot(waist_points[:, 0] - centre[0], waist_points[:, 2] - centre[1])))
-    min_radius = waist_radius + garment.flare * np.linspace(0, 1, len(heights)) ** 1.5
-    surface = drape(
-        vertices[inside],
-        centre,
-        heights,
-        angles,
-        offset=garment.ease + 0.005,
-        min_radius=min_radius,
-        tuck=0.0,
-        wrap=True,
+    w = atlas.weights
+    arm_w, leg_w, head_w, height = w["arm"][None], w["leg"][None], w["head_neck"][None], atlas.torso_height[None]
+    sleeve, leg, hem, waist, collar, ease, flare, folds = (numbers[:, i, None] for i in range(8))
+    noise = atlas.noise[NOISE_SCALES.index(0.09)].index_select(0, variants)  # (G, V)
+    kind = kinds[:, None]
+    # Tops, jackets, dresses.
+    hem = torch.where(kind == KINDS.index("dress"), waist, hem)
+    torso = (arm_w <= 0.5) & (head_w <= 0.5) & (height >= hem) & (height <= collar)
+    arms = (arm_w > 0.5) & (atlas.arm[None] < sleeve) & (head_w <= 0.5)
+    ramp = torch.where(
+        arms, atlas.arm[None] / 2.0, ((collar - height) / (collar - hem).clamp_min(0.1)).clamp(0, 1)
     )
+    upper_cover, upper_offset = torso | arms, ease + flare * ramp**2 + folds * noise * ramp
+    # Trousers, shorts, skirts (the skirt's waistband).
+    reach = torch.where(kind == KINDS.index("skirt"), torch.zeros_like(leg), leg)
+    legs = (leg_w > 0.5) & (atlas.leg[None] < reach)
+    hips = (leg_w <= 0.5) & (height <= waist)
+    lower_cover = (legs | hips) & (arm_w <= 0.3) & (head_w <= 0.5)
+    ramp = torch.where(leg_w > 0.5, atlas.leg[None] / 2.0, torch.zeros_like(height))
+    lower_offset = ease + flare * ramp**2 + folds * noise * (0.3 + ramp)
+    # Shoes: a thicker sole under the foot.
+    feet = (w["foot"][None] > 0.5) | ((w["shin"][None] > 0.5) & (atlas.leg[None] > leg))
+    sole = (-normals[..., 1]).clamp(0, 1) * (atlas.rest[None, :, 1] < 0.04)
+    feet_offset = ease + flare * sole
+    upper = (kind == KINDS.index("top")) | (kind == KINDS.index("jacket")) | (kind == KINDS.index("dress"))
+    shoes = kind == KINDS.index("shoes")
+    covered = torch.where(upper, upper_cover, torch.where(shoes, feet, lower_cover))
+    offset = torch.where(upper, upper_offset, torch.where(shoes, feet_offset, lower_offset))
+    return offset_shells(vertices, normals, atlas.faces, covered, offset.clamp_min(0.002), atlas.rest)
+
+
+SKIRT_RINGS, SKIRT_SECTORS = 14, 48
+"""Rings from the waist to the hem, and sectors around, of a skirt's drape."""
+
+
+def skirt_drapes(
+    numbers: torch.Tensor, vertices: torch.Tensor, hips: torch.Tensor, ankles: torch.Tensor, atlas: AtlasTensors
+) -> Surfaces:
+    """The draped parts of D skirts or dresses: from the waist down to their length, around both legs.
+
+    Args:
+        numbers: (D, 9) float shape numbers (:data:`GARMENT_FIELDS`).
+        vertices: (D, V, 3) float, each one's posed body, world frame.
+        hips: (D, 3) float, the midpoint of the hip joints; ankles: (D,) float, the ankles' mean height.
+        atlas: the body atlas on that device.
+    """
+    waist, ease, flare, folds, length = (
+        numbers[:, GARMENT_FIELDS.index(k)] for k in ("waist", "ease", "flare", "folds", "length")
+    )
+    arm_w, leg_w = atlas.weights["arm"][None], atlas.weights["leg"][None]
+    band = ((atlas.torso_height[None] - waist[:, None]).abs() < 0.03) & (arm_w < 0.1)
+    top = (vertices[..., 1] * band).sum(1) / band.sum(1).clamp_min(1)
+    drop = length * (hips[:, 1] - ankles).clamp_min(0.2) + (top - hips[:, 1])
+    steps = torch.linspace(0, 1, SKIRT_RINGS, dtype=vertices.dtype, device=vertices.device)
+    heights = top[:, None] - drop[:, None] * steps[None]
+    angles = torch.linspace(0, 2 * torch.pi, SKIRT_SECTORS + 1, dtype=vertices.dtype, device=vertices.device)[:-1]
+    angles = angles.expand(len(numbers), -1)
+    inside = (arm_w < 0.3) & ((leg_w > 0.3) | (atlas.torso_height[None] < waist[:, None] + 0.05))
+    centre = hips[:, [0, 2]]
+    around = (vertices[..., [0, 2]] - centre[:, None]).norm(dim=-1)
+    waist_radius = masked_quantile(around, band, 0.5)
+    min_radius = waist_radius[:, None] + flare[:, None] * steps[None] ** 1.5
+    surface = drape(vertices, inside, centre, heights, angles, offset=ease + 0.005, min_radius=min_radius,
+                    tuck=0.0, wrap=True)  # fmt: skip
     # Folds: ripple the radius around the ring, more towards the hem.
-    ring = np.linspace(0, 1, len(heights))[:, None]
-    ripple = (
-        np.sin(angles[None] * int(8 + 10 * garment.flare / 0.3) + garment.length * 10) * garment.folds * ring * 2
-    )
-    relative = surface.vertices.reshape(len(heights), len(angles), 3) - np.array([centre[0], 0, centre[1]])
-    radial = relative[..., [0, 2]] / np.maximum(
-        np.linalg.norm(relative[..., [0, 2]], axis=-1, keepdims=True), 1e-9
-    )
-    moved = surface.vertices.reshape(len(heights), len(angles), 3).copy()
+    waves = torch.floor(8 + 10 * flare / 0.3)
+    ripple = torch.sin(angles[:, None] * waves[:, None, None] + length[:, None, None] * 10)
+    ripple = ripple * folds[:, None, None] * steps[None, :, None] * 2  # (D, K, A)
+    grid = surface.vertices.reshape(len(numbers), SKIRT_RINGS, SKIRT_SECTORS, 3)
+    radial = grid[..., [0, 2]] - centre[:, None, None]
+    radial = radial / radial.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    moved = grid.clone()
     moved[..., 0] += radial[..., 0] * ripple
     moved[..., 2] += radial[..., 1] * ripple
-    return Surface(vertices=moved.reshape(-1, 3), faces=surface.faces, texcoords=surface.texcoords)
+    moved = moved.reshape(len(numbers), -1, 3)
+    return Surfaces(moved, surface.faces, moved, vertex_normals(moved, surface.faces), surface.keep)

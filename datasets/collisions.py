@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+from dataclasses import dataclass
 
 import numpy as np
+import torch
 from mould.datasets.poses import SIDES
 
 _SEGMENTS = {
@@ -55,60 +57,108 @@ COLLISION_OVERLAP = 0.6
 touching (a hand on a hip, crossed arms) is allowed, passing through is not."""
 
 
-@functools.lru_cache(maxsize=1)
-def _segment_vertices() -> dict[str, np.ndarray]:
-    """Part name -> indices of the vertices whose main bone belongs to it (the radius estimate)."""
-    from mould.datasets.bodies import anny_model
+@dataclass(frozen=True, eq=False)
+class _Parts:
+    """The parts of :data:`_SEGMENTS` as flat tensors on one device (P parts, M member vertices).
 
-    model = anny_model()
-    labels = model.bone_labels
-    main_bone = model.vertex_bone_indices.cpu().numpy()[
-        np.arange(len(model.vertex_bone_indices)), model.vertex_bone_weights.cpu().numpy().argmax(axis=1)
-    ]
-    out = {}
-    for name, (_, _, prefixes) in _SEGMENTS.items():
+    Attributes:
+        names: the P part names; ends: (P, 2) int64 start and end bones (a sphere part: end = start).
+        sphere: (P,) bool, parts tested as spheres (the head); quantile: (P,) the radius' quantile.
+        members: (M,) int64 member vertices, grouped by part; part: (M,) int64 each member's part.
+        first, count: (P,) int64 where each part's members start in ``members``, and how many.
+    """
+
+    names: tuple[str, ...]
+    ends: torch.Tensor
+    sphere: torch.Tensor
+    quantile: torch.Tensor
+    members: torch.Tensor
+    part: torch.Tensor
+    first: torch.Tensor
+    count: torch.Tensor
+
+
+@functools.lru_cache(maxsize=4)
+def _parts(device: torch.device) -> _Parts:
+    """The parts' bones and member vertices (those whose main bone belongs to the part)."""
+    from mould.datasets.bodies import body_bank
+
+    bank = body_bank()
+    labels = bank.bone_labels
+    main_bone = bank.skin_bones.gather(1, bank.skin_weights.argmax(1, keepdim=True))[:, 0].numpy()
+    ends, members, part, counts = [], [], [], []
+    for index, (_name, (start, end, prefixes)) in enumerate(_SEGMENTS.items()):
         bones = [i for i, label in enumerate(labels) if any(fnmatch.fnmatch(label, p) for p in prefixes)]
-        out[name] = np.flatnonzero(np.isin(main_bone, bones))
-    return out
+        chosen = np.flatnonzero(np.isin(main_bone, bones))
+        ends.append((labels.index(start), labels.index(end if end is not None else start)))
+        members.append(chosen)
+        part.append(np.full(len(chosen), index))
+        counts.append(len(chosen))
+    names = tuple(_SEGMENTS)
+
+    def tensor(values, dtype=torch.int64) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
+
+    return _Parts(
+        names=names,
+        ends=tensor(ends),
+        sphere=tensor([_SEGMENTS[n][1] is None for n in names], torch.bool),
+        quantile=tensor([0.2 if n == "torso" else 0.5 for n in names], torch.float32),
+        members=tensor(np.concatenate(members)),
+        part=tensor(np.concatenate(part)),
+        first=tensor(np.cumsum([0, *counts[:-1]])),
+        count=tensor(counts),
+    )
 
 
-def body_collisions(vertices: np.ndarray, bone_heads: np.ndarray) -> list[tuple[str, str, float]]:
-    """Pairs of body parts that pass through each other, by a capsule test.
+def body_collisions(vertices: torch.Tensor, bone_heads: torch.Tensor) -> list[list[tuple[str, str, float]]]:
+    """Pairs of body parts that pass through each other, by a capsule test, for a batch of bodies.
 
     Each part is a capsule around its bone with the median distance of its vertices as radius (the
-    torso: the 20th percentile, its thin front-to-back half-depth; the head: a sphere). Cheap (~1 ms),
-    conservative: it misses grazing contacts and catches limbs inside limbs or inside the torso.
+    torso: the 20th percentile, its thin front-to-back half-depth; the head: a sphere around the mean of
+    its vertices). Cheap, conservative: it misses grazing contacts and catches limbs inside limbs or inside
+    the torso. All parts of all bodies are measured at once.
 
     Args:
-        vertices: (13718, 3) float, posed body, metres.
-        bone_heads: (104, 3) float, its bone heads, metres.
+        vertices: (B, 13718, 3) float, posed bodies, metres (any frame).
+        bone_heads: (B, 104, 3) float, their bone heads in the same frame.
 
     Returns:
-        (part, part, overlap) for each colliding pair, overlap = 1 - distance / (sum of radii).
+        Per body, (part, part, overlap) for each colliding pair, overlap = 1 - distance / (sum of radii).
     """
-    from mould.datasets.bodies import anny_model
-
-    labels = anny_model().bone_labels
-    members = _segment_vertices()
-    samples, radii = {}, {}
-    t = np.linspace(0, 1, 12)[:, None]
-    for name, (start, end, _) in _SEGMENTS.items():
-        points = vertices[members[name]]
-        if end is None:
-            centre = points.mean(axis=0)
-            samples[name] = centre[None]
-            radii[name] = float(np.median(np.linalg.norm(points - centre, axis=1)))
-            continue
-        a, b = bone_heads[labels.index(start)], bone_heads[labels.index(end)]
-        samples[name] = a + t * (b - a)
-        direction = (b - a) / max(np.linalg.norm(b - a), 1e-9)
-        along = np.clip((points - a) @ direction, 0, np.linalg.norm(b - a))
-        distance = np.linalg.norm(points - (a + along[:, None] * direction), axis=1)
-        radii[name] = float(np.percentile(distance, 20 if name == "torso" else 50))
-    hits = []
-    for first, second in _PAIRS:
-        gap = np.linalg.norm(samples[first][:, None] - samples[second][None], axis=-1).min()
-        overlap = 1 - gap / (radii[first] + radii[second])
-        if overlap > COLLISION_OVERLAP:
-            hits.append((first, second, float(overlap)))
-    return hits
+    parts = _parts(vertices.device)
+    batch, count = len(vertices), len(parts.names)
+    points = vertices[:, parts.members]  # (B, M, 3)
+    a, b = bone_heads[:, parts.ends[:, 0]], bone_heads[:, parts.ends[:, 1]]  # (B, P, 3)
+    means = torch.zeros((batch, count, 3), dtype=points.dtype, device=points.device)
+    means.index_add_(1, parts.part, points)
+    means = means / parts.count[None, :, None].to(points.dtype)
+    a = torch.where(parts.sphere[None, :, None], means, a)  # a sphere is a capsule of zero length
+    b = torch.where(parts.sphere[None, :, None], means, b)
+    length = (b - a).norm(dim=-1, keepdim=True)
+    direction = (b - a) / length.clamp_min(1e-9)
+    start, axis, reach = a[:, parts.part], direction[:, parts.part], length[:, parts.part, 0]
+    along = torch.minimum(((points - start) * axis).sum(-1).clamp_min(0), reach)
+    distance = (points - (start + along[..., None] * axis)).norm(dim=-1)  # (B, M)
+    # Per-part quantiles from one sort: members sorted by (part, distance).
+    order = torch.sort(distance + parts.part.to(distance.dtype) * (distance.amax() + 1), dim=1).indices
+    ordered = distance.gather(1, order)
+    position = parts.quantile.to(distance.dtype) * (parts.count - 1).to(distance.dtype)
+    low = torch.floor(position).long()
+    high = torch.minimum(low + 1, parts.count - 1)
+    lower, upper = ordered[:, parts.first + low], ordered[:, parts.first + high]
+    radius = lower + (upper - lower) * (position - low.to(distance.dtype))  # (B, P), numpy's linear quantile
+    t = torch.linspace(0, 1, 12, dtype=points.dtype, device=points.device)[None, None, :, None]
+    samples = a[:, :, None] + t * (b - a)[:, :, None]  # (B, P, 12, 3); a sphere's 12 samples coincide
+    gaps = torch.cdist(samples.reshape(batch, -1, 3), samples.reshape(batch, -1, 3)).reshape(
+        batch, count, 12, count, 12
+    )
+    closest = gaps.amin(dim=(2, 4))  # (B, P, P)
+    index = {name: i for i, name in enumerate(parts.names)}
+    first = torch.tensor([index[p] for p, _ in _PAIRS], device=points.device)
+    second = torch.tensor([index[q] for _, q in _PAIRS], device=points.device)
+    overlap = 1 - closest[:, first, second] / (radius[:, first] + radius[:, second])
+    return [
+        [(p, q, float(o)) for (p, q), o in zip(_PAIRS, row) if o > COLLISION_OVERLAP]
+        for row in overlap.cpu().tolist()
+    ]

@@ -2,8 +2,9 @@
 
 ``MixedDataset`` is an ordinary map-style ``Dataset``: item ``i`` of epoch ``e`` picks a source with
 probability proportional to its weight and an item of that source uniformly, both from a generator seeded
-by ``(seed, e, i)``. So a ``DataLoader`` may shuffle it or split it over workers freely, and the same seed
-gives the same stream.
+by ``(seed, e, i)``; from an endless source (:class:`mould.datasets.stream.SynthStream`) it takes that
+source's sample ``e * len + i`` instead, which no other position takes. So a ``DataLoader`` may shuffle it
+or split it over workers freely, and the same seed gives the same stream.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ class MixedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         which, item = self.source_of(index)
-        return self.datasets[which][item]
+        dataset = self.datasets[which]
+        if getattr(dataset, "endless", False):  # a stream: one fresh sample per position of the mix
+            return dataset.draw(self.epoch * self.length + index)
+        return dataset[item]
 
 
 def mix_datasets(

@@ -95,7 +95,7 @@ def neutral_pose() -> Pose:
 def clip_pose(pose: Pose) -> Pose:
     """The pose with every angle clipped to :data:`JOINT_RANGES`."""
     return {
-        joint: [float(np.clip(angle, low, high)) for angle, (low, high) in zip(angles, _range(joint))]
+        joint: [float(min(max(angle, low), high)) for angle, (low, high) in zip(angles, _range(joint))]
         for joint, angles in pose.items()
     }
 
@@ -268,9 +268,9 @@ class RestFrame:
 @functools.lru_cache(maxsize=1)
 def rest_frame() -> RestFrame:
     """The :class:`RestFrame` of anny's default body (built once per process)."""
-    from mould.datasets.bodies import _ANNY_TO_WORLD, anny_model, posed_bodies
+    from mould.datasets.bodies import _ANNY_TO_WORLD, body_bank, posed_bodies
 
-    labels = anny_model().bone_labels
+    labels = body_bank().bone_labels
     heads = posed_bodies().bone_heads[0] @ _ANNY_TO_WORLD  # world -> anny frame (orthogonal matrix)
 
     def head(name: str) -> np.ndarray:
@@ -292,10 +292,14 @@ def rest_frame() -> RestFrame:
     )
 
 
-def _rotation(axis: np.ndarray, degrees: float) -> np.ndarray:
-    """(3, 3) rotation about a unit axis (Rodrigues)."""
-    angle = np.radians(degrees)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+def _rotation(axis: np.ndarray, degrees: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations about unit axes ((3,) or (..., 3)) by angles (...) in degrees (Rodrigues)."""
+    degrees = np.asarray(degrees, dtype=np.float64)
+    axis = np.broadcast_to(np.asarray(axis, dtype=np.float64), degrees.shape + (3,))
+    angle = np.radians(degrees)[..., None, None]
+    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
+    zero = np.zeros_like(x)
+    k = np.stack([np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)], -2)
     return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
 
 
@@ -318,75 +322,87 @@ _BONES = {
 }
 
 
-def joint_rotation(joint: str, angles: list[float], rest: RestFrame | None = None) -> np.ndarray:
-    """(3, 3) float64 rotation of one joint's whole movement, anny frame, for the LEFT side or the centre.
+def joint_rotation(joint: str, angles: np.ndarray, rest: RestFrame | None = None) -> np.ndarray:
+    """(..., 3, 3) float64 rotations of one joint's whole movement, anny frame, for the LEFT side or the
+    centre, from (..., k) angles in degrees (k = the joint's count in :data:`JOINT_RANGES`).
 
-    (Right-side joints are mirrored by :func:`pose_to_anny`.)
+    (Right-side joints are mirrored by :func:`pose_deltas`.)
     """
     rest = rest_frame() if rest is None else rest
+    angles = np.asarray(angles, dtype=np.float64)
+    a = [angles[..., i] for i in range(angles.shape[-1])]
     kind = joint.split(".")[0]
     if kind in ("spine", "neck"):
-        flexion, lateral, twist = angles
-        return _rotation(_X, flexion) @ _rotation(_Y, lateral) @ _rotation(_Z, twist)
+        return _rotation(_X, a[0]) @ _rotation(_Y, a[1]) @ _rotation(_Z, a[2])
     if kind == "shoulder":
-        flexion, abduction, twist = angles
         # Twist about the arm's own axis first, then swing it out of the rest A-pose to the abduction,
         # then forward about the lateral axis.
-        return (
-            _rotation(_X, -flexion) @ _rotation(_Y, -(abduction - rest.arm_abduction)) @ _rotation(rest.arm, twist)
-        )
+        return _rotation(_X, -a[0]) @ _rotation(_Y, -(a[1] - rest.arm_abduction)) @ _rotation(rest.arm, a[2])
     if kind == "elbow":
-        return _rotation(rest.elbow_axis, -(angles[0] - rest.elbow_flexion))
+        return _rotation(rest.elbow_axis, -(a[0] - rest.elbow_flexion))
     if kind == "wrist":
-        return _rotation(_X, -angles[0]) @ _rotation(_Y, -angles[1])
+        return _rotation(_X, -a[0]) @ _rotation(_Y, -a[1])
     if kind == "clavicle":
-        return _rotation(_Y, -angles[0])
+        return _rotation(_Y, -a[0])
     if kind == "hip":
-        flexion, abduction, twist = angles
-        return _rotation(_X, -flexion) @ _rotation(_Y, -abduction) @ _rotation(rest.thigh, twist)
-    if kind == "knee":
-        return _rotation(_X, angles[0])
-    if kind == "ankle":
-        return _rotation(_X, angles[0])
+        return _rotation(_X, -a[0]) @ _rotation(_Y, -a[1]) @ _rotation(rest.thigh, a[2])
+    if kind in ("knee", "ankle"):
+        return _rotation(_X, a[0])
     raise ValueError(f"joint: unknown joint {joint!r}")
 
 
-def pose_to_anny(pose: Pose) -> dict:
-    """anny ``local-ref`` pose parameters: bone name -> (1, 4, 4) float64 torch delta transform."""
-    import torch
+def pose_deltas(poses: list[Pose], labels: tuple[str, ...]) -> np.ndarray:
+    """(T, J, 3, 3) float64 anny ``local-ref`` rotations of T poses: one per bone of ``labels`` (the body
+    bank's) about the bone's head, identity for the bones a pose does not move; the input of
+    :func:`mould.datasets.posing.pose_bodies`. All poses at once (the generator converts several candidate
+    poses per sample).
 
+    Raises:
+        ValueError: the poses do not name the same joints.
+    """
+    joints = list(poses[0]) if poses else []
+    if any(list(pose) != joints for pose in poses):
+        raise ValueError("poses: expected poses of the same joints (as sample_pose and neutral_pose make)")
     rest = rest_frame()
-    deltas: dict[str, np.ndarray] = {}
-    for joint, angles in pose.items():
+    out = np.tile(np.eye(3), (len(poses), len(labels), 1, 1))
+    for joint in joints:
         kind, _, side = joint.partition(".")
-        rotation = joint_rotation(joint, angles, rest)
+        rotation = joint_rotation(joint, np.array([pose[joint] for pose in poses], dtype=np.float64), rest)
         if side == "R":
             rotation = _MIRROR @ rotation @ _MIRROR
         if kind in _CHAINS:
-            axis_angle = _rotation_to_axis_angle(rotation)
+            axis, degrees = _axis_angle(rotation)
             for bone, share in _CHAINS[kind]:
-                deltas[bone] = _rotation(*_axis_and_degrees(axis_angle * share))
+                out[:, labels.index(bone)] = _rotation(axis, degrees * share)
         else:
-            deltas[f"{_BONES[kind]}.{side}"] = rotation
-    out = {}
-    for bone, rotation in deltas.items():
-        matrix = np.eye(4)
-        matrix[:3, :3] = rotation
-        out[bone] = torch.from_numpy(matrix)[None]
+            out[:, labels.index(f"{_BONES[kind]}.{side}")] = rotation
     return out
 
 
-def _rotation_to_axis_angle(rotation: np.ndarray) -> np.ndarray:
-    """(3,) rotation vector in degrees of a (3, 3) rotation (angles below 180 degrees)."""
-    angle = np.arccos(np.clip((np.trace(rotation) - 1) / 2, -1, 1))
-    if angle < 1e-9:
-        return np.zeros(3)
-    axis = np.array(
-        [rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]]
+def pose_to_anny(pose: Pose):
+    """The same rotations as anny's own ``pose_parameters``: a (1, J, 4, 4) float64 torch tensor of delta
+    transforms, J bones in anny's order (to cross-check :mod:`mould.datasets.posing` against anny)."""
+    import torch
+    from mould.datasets.bodies import body_bank
+
+    rotations = pose_deltas([pose], body_bank().bone_labels)
+    matrices = np.tile(np.eye(4), (*rotations.shape[:2], 1, 1))
+    matrices[..., :3, :3] = rotations
+    return torch.from_numpy(matrices)
+
+
+def _axis_angle(rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unit axes (..., 3), angles (...) in degrees) of (..., 3, 3) rotations below 180 degrees (any axis
+    for the identity)."""
+    angle = np.arccos(np.clip((np.trace(rotation, axis1=-2, axis2=-1) - 1) / 2, -1, 1))
+    axis = np.stack(
+        [
+            rotation[..., 2, 1] - rotation[..., 1, 2],
+            rotation[..., 0, 2] - rotation[..., 2, 0],
+            rotation[..., 1, 0] - rotation[..., 0, 1],
+        ],
+        -1,
     )
-    return axis / (2 * np.sin(angle)) * np.degrees(angle)
-
-
-def _axis_and_degrees(vector: np.ndarray) -> tuple[np.ndarray, float]:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm, norm) if norm > 1e-12 else (_X, 0.0)
+    norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+    axis = np.where(norm > 1e-12, axis / np.maximum(norm, 1e-300), _X)
+    return axis, np.degrees(np.where(angle < 1e-9, 0.0, angle))

@@ -1,23 +1,36 @@
-"""Rendering a scene of surfaces by ray casting: the image and the mould come from the same rays.
+"""Rendering dressed scenes: framing, the mould and the image from one z-buffer pass, shadows, the back colour.
 
-One :func:`mould.encode.encode_mesh` cast over the whole scene (body, garments, hair) gives the visible and
-hidden depth, the mask, the ground-truth normals and the face hit at each pixel. The image is shaded from
-those same hits: the hit point is the back-projected visible depth, its barycentric coordinates in the hit
-face interpolate the texture coordinates and the smooth normals, and the colour is Lambertian under an
-ambient term and directional lights, the key light casting shadows (one shadow ray per pixel).
+For a batch of :class:`~mould.datasets.dressing.Dressed` scenes on any torch device:
+
+1. **framing**: each camera looks at its scene's bounding box from the drawn direction and frames the
+   projected scene with :func:`mould.framing.square_box`, the reconstruction's framing rule
+   (:func:`frame_cameras` is :func:`mould.framing.frame_points` batched);
+2. **the mould**: :func:`mould.datasets.raster.rasterize` gives both depths, the mask, the normals and the
+   hit triangles and barycentric weights at every pixel;
+3. **the image**: the hit point's texture coordinates and smooth normal are interpolated with those
+   weights; the colour is Lambertian under an ambient term and directional lights; the key light casts
+   shadows, found with a shadow map (an orthographic depth map rendered from the light: a point is in
+   shadow when it lies more than a bias behind the map's nearest surface);
+4. **the back colour**: the hidden surface's albedo times the mean light the visible surface received
+   (ambient plus lights, shadows included, averaged over the visible pixels), so the back has the photo's
+   exposure and colour cast but no directional shading.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from mould.datasets.appearance import Material, albedo
-from mould.datasets.shells import Surface, vertex_normals
+import torch
+from mould.datasets.raster import cross, nearest_depth
 
-from mould.camera import Camera
-from mould.container import Mould
-from mould.encode import encode_mesh
+SHADOW_OFFSET = 2e-3
+"""Shadow queries start this far out along the shading normal (metres), off their own surface."""
+SHADOW_BIAS_TEXELS = 1.5
+"""A point is in shadow when it lies this many shadow-map texels (plus its slope, below) behind the map."""
+SHADOW_SLOPE = 1.0
+"""Extra bias per unit tangent of the light's incidence, in texels: depth varies across a texel on a slope."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +56,12 @@ class Lighting:
     lights: tuple[Light, ...]
 
 
-def sample_lighting(rng: np.random.Generator, camera: Camera) -> Lighting:
-    """A key light from the camera's side of the person (mostly from above), a weaker fill, an ambient term."""
-    towards_camera = -camera.cam_to_world[:3, 2]
+def sample_lighting(rng: np.random.Generator, towards_camera: np.ndarray) -> Lighting:
+    """A key light from the camera's side of the person (mostly from above), a weaker fill, an ambient term.
+
+    Args:
+        towards_camera: (3,) float unit vector from the person towards the camera, world frame.
+    """
     warmth = rng.uniform(-0.1, 0.1)
     lights = []
     for strength, spread, shadows in ((rng.uniform(0.5, 0.9), 1.0, True), (rng.uniform(0.0, 0.35), 1.6, False)):
@@ -57,107 +73,143 @@ def sample_lighting(rng: np.random.Generator, camera: Camera) -> Lighting:
     return Lighting(tuple(ambient.tolist()), tuple(lights))
 
 
-def render_scene(
-    surfaces: list[tuple[Surface, Material]],
-    camera: Camera,
-    lighting: Lighting,
-    background: np.ndarray,
-    *,
-    noise: float = 0.0,
-    rng: np.random.Generator | None = None,
-) -> tuple[Mould, np.ndarray]:
-    """Ray-cast a scene: its mould (with ground-truth normals) and the shaded image on the same rays.
+# -- cameras ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Framing:
+    """What to frame and how, per scene: (B,) yaw and elevation (degrees), distance factor, box scale, and
+    (B, 2) box shift (see :func:`mould.framing.frame_points`)."""
+
+    yaw: torch.Tensor
+    elevation: torch.Tensor
+    distance_factor: torch.Tensor
+    box_scale: torch.Tensor
+    box_shift: torch.Tensor
+
+
+def scene_bounds(points: torch.Tensor, scene: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 3) low and high corners of each scene's points ((P, 3) with (P,) scene indices)."""
+    index = scene[:, None].expand(-1, 3)
+    low = torch.full((batch, 3), math.inf, dtype=points.dtype, device=points.device)
+    high = torch.full((batch, 3), -math.inf, dtype=points.dtype, device=points.device)
+    return low.scatter_reduce(0, index, points, "amin"), high.scatter_reduce(0, index, points, "amax")
+
+
+def frame_cameras(
+    points: torch.Tensor, scene: torch.Tensor, framing: Framing, resolution: int, *, margin: float = 0.1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`mould.framing.frame_points` for B scenes at once, perspective cameras, in float64.
 
     Args:
-        surfaces: (surface, material) pairs, world frame.
-        camera: the crop's camera.
-        lighting: the lights.
-        background: (N, N, 3) float in [0, 1], behind the person.
-        noise: standard deviation of the sensor noise added to the image (0-255 scale / 255).
-        rng: draws the sensor noise (needed when ``noise`` > 0).
+        points: (P, 3) float, world frame, the scenes' vertices; scene: (P,) int64 scene of each.
+        framing: per scene, the view and the crop jitter.
+        resolution: the crops' side N.
 
     Returns:
-        (mould, image): the mould holds the image; image (N, N, 3) uint8.
+        cam_to_world: (B, 4, 4) float64 rigid camera-to-world matrices (OpenCV axes).
+        intrinsics: (B, 3) float64 (focal, cx, cy), pixels.
+        distance: (B,) float64 camera distances from the scenes' bounding-box centres, metres.
     """
-    offsets = np.cumsum([0] + [len(s.vertices) for s, _ in surfaces])
-    vertices = np.concatenate([s.vertices for s, _ in surfaces])
-    faces = np.concatenate([s.faces + o for (s, _), o in zip(surfaces, offsets)])
-    texcoords = np.concatenate([s.texcoords for s, _ in surfaces])
-    face_part = np.repeat(np.arange(len(surfaces)), [len(s.faces) for s, _ in surfaces])
-    encoding = encode_mesh(vertices, faces, camera, normals=True)
-    mould = encoding.mould
-    image = np.array(background, dtype=np.float64, copy=True)
-    hit = mould.mask
-    if hit.any():
-        rows, columns = np.nonzero(hit)
-        face = encoding.visible_faces[rows, columns]
-        points = camera.to_world(camera.backproject(columns, rows, mould.visible[rows, columns]))
-        weights = _barycentric(points, vertices[faces[face]])
-        corners = faces[face]
-        coords = np.einsum("mk,mkd->md", weights, texcoords[corners])
-        shading_normals = np.concatenate(
-            [s.normals if s.normals is not None else vertex_normals(s.vertices, s.faces) for s, _ in surfaces]
-        )
-        normals = np.einsum("mk,mkd->md", weights, shading_normals[corners])
-        normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-        view = points - camera.centre
-        normals *= np.where(np.sum(normals * view, axis=1) > 0, -1.0, 1.0)[:, None]  # face the camera
-        colour = np.zeros((len(rows), 3))
-        part = face_part[face]
-        for index, (_, material) in enumerate(surfaces):
-            chosen = part == index
-            if chosen.any():
-                colour[chosen] = albedo(material, coords[chosen])
-        light = np.broadcast_to(np.array(lighting.ambient), colour.shape).copy()
-        for source in lighting.lights:
-            direction = np.array(source.direction)
-            lambert = np.clip(normals @ direction, 0, None)
-            if source.shadows:
-                lambert *= _unshadowed(vertices, faces, points + normals * 2e-3, direction)
-            light += lambert[:, None] * np.array(source.colour)
-        image[rows, columns] = colour * light
-    image = _soften_silhouette(image, hit)
-    if noise > 0:
-        image = image + (rng or np.random.default_rng(0)).normal(0, noise, image.shape)
-    pixels = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return mould.replace(image=pixels), pixels
+    batch = len(framing.yaw)
+    points = points.to(torch.float64)
+    low, high = scene_bounds(points, scene, batch)
+    centre, extent = (low + high) / 2, (high - low).amax(1)
+    yaw, elevation = torch.deg2rad(framing.yaw.double()), torch.deg2rad(framing.elevation.double())
+    towards = torch.stack(
+        [torch.sin(yaw) * torch.cos(elevation), torch.sin(elevation), torch.cos(yaw) * torch.cos(elevation)], 1
+    )
+    distance = framing.distance_factor.double() * extent
+    eye = centre + distance[:, None] * towards
+    forward = -towards  # look_at: from the eye to the centre
+    vertical = towards[:, 1:2].abs() < 0.999
+    up = torch.where(vertical, towards.new_tensor([0.0, 1.0, 0.0]), towards.new_tensor([0.0, 0.0, -1.0]))
+    right = cross(forward, up)
+    right = right / right.norm(dim=1, keepdim=True)
+    down = cross(forward, right)
+    rotation = torch.stack([right, down, forward], 2)  # columns: camera axes in world coordinates
+    cam_to_world = torch.eye(4, dtype=torch.float64, device=points.device).repeat(batch, 1, 1)
+    cam_to_world[:, :3, :3], cam_to_world[:, :3, 3] = rotation, eye
+    camera = ((points - eye[scene])[:, None] @ rotation[scene])[:, 0]
+    uv = camera[:, :2] / camera[:, 2:3]
+    uv_low, uv_high = scene_bounds(torch.cat([uv, torch.zeros_like(uv[:, :1])], 1), scene, batch)
+    side = (uv_high - uv_low)[:, :2].amax(1) / (1 - 2 * margin) * framing.box_scale.double()
+    middle = (uv_low + uv_high)[:, :2] / 2 + framing.box_shift.double() * side[:, None]
+    focal = resolution / side
+    principal = (resolution - 1) / 2 - focal[:, None] * middle
+    return cam_to_world, torch.cat([focal[:, None], principal], 1), distance
 
 
-def _barycentric(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """(M, 3) barycentric weights of (M, 3) points in (M, 3, 3) triangles (clipped to the triangle)."""
-    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
-    v0, v1, v2 = b - a, c - a, points - a
-    d00, d01, d11 = np.sum(v0 * v0, 1), np.sum(v0 * v1, 1), np.sum(v1 * v1, 1)
-    d20, d21 = np.sum(v2 * v0, 1), np.sum(v2 * v1, 1)
-    denominator = d00 * d11 - d01 * d01
-    denominator = np.where(np.abs(denominator) < 1e-20, 1e-20, denominator)
-    w1 = (d11 * d20 - d01 * d21) / denominator
-    w2 = (d00 * d21 - d01 * d20) / denominator
-    weights = np.clip(np.stack([1 - w1 - w2, w1, w2], axis=1), 0, 1)
-    return weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+def to_camera(points: torch.Tensor, scene: torch.Tensor, cam_to_world: torch.Tensor) -> torch.Tensor:
+    """(P, 3) world points to their scene's camera frame (float32 results from float64 poses)."""
+    if len(cam_to_world) == 1:  # one scene: one matrix product (a batched one costs ~10x more on a CPU)
+        relative = points.to(torch.float64) - cam_to_world[0, :3, 3]
+        return (relative @ cam_to_world[0, :3, :3]).to(points.dtype)
+    rotation, eye = cam_to_world[:, :3, :3].index_select(0, scene), cam_to_world[:, :3, 3].index_select(0, scene)
+    return ((points.to(torch.float64) - eye)[..., None] * rotation).sum(1).to(points.dtype)
 
 
-def _unshadowed(vertices: np.ndarray, faces: np.ndarray, origins: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """(M,) 1.0 where a ray from each origin towards the light escapes the scene, else 0.0."""
-    import open3d as o3d
+# -- light ------------------------------------------------------------------------------------------------
+def shadow_maps(points: torch.Tensor, faces: torch.Tensor, face_scene: torch.Tensor, used: torch.Tensor,
+                vertex_scene: torch.Tensor, direction: torch.Tensor, size: int):  # fmt: skip
+    """Orthographic depth maps of the scenes seen from their lights (faces turned away from the light left
+    out: an open surface seen from inside through an opening casts no shadow).
 
-    scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(faces.astype(np.uint32)))
-    rays = np.concatenate([origins, np.broadcast_to(direction, origins.shape)], axis=1).astype(np.float32)
-    return (~np.isfinite(scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy())).astype(np.float64)
+    Args:
+        points: (V, 3) world vertices; faces, face_scene: the scenes' triangles; used: (V,) bool, vertices
+            of some triangle; vertex_scene: (V,) their scenes.
+        direction: (B, 3) unit vectors towards each scene's light.
+        size: the maps' side in texels.
+
+    Returns:
+        (light_to_world (B, 4, 4) float64, intrinsics (B, 3), depth maps (B, S, S), 0 where nothing).
+    """
+    batch = len(direction)
+    chosen = torch.nonzero(used)[:, 0]
+    low, high = scene_bounds(points.index_select(0, chosen).double(), vertex_scene.index_select(0, chosen), batch)
+    centre, radius = (low + high) / 2, ((high - low).norm(dim=1) / 2).clamp_min(1e-3)
+    forward = -direction.double()
+    helper = torch.where(
+        forward[:, 1:2].abs() < 0.9, forward.new_tensor([0.0, 1.0, 0.0]), forward.new_tensor([1.0, 0.0, 0.0])
+    )
+    right = cross(forward, helper)
+    right = right / right.norm(dim=1, keepdim=True)
+    down = cross(forward, right)
+    pose = torch.eye(4, dtype=torch.float64, device=points.device).repeat(batch, 1, 1)
+    pose[:, :3, :3] = torch.stack([right, down, forward], 2)
+    pose[:, :3, 3] = centre - forward * (radius + 1.0)[:, None]  # every point 1 m or more in front
+    focal = size / (2 * radius * 1.02)
+    intrinsics = torch.stack(
+        [focal, torch.full_like(focal, (size - 1) / 2), torch.full_like(focal, (size - 1) / 2)], 1
+    )
+    light_points = to_camera(points, vertex_scene, pose)
+    # The nearest surface seen from a light faces it (every surface is wound counter-clockwise seen from
+    # outside): the faces turned away cannot cast the map's depth, and half the work goes.
+    corners = [points.index_select(0, faces[:, k]) for k in range(3)]
+    towards = direction.index_select(0, face_scene)
+    facing = (cross(corners[1] - corners[0], corners[2] - corners[0]) * towards).sum(1) > 0
+    lit = torch.nonzero(facing)[:, 0]
+    depth = nearest_depth(
+        light_points,
+        faces.index_select(0, lit),
+        face_scene.index_select(0, lit),
+        intrinsics.to(points.dtype),
+        size,
+        orthographic=True,
+    )
+    return pose, intrinsics, depth
 
 
-def _soften_silhouette(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Blend silhouette pixels with their 3 x 3 neighbourhood: a cheap anti-aliasing of one ray per pixel."""
-    padded = np.pad(mask, 1, mode="edge")
-    n = mask.shape[0]
-    edge = np.zeros_like(mask)
-    for dv, du in ((0, 1), (2, 1), (1, 0), (1, 2)):
-        edge |= padded[dv : dv + n, du : du + n] != mask
-    if not edge.any():
-        return image
-    padded_image = np.pad(image, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    box = sum(padded_image[dv : dv + n, du : du + n] for dv in range(3) for du in range(3)) / 9
-    out = image.copy()
-    out[edge] = 0.5 * image[edge] + 0.5 * box[edge]
-    return out
+def lit_fraction(query: torch.Tensor, normal: torch.Tensor, scene: torch.Tensor, direction: torch.Tensor,
+                 maps: tuple) -> torch.Tensor:  # fmt: skip
+    """(M,) 1.0 where each world point (M, 3) with unit normal (M, 3) sees its scene's light, else 0.0."""
+    pose, intrinsics, depth = maps
+    size = depth.shape[-1]
+    origin = query + normal * SHADOW_OFFSET
+    local = to_camera(origin, scene, pose).double()
+    k = intrinsics.index_select(0, scene)
+    u = torch.round(local[:, 0] * k[:, 0] + k[:, 1]).long().clamp(0, size - 1)
+    v = torch.round(local[:, 1] * k[:, 0] + k[:, 2]).long().clamp(0, size - 1)
+    nearest = depth.reshape(-1).index_select(0, (scene * size + v) * size + u).double()
+    cosine = (normal.double() * direction.index_select(0, scene).double()).sum(1).clamp(0.05, 1)
+    slope = torch.sqrt(1 - cosine**2) / cosine
+    bias = (SHADOW_BIAS_TEXELS + SHADOW_SLOPE * slope.clamp(max=4)) / k[:, 0]
+    return ((nearest <= 0) | (local[:, 2] <= nearest + bias)).to(query.dtype)

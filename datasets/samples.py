@@ -29,9 +29,14 @@ from mould.limits import LIMITS
 SAMPLE_SUFFIXES = (".png", ".npz", ".json")
 
 
+PNG_COMPRESSION = 1
+"""zlib level of the PNG crops (and of the NPZ): level 6 took twice the time for ~10 % fewer bytes, and
+writing was a third of the generator's time per sample."""
+
+
 def write_sample(folder: str | os.PathLike, name: str, mould: Mould, image: np.ndarray, params: dict) -> Path:
     """Write ``name``'s PNG, NPZ and JSON into ``folder`` (JSON last). Returns the JSON path."""
-    import imageio.v3 as iio
+    from PIL import Image
 
     folder = Path(folder)
     if "/" in name or "\\" in name or name.startswith("."):
@@ -39,9 +44,9 @@ def write_sample(folder: str | os.PathLike, name: str, mould: Mould, image: np.n
     if image.shape != (mould.resolution, mould.resolution, 3) or image.dtype != np.uint8:
         raise ValueError(f"image: expected ({mould.resolution}, {mould.resolution}, 3) uint8, got {image.shape}")
     buffer = io.BytesIO()
-    iio.imwrite(buffer, image, extension=".png")
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=PNG_COMPRESSION)
     write_atomic(folder / f"{name}.png", lambda handle: handle.write(buffer.getvalue()))
-    mould.replace(image=None).save(folder / f"{name}.npz")
+    mould.replace(image=None).save(folder / f"{name}.npz", compression=PNG_COMPRESSION)
     text = json.dumps({"name": name, **params}, indent=1, sort_keys=True, default=_jsonable)
     write_atomic(folder / f"{name}.json", lambda handle: handle.write(text.encode()))
     return folder / f"{name}.json"

@@ -1,53 +1,38 @@
-"""The synthetic clothed-human generator behind ``mould synth``.
+"""The synthetic clothed-human generator behind ``mould synth`` and ``mould train --data synth``.
 
-One sample, from a generator seeded by ``(seed, index)`` alone (so the same seed gives the same data,
-whatever the number of workers or the order they run in):
+One sample is a pure function of ``(seed, index)`` (whatever the batch, the device's batching or the number
+of workers; on CUDA up to float round-off, see ``docs/synthetic-data.md``):
 
-1. **shape**: anny phenotypes drawn across their range (age from toddler to elderly, gender, muscle,
-   weight, height, proportions);
-2. **pose**: :mod:`mould.datasets.poses` (families, anatomical ranges), redrawn when the capsule test
-   finds limbs passing through each other;
-3. **clothing and hair** as geometry (:mod:`mould.datasets.clothing`, :mod:`mould.datasets.hair`);
-4. **appearance**: skin tone, garment colours and patterns, hair colour (:mod:`mould.datasets.appearance`);
-5. **camera**: perspective, yaw from the view mix of photographs (:mod:`mould.datasets.views`), random
-   elevation and distance, framed by :func:`mould.framing.frame_points`
-   (the reconstruction's framing rule) with a small random zoom and shift;
-6. **render**: one ray cast gives the image and the mould (:mod:`mould.datasets.render`).
+1. **draw** (:mod:`mould.datasets.scenes`, numpy, CPU): every random choice: anny phenotype, candidate poses
+   (:mod:`mould.datasets.poses`), outfits and hair, skin, camera view (:mod:`mould.datasets.views`) and crop
+   jitter, lights, background (:mod:`mould.datasets.backdrops`), sensor noise;
+2. **dress** (:mod:`mould.datasets.dressing`, torch, any device, batched): bodies shaped and posed from the
+   body bank (:mod:`mould.datasets.bank`, :mod:`mould.datasets.posing`; no anny needed), the first candidate
+   pose without self-collision kept, garments and hair built as geometry;
+3. **render** (:mod:`mould.datasets.render`, :mod:`mould.datasets.shading`): framing by the reconstruction's
+   rule, one z-buffer pass (:mod:`mould.datasets.raster`) for the mould, the image and the back colour,
+   a shadow map for the key light.
 
-:func:`synthesize` writes samples ``0000000``, ``0000001``... with :func:`mould.datasets.samples.write_sample`
-in parallel worker processes (each builds anny once), skipping samples already there.
+:func:`generate_batch` makes samples in memory; :func:`mould.datasets.synth_folder.synthesize` writes them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import logging
-import multiprocessing
-import os
-import re
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from mould.datasets.views import VIEW_MIXES, ViewMix, sample_yaw
+import torch
+from mould.datasets.views import VIEW_MIXES, ViewMix
 
+from mould.camera import Camera
 from mould.container import Mould
-from mould.errors import InputError
-from mould.files import write_atomic
-from mould.framing import frame_points
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bumped whenever the same (seed, index) would give a different sample; stored in every sample."""
-
-MANIFEST = ".synth.json"
-"""The run's settings (hidden, so that sample listings, which read every *.json, never take it for a sample)."""
-_SAMPLE_FILE = re.compile(r"^\d{7}\.(png|npz|json)$")
-_TEMPORARY_FILE = re.compile(r"^\..+\.tmp$")
 
 
 @dataclass(frozen=True)
@@ -81,324 +66,120 @@ class SynthConfig:
     """Crop shift jitter, fraction of the side, each axis."""
     max_noise: float = 0.02
     """Largest sensor-noise standard deviation (image in [0, 1])."""
+    shadow_map: int | None = None
+    """Side of the key light's shadow map in texels (over the scene's bounding sphere); None: the crop's side,
+    so that a texel is about a pixel's footprint (~8 mm for a standing adult at 256²); see
+    :mod:`mould.datasets.render`."""
 
     def __post_init__(self) -> None:
         if not 16 <= self.resolution <= 2048:
             raise ValueError(f"resolution: expected 16 to 2048, got {self.resolution}")
         if self.max_pose_tries < 1:
             raise ValueError(f"max_pose_tries: expected >= 1, got {self.max_pose_tries}")
+        if self.shadow_map is not None and not 16 <= self.shadow_map <= 4096:
+            raise ValueError(f"shadow_map: expected 16 to 4096 texels, got {self.shadow_map}")
         if self.views not in VIEW_MIXES:
             raise ValueError(f"views: expected one of {', '.join(VIEW_MIXES)}, got {self.views!r}")
 
 
-def sample_phenotype(rng: np.random.Generator) -> dict[str, float]:
-    """anny phenotypes across their range; four in five are adults (anny's age 0.5-1: ~18-90 years)."""
-    age = rng.uniform(0.5, 1.0) if rng.uniform() < 0.8 else rng.uniform(0.05, 0.5)
-    return {
-        "gender": float(rng.uniform()),
-        "age": float(age),
-        "muscle": float(rng.uniform()),
-        "weight": float(rng.uniform()),
-        "height": float(rng.uniform()),
-        "proportions": float(rng.uniform()),
-    }
+def generate_batch(
+    indices: list[int], seed: int, config: SynthConfig | None = None, *, device: str | torch.device = "cpu"
+) -> list[tuple[Mould, np.ndarray, dict]]:
+    """Generate samples ``indices`` of the dataset seeded ``seed``, as one batch on ``device``.
+
+    Returns:
+        Per index: (mould with ground-truth normals, the image and the back colour, image (N, N, 3) uint8,
+        JSON-ready parameters).
+    """
+    from mould.datasets.scenes import draw_scene
+
+    config = config or SynthConfig()
+    return render_draws([draw_scene(seed, i, config) for i in indices], config, device=device)
 
 
 def generate_sample(index: int, seed: int, config: SynthConfig | None = None) -> tuple[Mould, np.ndarray, dict]:
-    """Generate one sample.
+    """Generate one sample on the CPU (see :func:`generate_batch`); ``(seed, index)`` determines it."""
+    return generate_batch([index], seed, config)[0]
 
-    Args:
-        index: the sample's number.
-        seed: the dataset's seed; ``(seed, index)`` determines the sample.
-        config: generation settings.
 
-    Returns:
-        (mould with ground-truth normals and the image, image (N, N, 3) uint8, JSON-ready parameters).
-    """
-    from mould.datasets.appearance import background, skin_material
-    from mould.datasets.atlas import body_atlas
-    from mould.datasets.bodies import anny_model, posed_bodies
-    from mould.datasets.clothing import garment_surfaces, sample_outfit
-    from mould.datasets.collisions import body_collisions
-    from mould.datasets.hair import hair_surfaces, sample_hairstyle
-    from mould.datasets.poses import UPRIGHT_FAMILIES, pose_to_anny, sample_pose
-    from mould.datasets.render import render_scene, sample_lighting
-    from mould.datasets.shells import Surface, vertex_normals
+def dress_and_render(draws: list, config: SynthConfig, device: torch.device):
+    """(dressed, rendered): the geometry and the rendering of a batch of draws on ``device`` (tensors there;
+    :func:`render_draws` packages them as samples, :func:`mould.datasets.stream.render_records` as records)."""
+    from mould.datasets.dressing import dress
+    from mould.datasets.shading import render_batch
 
-    config = config or SynthConfig()
-    rng = np.random.default_rng([int(seed), int(index)])
-    phenotype = sample_phenotype(rng)
-    arrays = {k: np.array([v]) for k, v in phenotype.items()}
-    tries = 0
-    while True:  # redraw poses whose limbs pass through each other, up to max_pose_tries
-        tries += 1
-        family, pose = sample_pose(rng)
-        body = posed_bodies(arrays, pose_to_anny(pose))
-        collisions = body_collisions(body.vertices[0], body.bone_heads[0])
-        if not collisions or tries == config.max_pose_tries:
-            break
-    vertices = body.vertices[0]
-    labels = anny_model().bone_labels
-    heads = {
-        name: body.bone_heads[0][labels.index(name)]
-        for name in ("upperleg01.L", "upperleg01.R", "foot.L", "foot.R")
+    with torch.no_grad():
+        dressed = dress(draws, device)
+        generators = [torch.Generator(device).manual_seed(d.pixel_seed) for d in draws]
+        shadow = config.shadow_map or config.resolution
+        return dressed, render_batch(dressed, draws, config.resolution, shadow_size=shadow, generators=generators)
+
+
+def render_draws(
+    draws: list, config: SynthConfig, *, device: str | torch.device = "cpu"
+) -> list[tuple[Mould, np.ndarray, dict]]:
+    """Build, render and package a batch of :class:`~mould.datasets.scenes.SceneDraw` s on ``device``."""
+    dressed, rendered = dress_and_render(draws, config, torch.device(device))
+    maps = {
+        "visible": rendered.hits.visible,
+        "hidden": rendered.hits.hidden,
+        "mask": rendered.hits.mask,
+        "visible_normals": rendered.hits.visible_normals,
+        "hidden_normals": rendered.hits.hidden_normals,
+        "image": rendered.image,
+        "back_image": rendered.back_image,
+        "cam_to_world": rendered.cam_to_world,
+        "intrinsics": rendered.intrinsics,
+        "distance": rendered.distance,
     }
-    atlas = body_atlas()
-    normals = vertex_normals(vertices, atlas.faces)
+    arrays = {k: v.cpu().numpy() for k, v in maps.items()}
+    samples = []
+    for i, draw in enumerate(draws):
+        focal, cx, cy = (float(x) for x in arrays["intrinsics"][i])
+        camera = Camera("perspective", config.resolution, focal, cx, cy, arrays["cam_to_world"][i])
+        mask = arrays["mask"][i]
+        mould = Mould(
+            visible=arrays["visible"][i].astype(np.float32),
+            hidden=arrays["hidden"][i].astype(np.float32),
+            mask=mask,
+            camera=camera,
+            image=arrays["image"][i],
+            visible_normals=arrays["visible_normals"][i].astype(np.float32),
+            hidden_normals=arrays["hidden_normals"][i].astype(np.float32),
+            back_image=arrays["back_image"][i],
+        )
+        params = _parameters(draw, dressed, i, camera, float(arrays["distance"][i]))
+        samples.append((mould, arrays["image"][i], params))
+    return samples
 
-    skin = skin_material(rng)
-    outfit = sample_outfit(rng, upright=family in UPRIGHT_FAMILIES)
-    hairstyle = sample_hairstyle(rng)
-    surfaces = [(Surface(vertices, atlas.faces, atlas.rest, normals), skin)]
-    for garment in outfit:
-        surfaces += [(s, garment.material) for s in garment_surfaces(garment, atlas, vertices, normals, heads)]
-    surfaces += [(s, hairstyle.material) for s in hair_surfaces(hairstyle, atlas, vertices, normals)]
 
-    everything = np.concatenate([s.vertices for s, _ in surfaces])
-    extent = float(np.max(everything.max(axis=0) - everything.min(axis=0)))
-    yaw = sample_yaw(rng, config.views)
-    elevation = float(np.clip(rng.normal(5, 10), *config.elevation))
-    distance = float(rng.uniform(*config.distance_factor) * extent)
-    zoomed_out = rng.uniform() < config.zoom_out
-    box_scale = float(rng.uniform(*(config.zoom_out_scale if zoomed_out else config.box_scale)))
-    box_shift = (float(rng.uniform(-1, 1) * config.box_shift), float(rng.uniform(-1, 1) * config.box_shift))
-    camera = frame_points(
-        everything,
-        config.resolution,
-        yaw_deg=yaw,
-        elevation_deg=elevation,
-        distance=distance,
-        box_scale=box_scale,
-        box_shift=box_shift,
-    )
-    lighting = sample_lighting(rng, camera)
-    images = list(config.backgrounds)
-    backdrop, backdrop_info = background(config.resolution, rng, images, clutter=config.clutter)
-    noise = float(rng.uniform(0, config.max_noise))
-    mould, image = render_scene(surfaces, camera, lighting, backdrop, noise=noise, rng=rng)
-    params = {
+def _parameters(draw, dressed, i: int, camera: Camera, distance: float) -> dict:
+    """The JSON record of sample ``i`` of a batch: every choice that made it."""
+    lighting = draw.lighting
+    return {
         "source": "synthetic",
         "generator_version": GENERATOR_VERSION,
-        "seed": int(seed),
-        "index": int(index),
-        "phenotype": phenotype,
-        "pose": {"family": family, "angles": pose, "tries": tries, "collisions": collisions},
-        "outfit": [garment.to_dict() for garment in outfit],
-        "hair": hairstyle.to_dict(),
-        "skin": skin.to_dict(),
+        "seed": draw.seed,
+        "index": draw.index,
+        "phenotype": draw.phenotype,
+        "pose": {
+            "family": dressed.families[i],
+            "angles": dressed.poses[i],
+            "tries": dressed.tries[i],
+            "collisions": dressed.collisions[i],
+        },
+        "outfit": [garment.to_dict() for garment in dressed.outfits[i]],
+        "hair": draw.hairstyle.to_dict(),
+        "skin": draw.skin.to_dict(),
         "camera": {
-            "yaw_deg": yaw,
-            "elevation_deg": elevation,
+            "yaw_deg": draw.yaw,
+            "elevation_deg": draw.elevation,
             "distance": distance,
-            "box_scale": box_scale,
-            "box_shift": list(box_shift),
+            "box_scale": draw.box_scale,
+            "box_shift": list(draw.box_shift),
             **camera.to_dict(),
         },
         "lighting": {"ambient": list(lighting.ambient), "lights": [vars(light) for light in lighting.lights]},
-        "background": backdrop_info,
-        "noise": noise,
+        "background": draw.backdrop.info,
+        "noise": draw.noise,
     }
-    return mould, image, params
-
-
-# -- many samples -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SynthSummary:
-    """What :func:`synthesize` did."""
-
-    requested: int
-    written: int
-    skipped: int
-    seconds: float
-    """Wall-clock time, worker start-up included."""
-    cpu_seconds: float = 0.0
-    """CPU time of this process and its workers (user + system), start-up included."""
-    failed: list[str] = field(default_factory=list)
-
-    @property
-    def samples_per_second(self) -> float:
-        return self.written / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def samples_per_cpu_second(self) -> float:
-        """Samples per second of one core's time: the throughput per core, even on a shared machine."""
-        return self.written / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
-
-
-def sample_name(index: int) -> str:
-    return f"{index:07d}"
-
-
-def _manifest(seed: int, config: SynthConfig) -> dict:
-    return {
-        "generator_version": GENERATOR_VERSION,
-        "seed": int(seed),
-        "resolution": config.resolution,
-        "views": config.views,
-        "backgrounds": [str(p) for p in config.backgrounds],
-    }
-
-
-def check_output_folder(outdir: Path, seed: int, config: SynthConfig, *, force: bool) -> None:
-    """Refuse a folder holding foreign files or another run's samples, unless ``force``.
-
-    Raises:
-        InputError: naming the first foreign file, or the setting that differs.
-    """
-    if outdir.exists() and not outdir.is_dir():
-        raise InputError(f"{outdir}: exists and is not a folder")
-    if not outdir.is_dir() or force:
-        return
-    for path in sorted(outdir.iterdir()):
-        if path.name == MANIFEST or _SAMPLE_FILE.match(path.name) or _TEMPORARY_FILE.match(path.name):
-            continue
-        raise InputError(f"{outdir}: holds a file that mould synth did not write ({path.name}); use --force")
-    manifest_path = outdir / MANIFEST
-    if manifest_path.is_file():
-        try:
-            previous = json.loads(manifest_path.read_text())
-        except ValueError:
-            raise InputError(f"{manifest_path}: unreadable; use --force to overwrite") from None
-        current = _manifest(seed, config)
-        for key in ("generator_version", "seed", "resolution", "views"):
-            if previous.get(key) != current[key]:
-                raise InputError(
-                    f"{outdir}: holds samples made with {key} = {previous.get(key)}, not {current[key]}; "
-                    "use another folder or --force"
-                )
-
-
-def is_complete(outdir: Path, index: int, seed: int, resolution: int) -> bool:
-    """Whether sample ``index`` of this run is already there: its three files exist and its JSON names this
-    seed, index, resolution and generator version.
-
-    The JSON is written last and atomically, so a readable JSON means the PNG and NPZ were written whole;
-    damage done afterwards is the loader's business (it skips and counts corrupt samples).
-    """
-    name = sample_name(index)
-    if not all((outdir / f"{name}{suffix}").is_file() for suffix in (".png", ".npz")):
-        return False
-    try:
-        params = json.loads((outdir / f"{name}.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return (
-        params.get("seed") == seed
-        and params.get("index") == index
-        and params.get("generator_version") == GENERATOR_VERSION
-        and params.get("camera", {}).get("resolution") == resolution
-    )
-
-
-_WORKER: dict = {}
-
-
-def _init_worker(outdir: str, seed: int, config: SynthConfig) -> None:
-    import torch
-
-    torch.set_num_threads(1)  # one core per worker; also keeps float results independent of thread count
-    from mould.datasets.atlas import body_atlas
-    from mould.datasets.bodies import anny_model
-
-    # NVIDIA Warp (under anny) prints banners on import and on its first kernel load: keep the terminal
-    # for the progress bar. body_atlas() runs the first forward pass.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        anny_model()
-        body_atlas()
-    _WORKER.update(outdir=Path(outdir), seed=seed, config=config)
-
-
-def _make_one(index: int) -> tuple[int, str | None]:
-    from mould.datasets.samples import write_sample
-
-    try:
-        mould, image, params = generate_sample(index, _WORKER["seed"], _WORKER["config"])
-        write_sample(_WORKER["outdir"], sample_name(index), mould, image, params)
-    except Exception as error:  # a failed sample must not stop the run; it is reported in the summary
-        log.exception("sample %d failed", index)
-        return index, f"{type(error).__name__}: {error}"
-    return index, None
-
-
-def synthesize(
-    outdir: str | os.PathLike,
-    count: int,
-    seed: int = 0,
-    config: SynthConfig | None = None,
-    *,
-    workers: int = 1,
-    force: bool = False,
-    progress: bool = True,
-) -> SynthSummary:
-    """Generate samples ``0 .. count-1`` into ``outdir``, skipping those already complete.
-
-    Args:
-        outdir: the output folder (created).
-        count: how many samples the folder should hold.
-        seed: the dataset's seed.
-        config: generation settings.
-        workers: worker processes (1 runs in this process).
-        force: accept a folder holding other files or another run's samples (samples of another seed,
-            resolution or generator version are regenerated where the names collide; foreign files are
-            left alone).
-        progress: show a tqdm progress bar on stderr.
-
-    Raises:
-        InputError: bad count or workers, or a refused folder (see :func:`check_output_folder`).
-    """
-    from tqdm import tqdm
-
-    config = config or SynthConfig()
-    if count < 1:
-        raise InputError(f"--count: expected >= 1, got {count}")
-    if workers < 1:
-        raise InputError(f"--workers: expected >= 1, got {workers}")
-    outdir = Path(outdir)
-    check_output_folder(outdir, seed, config, force=force)
-    outdir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_manifest(seed, config), indent=1).encode()
-    write_atomic(outdir / MANIFEST, lambda handle: handle.write(text))
-    todo = [i for i in range(count) if not is_complete(outdir, i, seed, config.resolution)]
-    skipped = count - len(todo)
-    failed: list[str] = []
-    start = time.perf_counter()
-    cpu_start = _cpu_seconds()
-    bar = tqdm(total=len(todo), unit="sample", disable=not progress, desc="synth")
-    if workers == 1 or len(todo) <= 1:
-        import torch
-
-        threads = torch.get_num_threads()
-        try:
-            _init_worker(str(outdir), seed, config)
-            for index in todo:
-                _, error = _make_one(index)
-                if error:
-                    failed.append(f"{sample_name(index)}: {error}")
-                bar.update(1)
-        finally:
-            torch.set_num_threads(threads)
-    else:
-        context = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
-        with context.Pool(workers, initializer=_init_worker, initargs=(str(outdir), seed, config)) as pool:
-            for index, error in pool.imap_unordered(_make_one, todo, chunksize=4):
-                if error:
-                    failed.append(f"{sample_name(index)}: {error}")
-                bar.update(1)
-    bar.close()
-    seconds = time.perf_counter() - start
-    return SynthSummary(
-        requested=count,
-        written=len(todo) - len(failed),
-        skipped=skipped,
-        seconds=seconds,
-        cpu_seconds=_cpu_seconds() - cpu_start,
-        failed=failed,
-    )
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process and of its finished children (pool workers)."""
-    import resource
-
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,8 +150,13 @@ class Mould:
         return dataclasses.replace(self, **changes)
 
     # -- files --------------------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the mould to ``path`` (``.npz``) atomically: a temporary file renamed into place."""
+    def save(self, path: str | os.PathLike, *, compression: int = 6) -> Path:
+        """Write the mould to ``path`` (``.npz``) atomically: a temporary file renamed into place.
+
+        Args:
+            compression: zlib level, 0-9 (6, ``numpy.savez_compressed``'s; the generator writes 1: half the
+                time for ~10 % more bytes).
+        """
         path = Path(path)
         arrays: dict[str, np.ndarray] = {
             "schema_version": np.array(SCHEMA_VERSION, dtype=np.int64),
@@ -165,7 +171,7 @@ class Mould:
             value = getattr(self, name)
             if value is not None:
                 arrays[name] = value
-        write_atomic(path, lambda handle: np.savez_compressed(handle, **arrays))
+        write_atomic(path, lambda handle: _write_npz(handle, arrays, compression))
         return path
 
     @classmethod
@@ -216,3 +222,11 @@ class Mould:
         )
         optional = {name: arrays[name] for name in _OPTIONAL if name in arrays}
         return cls(visible=visible, hidden=arrays["hidden"], mask=arrays["mask"], camera=camera, **optional)
+
+
+def _write_npz(handle, arrays: dict[str, np.ndarray], compression: int) -> None:
+    """``numpy.savez_compressed`` at a chosen zlib level (the same archive layout: one ``NAME.npy`` each)."""
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, compresslevel=compression) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)

@@ -98,11 +98,13 @@ def test_failed_save_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch)
     path = make_mould().save(tmp_path / "a.npz")
     before = path.read_bytes()
 
-    def broken(handle, **arrays):
+    def broken(handle, arrays, compression):
         handle.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez_compressed", broken)
+    import mould.container
+
+    monkeypatch.setattr(mould.container, "_write_npz", broken)
     with pytest.raises(OSError, match="disk full"):
         make_mould(seed=1).save(path)
     with pytest.raises(OSError):

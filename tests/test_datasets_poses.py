@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mould.datasets.collisions import body_collisions
+from mould.datasets.collisions import body_collisions as batch_collisions
 from mould.datasets.poses import (
     FAMILY_WEIGHTS,
     JOINT_RANGES,
     JOINTS,
     clip_pose,
     neutral_pose,
-    pose_to_anny,
+    pose_deltas,
     sample_pose,
 )
 
@@ -41,11 +41,18 @@ def test_clip_pose():
 
 
 def body(pose):
-    from mould.datasets.bodies import anny_model, posed_bodies
+    from mould.datasets.bodies import body_bank, posed_bodies
 
-    out = posed_bodies(None, pose_to_anny(pose))
-    labels = anny_model().bone_labels
+    labels = body_bank().bone_labels
+    out = posed_bodies(None, pose_deltas([pose], labels))
     return out.vertices[0], {name: out.bone_heads[0][i] for i, name in enumerate(labels)}
+
+
+def body_collisions(vertices, heads):
+    """The collisions of one body."""
+    import torch
+
+    return batch_collisions(torch.as_tensor(vertices)[None], torch.as_tensor(heads)[None])[0]
 
 
 def angle_between(a, b) -> float:
@@ -100,9 +107,9 @@ def test_a_symmetric_pose_gives_a_mirror_symmetric_body(anny_body):
 
 def test_collision_test_passes_neutral_and_catches_limbs_through_each_other(anny_body):
     vertices, heads_dict = body(neutral_pose())
-    from mould.datasets.bodies import anny_model
+    from mould.datasets.bodies import body_bank
 
-    labels = anny_model().bone_labels
+    labels = body_bank().bone_labels
     heads = np.array([heads_dict[name] for name in labels])
     assert body_collisions(vertices, heads) == []
     crossed = neutral_pose()

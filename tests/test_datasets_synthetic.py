@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
 
 import numpy as np
 import pytest
-from mould.datasets.appearance import Material, albedo, value_noise
-from mould.datasets.synthetic import SynthConfig, generate_sample, synthesize
+import trimesh
+from mould.datasets.appearance import Material
+from mould.datasets.synth_folder import synthesize
+from mould.datasets.synthetic import SynthConfig, generate_batch, generate_sample
 
 from mould.encode import encode_mesh
 from mould.errors import InputError
@@ -23,6 +26,7 @@ def test_generate_sample_is_deterministic(anny_body):
     b_mould, b_image, b_params = generate_sample(3, 11, SMALL)
     assert np.array_equal(a_image, b_image)
     assert np.array_equal(a_mould.visible, b_mould.visible) and np.array_equal(a_mould.hidden, b_mould.hidden)
+    assert np.array_equal(a_mould.back_image, b_mould.back_image)
     assert json.dumps(a_params, sort_keys=True) == json.dumps(b_params, sort_keys=True)
     c_mould, _, c_params = generate_sample(4, 11, SMALL)
     assert c_params["phenotype"] != a_params["phenotype"]
@@ -30,43 +34,45 @@ def test_generate_sample_is_deterministic(anny_body):
     assert a_params["seed"] == 11 and a_params["index"] == 3 and a_params["source"] == "synthetic"
 
 
-def _body_and_atlas():
-    from mould.datasets.atlas import body_atlas
-    from mould.datasets.bodies import anny_model, posed_bodies
-    from mould.datasets.poses import neutral_pose, pose_to_anny
-    from mould.datasets.shells import vertex_normals
+def _scene(outfit=(), hairstyle=None, **changes):
+    """A draw of a body in a neutral stance wearing ``outfit`` and ``hairstyle`` (bald by default)."""
+    from mould.datasets.bodies import body_bank
+    from mould.datasets.hair import Hairstyle
+    from mould.datasets.poses import neutral_pose, pose_deltas
+    from mould.datasets.scenes import draw_scene
 
     pose = neutral_pose()
     for side in "LR":  # arms a little away from the body and legs apart, so that the regions are clear
         pose[f"shoulder.{side}"] = [0.0, 25.0, 0.0]
         pose[f"hip.{side}"] = [0.0, 8.0, 0.0]
-    body = posed_bodies(None, pose_to_anny(pose))
-    labels = anny_model().bone_labels
-    heads = {name: body.bone_heads[0][labels.index(name)] for name in labels}
-    atlas = body_atlas()
-    vertices = body.vertices[0]
-    return vertices, vertex_normals(vertices, atlas.faces), heads, atlas
+    draw = draw_scene(0, 0, SynthConfig(resolution=128))
+    rotations = list(pose_deltas([pose], body_bank().bone_labels).astype(np.float32))
+    return dataclasses.replace(
+        draw, tries=1, poses=[("standing", pose)], rotations=rotations, outfits=(tuple(outfit), tuple(outfit)),
+        hairstyle=hairstyle or Hairstyle("bald", thickness=0.0, material=draw.hairstyle.material), **changes,
+    )  # fmt: skip
 
 
-def _mould(meshes, camera):
-    vertices = np.concatenate([m[0] for m in meshes])
-    offsets = np.cumsum([0] + [len(m[0]) for m in meshes])
-    faces = np.concatenate([m[1] + o for m, o in zip(meshes, offsets)])
-    return encode_mesh(vertices, faces, camera).mould
+def _mould(draw, camera):
+    from mould.datasets.dressing import dress
+
+    dressed = dress([draw])
+    vertices, faces = dressed.vertices.double().numpy(), dressed.faces.numpy()
+    return encode_mesh(vertices, faces, camera).mould, vertices[dressed.used.numpy()]
 
 
 def test_clothing_and_hair_change_the_silhouette_and_the_back(anny_body):
-    from mould.datasets.clothing import Garment, garment_surfaces
-    from mould.datasets.hair import Hairstyle, hair_surfaces
+    from mould.datasets.appearance import garment_material
+    from mould.datasets.clothing import Garment
+    from mould.datasets.hair import Hairstyle
 
-    vertices, normals, heads, atlas = _body_and_atlas()
-    body = (vertices, atlas.faces)
-    camera = frame_points(vertices, 128, yaw_deg=90.0, box_scale=1.3)  # side view, room for the clothes
-    naked = _mould([body], camera)
-
-    top = Garment("top", sleeve=2.0, hem=-0.1, collar=0.95, ease=0.04, folds=0.0)
-    shells = garment_surfaces(top, atlas, vertices, normals, heads)
-    dressed = _mould([body] + [(s.vertices, s.faces) for s in shells], camera)
+    material = garment_material(np.random.default_rng(0))
+    naked_draw = _scene()
+    _, body = _mould(naked_draw, frame_points(anny_body[0], 8))
+    camera = frame_points(body, 128, yaw_deg=90.0, box_scale=1.3)  # side view, room for the clothes
+    naked, _ = _mould(naked_draw, camera)
+    top = Garment("top", sleeve=2.0, hem=-0.1, collar=0.95, ease=0.04, folds=0.0, material=material)
+    dressed, _ = _mould(_scene([top]), camera)
     assert dressed.mask.sum() > naked.mask.sum() * 1.05  # a 4 cm ease widens a side view visibly
     both = naked.mask & dressed.mask
     thicker = (dressed.hidden - dressed.visible)[both] - (naked.hidden - naked.visible)[both]
@@ -74,61 +80,82 @@ def test_clothing_and_hair_change_the_silhouette_and_the_back(anny_body):
     assert changed.size > 0.3 * both.sum()
     assert np.percentile(changed, 10) > 0.07  # front and back each move out by the 4 cm ease
 
-    front = frame_points(vertices, 128, box_scale=1.3)
-    skirt = Garment("skirt", waist=0.3, ease=0.005, flare=0.2, length=0.6)
-    surfaces = garment_surfaces(skirt, atlas, vertices, normals, heads)
-    assert len(surfaces) == 2  # a waistband shell and the draped tube
-    with_skirt = _mould([body] + [(s.vertices, s.faces) for s in surfaces], front)
-    without = _mould([body], front)
+    front = frame_points(body, 128, box_scale=1.3)
+    skirt = Garment("skirt", waist=0.3, ease=0.005, flare=0.2, length=0.6, material=material)
+    with_skirt, _ = _mould(_scene([skirt]), front)
+    without, _ = _mould(naked_draw, front)
     # Between the legs, above the knees: background without the skirt, fabric with it.
     gap = without.mask == 0
     rows = slice(int(128 * 0.45), int(128 * 0.6))
     assert (with_skirt.mask[rows] & gap[rows]).sum() > 20
 
-    hair = Hairstyle("long", thickness=0.02, hairline=0.4, nape=-0.6, length=0.35)
-    strands = hair_surfaces(hair, atlas, vertices, normals)
-    assert len(strands) == 2  # scalp shell and the curtain down the back
-    long_hair = _mould([body] + [(s.vertices, s.faces) for s in strands], front)
+    hair = Hairstyle("long", thickness=0.02, hairline=0.4, nape=-0.6, length=0.35, material=material)
+    long_hair, _ = _mould(_scene(hairstyle=hair), front)
     neck_and_back = without.mask & long_hair.mask
     deeper = long_hair.hidden[neck_and_back] - without.hidden[neck_and_back]
     assert (deeper > 0.01).sum() > 50  # the back surface moved out behind the hair
 
 
 def test_albedo_patterns_and_noise():
-    points = np.random.default_rng(0).uniform(-1, 1, (500, 3))
-    noise = value_noise(points * 5, seed=3)
-    assert np.array_equal(noise, value_noise(points * 5, seed=3))
+    import torch
+    from mould.datasets.appearance import NOISE_OCTAVES, albedo, material_table
+    from mould.datasets.noise import noise_offsets, value_noise
+
+    points = torch.as_tensor(np.random.default_rng(0).uniform(-1, 1, (500, 3)), dtype=torch.float32)
+    noise = value_noise(points * 5, noise_offsets(3))
+    assert torch.equal(noise, value_noise(points * 5, noise_offsets(3)))
     assert noise.min() >= -1 and noise.max() <= 1 and noise.std() > 0.1
     # Continuity: a step of 1 % of the lattice spacing changes the noise by little.
-    assert np.abs(value_noise(points * 5 + 0.01, seed=3) - noise).max() < 0.1
+    assert (value_noise(points * 5 + 0.01, noise_offsets(3)) - noise).abs().max() < 0.1
+    assert (value_noise(points * 5, noise_offsets(4)) - noise).abs().mean() > 0.1  # another seed, another field
     stripes = Material("stripes", (1.0, 0.0, 0.0), (0.0, 0.0, 1.0), 0.1, (0.0, 1.0, 0.0), 0.0, 1)
+    table, seeds = material_table([stripes])
     line = np.stack([np.zeros(8), np.array([0.01, 0.03, 0.06, 0.09, 0.11, 0.13, 0.16, 0.19]), np.zeros(8)], 1)
-    colours = albedo(stripes, line)
+    offsets = noise_offsets(torch.as_tensor(seeds), NOISE_OCTAVES).expand(8, -1, -1)
+    colours = albedo(torch.as_tensor(table).expand(8, -1), offsets, torch.as_tensor(line))
     # The first half of each 0.1 m period takes the second colour (blue), the other half the first (red).
-    assert np.array_equal(colours[:, 2] > 0.5, np.array([1, 1, 0, 0, 1, 1, 0, 0], bool))
-    with pytest.raises(ValueError, match="pattern"):
-        albedo(Material("zigzag", (1, 1, 1), (0, 0, 0), 0.1, (0, 1, 0), 0, 1), line)
+    assert np.array_equal(colours[:, 2].numpy() > 0.5, np.array([1, 1, 0, 0, 1, 1, 0, 0], bool))
+    with pytest.raises(ValueError, match="zigzag"):
+        material_table([dataclasses.replace(stripes, pattern="zigzag")])
 
 
-def test_render_of_a_sphere_under_ambient_light_is_its_albedo():
-    import trimesh
-    from mould.datasets.render import Lighting, render_scene
-    from mould.datasets.shells import Surface
+def test_under_ambient_light_the_image_and_the_back_are_the_albedo():
+    """One grey sphere, no directional light: every pixel of the person is 0.8 x its albedo, and so is the
+    back colour (the back's albedo times the mean light the front received, here 0.8)."""
+    import torch
+    from mould.datasets.appearance import NOISE_OCTAVES, material_table
+    from mould.datasets.backdrops import BackdropDraw
+    from mould.datasets.dressing import Dressed
+    from mould.datasets.noise import noise_offsets
+    from mould.datasets.render import Lighting
+    from mould.datasets.shading import render_batch
 
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
-    surface = Surface(np.asarray(sphere.vertices), np.asarray(sphere.faces), np.asarray(sphere.vertices))
+    vertices = torch.as_tensor(np.asarray(sphere.vertices), dtype=torch.float32)
+    faces = torch.as_tensor(np.asarray(sphere.faces))
     grey = Material("solid", (0.5, 0.25, 1.0), (0.0, 0.0, 0.0), 0.1, (0.0, 1.0, 0.0), 0.0, 1)
-    camera = frame_points(surface.vertices, 32)
-    background = np.zeros((32, 32, 3))
-    mould, image = render_scene([(surface, grey)], camera, Lighting((0.8, 0.8, 0.8), ()), background)
-    expected = encode_mesh(surface.vertices, surface.faces, camera, normals=True).mould
-    assert np.array_equal(mould.mask, expected.mask) and np.array_equal(mould.visible, expected.visible)
-    interior = mould.mask.copy()
-    interior[1:-1, 1:-1] &= (
-        mould.mask[:-2, 1:-1] & mould.mask[2:, 1:-1] & mould.mask[1:-1, :-2] & mould.mask[1:-1, 2:]
+    table, seeds = material_table([grey])
+    dressed = Dressed(
+        vertices=vertices, faces=faces, face_scene=torch.zeros(len(faces), dtype=torch.int64),
+        face_material=torch.zeros(len(faces), dtype=torch.int64), texcoords=vertices,
+        normals=vertices / vertices.norm(dim=1, keepdim=True), used=torch.ones(len(vertices), dtype=torch.bool),
+        materials=torch.as_tensor(table, dtype=torch.float32),
+        material_offsets=noise_offsets(torch.as_tensor(seeds), NOISE_OCTAVES),
+        families=["standing"], poses=[{}], tries=[1], collisions=[[]], outfits=[()],
+    )  # fmt: skip
+    black = BackdropDraw(info={"kind": "procedural"}, wall=(0.0, 0.0, 0.0), floor=(0.0, 0.0, 0.0))
+    draw = _scene(
+        lighting=Lighting((0.8, 0.8, 0.8), ()), noise=0.0, box_scale=1.0, box_shift=(0.0, 0.0), backdrop=black
     )
-    assert np.all(np.abs(image[interior].astype(int) - [102, 51, 204]) <= 1)  # 0.8 x albedo x 255
-    assert np.all(image[~mould.mask] <= 60)  # background, softened only at the silhouette
+    rendered = render_batch(dressed, [draw], 32, shadow_size=32, generators=[torch.Generator().manual_seed(0)])
+    mask = rendered.hits.mask[0].numpy()
+    image, back = rendered.image[0].numpy().astype(int), rendered.back_image[0].numpy().astype(int)
+    interior = mask.copy()
+    interior[1:-1, 1:-1] &= mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    assert np.all(np.abs(image[interior] - [102, 51, 204]) <= 1)  # 0.8 x albedo x 255
+    assert np.all(np.abs(back[mask] - [102, 51, 204]) <= 1)
+    assert np.all(back[~mask] == 0) and np.all(image[~mask] <= 60)  # background, softened at the silhouette
+    assert torch.allclose(rendered.light[0], torch.full((3,), 0.8))
 
 
 def _zip_members(path):
@@ -213,9 +240,17 @@ def test_manifest_is_not_a_sample(tmp_path, anny_body):
     assert json.loads(io.StringIO((tmp_path / ".synth.json").read_text()).read())["seed"] == 0
 
 
+def _paint(draws, size, seeds=None):
+    import torch
+    from mould.datasets.backdrops import paint_backdrops
+
+    generators = [torch.Generator().manual_seed(i) for i in (seeds or range(len(draws)))]
+    return paint_backdrops(draws, size, generators, torch.device("cpu")).numpy()
+
+
 def test_backgrounds_from_images(tmp_path):
     import imageio.v3 as iio
-    from mould.datasets.appearance import background, background_images
+    from mould.datasets.backdrops import background_images, draw_backdrop
 
     (tmp_path / "sub").mkdir()
     iio.imwrite(tmp_path / "sub" / "room.png", np.full((50, 80, 3), [10, 200, 30], np.uint8))
@@ -223,32 +258,31 @@ def test_backgrounds_from_images(tmp_path):
     (tmp_path / "notes.txt").write_text("ignored")
     images = background_images(tmp_path)
     assert [p.name for p in images] == ["broken.jpg", "room.png"]
-    kinds = set()
-    for seed in range(12):
-        picture, info = background(24, np.random.default_rng(seed), images)
-        assert picture.shape == (24, 24, 3) and 0 <= picture.min() and picture.max() <= 1
-        kinds.add(info["kind"])
-        if info["kind"] == "image":
-            assert info["path"] == "room.png" and np.allclose(picture[0, 0], [10 / 255, 200 / 255, 30 / 255])
-    assert kinds == {"image", "procedural"}  # the broken file (and 10 % of draws) fall back to procedural
+    draws = [draw_backdrop(24, np.random.default_rng(seed), images) for seed in range(12)]
+    pictures = _paint(draws, 24)
+    assert pictures.shape == (12, 24, 24, 3) and 0 <= pictures.min() and pictures.max() <= 1
+    for draw, picture in zip(draws, pictures):
+        if draw.info["kind"] == "image":
+            assert draw.info["path"] == "room.png"
+            assert np.allclose(picture[0, 0], [10 / 255, 200 / 255, 30 / 255], atol=1e-6)
+    # The broken file (and 10 % of draws) fall back to procedural backgrounds.
+    assert {draw.info["kind"] for draw in draws} == {"image", "procedural"}
 
 
 def test_clutter_puts_fine_detail_into_procedural_backgrounds():
     # The point of clutter: the background is no longer smooth where the person is detailed.
-    from mould.datasets.appearance import add_clutter, background
+    from mould.datasets.backdrops import draw_backdrop
 
     def detail(picture: np.ndarray) -> float:
         return float(np.abs(np.diff(picture, axis=1)).mean())
 
-    plain = [background(128, np.random.default_rng(seed))[0] for seed in range(8)]
-    cluttered = [background(128, np.random.default_rng(seed), clutter=1.0) for seed in range(8)]
-    assert all(info == {"kind": "procedural", "clutter": True} for _, info in cluttered)
-    assert min(detail(p) for p, _ in cluttered) > 2 * max(detail(p) for p in plain)
-    assert all(p.shape == (128, 128, 3) and 0 <= p.min() and p.max() <= 1 for p, _ in cluttered)
-    # add_clutter paints a copy and leaves its input alone.
-    base = np.full((64, 64, 3), 0.5)
-    assert not np.allclose(add_clutter(base, np.random.default_rng(0)), 0.5)
-    assert np.all(base == 0.5)
+    plain = [draw_backdrop(96, np.random.default_rng(seed)) for seed in range(5)]
+    cluttered = [draw_backdrop(96, np.random.default_rng(seed), clutter=1.0) for seed in range(5)]
+    assert all(draw.info == {"kind": "procedural", "clutter": True} for draw in cluttered)
+    # Painted together: each background is painted the same in any batch.
+    mixed = _paint(plain + cluttered, 96)
+    assert min(detail(p) for p in mixed[5:]) > 2 * max(detail(p) for p in mixed[:5])
+    assert np.allclose(_paint(cluttered[:1], 96, seeds=[5])[0], mixed[5], atol=1e-6)
 
 
 def test_zoomed_out_crops_show_a_smaller_person(anny_body):
@@ -290,3 +324,66 @@ def test_samples_record_their_yaw_from_the_view_mix(anny_body):
     _, _, params = generate_sample(3, seed=11, config=SynthConfig(resolution=32))
     yaw = params["camera"]["yaw_deg"]
     assert -180 <= yaw <= 180 and any(low <= abs(yaw) <= high for low, high in VIEW_BANDS.values())
+
+
+def test_a_batch_gives_each_sample_as_alone(anny_body):
+    together = generate_batch([0, 1], 5, SMALL)
+    for index, (mould, image, params) in enumerate(together):
+        alone, alone_image, alone_params = generate_sample(index, 5, SMALL)
+        assert params["pose"] == alone_params["pose"] and params["outfit"] == alone_params["outfit"]
+        assert np.allclose(mould.camera.cam_to_world, alone.camera.cam_to_world, atol=1e-9)
+        assert (mould.mask != alone.mask).mean() < 1e-3
+        both = mould.mask & alone.mask
+        assert np.abs(mould.visible[both] - alone.visible[both]).max() < 1e-5  # float32 round-off
+        assert np.abs(image.astype(int) - alone_image.astype(int)).mean() < 0.5
+
+
+def test_frame_cameras_is_frame_points_for_a_batch(anny_body):
+    import torch
+    from mould.datasets.render import Framing, frame_cameras
+
+    vertices = anny_body[0]
+    views = [(30.0, 5.0, 2.5, 1.0, (0.0, 0.0)), (200.0, -12.0, 4.0, 2.1, (0.03, -0.02))]
+    points = torch.as_tensor(np.concatenate([vertices, vertices * 0.6]))
+    scene = torch.cat(
+        [torch.zeros(len(vertices), dtype=torch.int64), torch.ones(len(vertices), dtype=torch.int64)]
+    )
+    framing = Framing(*(torch.tensor([view[i] for view in views], dtype=torch.float64) for i in range(5)))
+    cam_to_world, intrinsics, distance = frame_cameras(points, scene, framing, 96)
+    for b, (yaw, elevation, factor, scale, shift) in enumerate(views):
+        part = points[scene == b].numpy()
+        extent = float((part.max(0) - part.min(0)).max())
+        camera = frame_points(part, 96, yaw_deg=yaw, elevation_deg=elevation, distance=factor * extent,
+                              box_scale=scale, box_shift=shift)  # fmt: skip
+        assert np.allclose(cam_to_world[b].numpy(), camera.cam_to_world, atol=1e-12)
+        assert np.allclose(intrinsics[b].numpy(), [camera.focal, camera.cx, camera.cy], rtol=1e-12, atol=1e-9)
+        assert abs(float(distance[b]) - factor * extent) < 1e-12
+
+
+@pytest.mark.slow  # ~40 s: draw workers start twice
+def test_the_device_path_writes_the_samples_in_batches(tmp_path, anny_body, monkeypatch):
+    """``synthesize(batch > 1)``: workers draw, this process renders batches (the GPU path, on the CPU); a
+    sample that fails fails alone."""
+    import mould.datasets.synth_folder as runs
+    from mould.datasets.samples import read_sample
+
+    config = SynthConfig(resolution=32, zoom_out=0.0)
+    render = runs.render_draws
+
+    def fragile(draws, config, device):  # sample 4 cannot be rendered
+        if any(d.index == 4 for d in draws):
+            raise RuntimeError("bad sample")
+        return render(draws, config, device=device)
+
+    monkeypatch.setattr(runs, "render_draws", lambda draws, config, device: fragile(draws, config, device))
+    broken = synthesize(tmp_path / "broken", 6, seed=4, config=config, batch=2, progress=False)
+    assert broken.written == 5 and len(broken.failed) == 1 and broken.failed[0].startswith("0000004")
+    monkeypatch.setattr(runs, "render_draws", render)
+    summary = synthesize(tmp_path / "good", 3, seed=4, config=config, batch=2, progress=False)
+    assert (summary.written, summary.failed) == (3, [])
+    for index in range(3):
+        mould, params = read_sample(tmp_path / "good", f"{index:07d}")
+        expected, _, expected_params = generate_sample(index, 4, config)
+        expected_params = json.loads(json.dumps(expected_params))  # as written: tuples become lists
+        assert params["pose"] == expected_params["pose"] and params["hair"] == expected_params["hair"]
+        assert (mould.mask != expected.mask).mean() < 5e-3  # batches differ from single samples by round-off

@@ -270,12 +270,16 @@ def test_train_config_refuses_nan_and_out_of_range_values():
 
 def test_a_bomb_background_is_skipped_with_one_warning(tmp_path, caplog):
     """Issue #15: a decompression-bomb PNG in --backgrounds printed a worker traceback."""
-    from mould.datasets.appearance import background
+    import torch
+    from mould.datasets.backdrops import draw_backdrop, paint_backdrops
 
     png_header_bomb(tmp_path / "bomb.png", 30_000, 30_000)
     rng = np.random.default_rng(0)
-    with caplog.at_level("WARNING", logger="mould.datasets.appearance"):
-        pictures = [background(32, rng, images=[tmp_path / "bomb.png"])[0] for _ in range(5)]
-    assert all(p.shape == (32, 32, 3) and np.isfinite(p).all() for p in pictures)  # procedural instead
+    with caplog.at_level("WARNING", logger="mould.datasets.backdrops"):
+        draws = [draw_backdrop(32, rng, images=[tmp_path / "bomb.png"]) for _ in range(5)]
+    assert all(draw.photo is None for draw in draws)  # procedural instead
+    generators = [torch.Generator().manual_seed(i) for i in range(5)]
+    pictures = paint_backdrops(draws, 32, generators, torch.device("cpu")).numpy()
+    assert pictures.shape == (5, 32, 32, 3) and np.isfinite(pictures).all()
     warnings = [r for r in caplog.records if "bomb.png" in r.getMessage()]
     assert len(warnings) == 1 and "\n" not in warnings[0].getMessage()

@@ -95,10 +95,13 @@ def _noise(width, height, kind):
 
 
 def _procedural(seed, clutter):
-    from mould.datasets.appearance import background
+    """A 512² background of the generator (:mod:`mould.datasets.backdrops`), with or without its clutter."""
+    import torch
+    from mould.datasets.backdrops import draw_backdrop, paint_backdrops
 
-    image, _ = background(512, np.random.default_rng(seed), clutter=clutter)
-    return (image * 255 + 0.5).astype(np.uint8)
+    draw = draw_backdrop(512, np.random.default_rng(seed), clutter=clutter)
+    image = paint_backdrops([draw], 512, [torch.Generator().manual_seed(seed)], "cpu")[0]
+    return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 
 GENERATED = {
@@ -128,7 +131,7 @@ def test_generated_images_hold_nobody(name, silhouettes):
 
 @TAKEN_FOR_A_PERSON
 def test_procedural_clutter_holds_nobody(silhouettes):
-    # The training backgrounds' clutter (boxes, discs, triangles, poles): measured, 14 of 20 still framed.
+    # The training backgrounds' clutter (boxes, discs, triangles, poles): measured, 12 of these 20 still framed.
     accepted = [seed for seed in range(20) if not _refused(_procedural(1000 + seed, 1.0), silhouettes)]
     assert not accepted
 

@@ -119,3 +119,23 @@ def test_sigterm_to_the_process_group_stops_with_a_checkpoint(tmp_path, data):
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "interrupted" and 1 <= info["step"] < STEPS
     assert latest_step(run) == info["step"]
+
+
+@pytest.mark.slow  # ~25 s: two runs that generate their samples; the stream's positions are tested fast
+def test_a_killed_run_streaming_synthetic_samples_resumes_to_the_same_weights(tmp_path, data):
+    """``--data synth``: the stream continues where the checkpoint stopped, mixed with a folder."""
+    options = [*TINY, "--steps", "6", "--ckpt-every", "2", "--adversarial-start", "3", "--seed", "3"]
+    spec = f"synth@64:1,{data}:1"
+    reference = tmp_path / "reference"
+    assert main(["-q", "train", *options, "--data", spec, "--out", str(reference)]) == 0
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "mould.cli", "-q", "train", *options, "--data", spec, "--out", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wait_for_checkpoint(run, process)
+    process.kill()
+    process.wait()
+    assert latest_step(run) < 6, "the run ended before it was killed: the test proves nothing"
+    assert main(["-q", "train", *options, "--data", spec, "--out", str(run), "--resume"]) == 0
+    ours = load_file(run / "checkpoints" / "step_000006.safetensors")
+    theirs = load_file(reference / "checkpoints" / "step_000006.safetensors")
+    assert all(torch.equal(ours[key], theirs[key]) for key in theirs)

@@ -8,6 +8,7 @@ checks) and a function that runs it, returns its rows and hands each printed lin
 - :mod:`~mould.benchmarks.mesh`: mould -> mesh time and accuracy per mesher;
 - :mod:`~mould.benchmarks.model`: the network's forward (and training-step) time, parameters, FLOPs;
 - :mod:`~mould.benchmarks.reconstruct`: photo -> textured mesh end to end, per stage;
+- :mod:`~mould.benchmarks.synth`: synthetic samples per second, in memory, on the CPU or a GPU;
 - :mod:`~mould.benchmarks.representation` (the experiment) and
   :mod:`~mould.benchmarks.representation_report` (its table, JSON and figure): moulds vs voxel grids.
 

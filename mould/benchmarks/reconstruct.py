@@ -96,7 +96,7 @@ def bench_reconstruct(config: BenchReconstructConfig, echo: Callable[[str], None
 
     with tempfile.TemporaryDirectory(prefix="mould-bench-") as scratch:
         if config.images is None:
-            from mould.datasets.synthetic import synthesize
+            from mould.datasets.synth_folder import synthesize
 
             folder = Path(scratch) / "photos"
             synthesize(folder, config.count, seed=123, progress=False)

@@ -20,6 +20,7 @@ from mould.benchmarks.photos import BenchPhotosConfig, bench_photos
 from mould.benchmarks.reconstruct import BenchReconstructConfig, bench_reconstruct
 from mould.benchmarks.representation import BenchRepresentationConfig
 from mould.benchmarks.representation_report import bench_representation
+from mould.benchmarks.synth import BenchSynthConfig, bench_synth
 from mould.recon.mesh import MESHERS
 
 _echo = functools.partial(print, flush=True)  # a bench's lines appear as they are measured, also in a pipe
@@ -200,6 +201,27 @@ def _add_photos(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run, measure=bench_photos, config_class=BenchPhotosConfig)
 
 
+def _add_synth(subparsers: argparse._SubParsersAction) -> None:
+    default = BenchSynthConfig
+    p = subparsers.add_parser(
+        "synth",
+        help="samples per second of the synthetic generator (in memory, no files)",
+        description="Make synthetic samples in memory for --seconds and print the rate: on the CPU, --workers "
+        "processes make whole samples; with --device cuda, --workers processes draw and the GPU builds and "
+        "renders batches of --batch (what `mould train --data synth` does on a GPU). `mould synth` adds "
+        "writing the files.",
+    )
+    p.add_argument("--device", choices=("cpu", "cuda"), default=default.device, help="default %(default)s")
+    p.add_argument("--seconds", type=float, default=default.seconds, help="timed window (default %(default)s)")
+    p.add_argument(
+        "--batch", type=int, default=default.batch, help="samples at once (default 1 on cpu, 128 on cuda)"
+    )
+    p.add_argument("--workers", type=int, default=default.workers, help="processes (default %(default)s)")
+    p.add_argument("--resolution", type=int, default=default.resolution, help="crop side (default %(default)s)")
+    p.add_argument("--json", type=Path, default=default.json, help="also write the figures to this JSON file")
+    p.set_defaults(run=_run, measure=bench_synth, config_class=BenchSynthConfig)
+
+
 BENCHES = {
     "encode": _add_encode,
     "model": _add_model,
@@ -207,6 +229,7 @@ BENCHES = {
     "representation": _add_representation,
     "reconstruct": _add_reconstruct,
     "photos": _add_photos,
+    "synth": _add_synth,
 }
 """Sub-bench name -> the function that registers its parser; the order is the order of ``mould bench --help``."""
 

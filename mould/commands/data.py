@@ -40,7 +40,7 @@ class DataShowConfig:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "data",
-        help="look at training data: `mould data show DIR -o sheet.png`",
+        help="look at training data: `mould data show DIR -o sheet.png`, `mould data stats DIR...`",
         description="Inspect a folder of training samples.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -64,10 +64,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument(
         "--panel", type=int, default=DataShowConfig.panel, help="panel side in pixels (default %(default)s)"
     )
+    stats = actions.add_parser(
+        "stats",
+        help="figures of folders side by side: mask area, depth spread, views, poses, garments, hair",
+        description="Print a Markdown table of what each folder of synthetic samples holds: mask area, depth "
+        "spread, view angles, and the mix of pose families, garments and hairstyles.",
+    )
+    stats.add_argument("folders", type=Path, nargs="+", help="folders of samples")
+    stats.add_argument("--limit", type=int, help="read at most this many samples of each folder")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "stats":
+        from mould.datasets.stats import stats_table
+
+        if args.limit is not None and args.limit < 1:
+            raise InputError(f"--limit: expected >= 1, got {args.limit}")
+        print(stats_table(args.folders, args.limit))
+        return 0
     config = DataShowConfig(
         folder=args.folder, output=args.output, count=args.count, columns=args.columns, panel=args.panel
     )

@@ -1,4 +1,8 @@
-"""``mould synth OUTDIR --count N``: generate synthetic clothed humans with their ground-truth moulds."""
+"""``mould synth OUTDIR --count N``: generate synthetic clothed humans with their ground-truth moulds.
+
+``mould synth bank OUT.safetensors`` writes the body bank (what the generator needs of anny) for a machine
+without anny.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +39,16 @@ class SynthCommandConfig:
     """Probability of zoomed-out crops (see ``SynthConfig.zoom_out``)."""
     views: str = "photo"
     """Camera yaw distribution (see ``SynthConfig.views``)."""
+    device: str = "cpu"
+    """Where samples are built and rendered: ``cpu`` or ``cuda`` (batches on the GPU)."""
+    batch: int | None = None
+    """Samples rendered at once (default: 1 on the CPU, each worker making whole samples; 128 on a GPU)."""
 
     def __post_init__(self) -> None:
+        if self.device not in ("cpu", "cuda"):
+            raise InputError(f"--device: expected cpu or cuda, got {self.device}")
+        if self.batch is not None:
+            check_option("--batch", self.batch, 1, 65_536)
         check_option("--count", self.count, 1, 100_000_000)
         if not 16 <= self.resolution <= 2048:
             raise InputError(f"--resolution: expected 16 to 2048, got {self.resolution}")
@@ -62,8 +74,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(every parameter, seed included). The same --seed gives the same data; an interrupted run resumes "
         "where it stopped.",
     )
-    p.add_argument("outdir", type=Path, help="output folder (created)")
-    p.add_argument("--count", type=int, required=True, help="number of samples the folder should hold")
+    p.add_argument("outdir", type=Path, help="output folder (created); or `bank` to write the body bank")
+    p.add_argument("bank_file", nargs="?", type=Path, metavar="OUT.safetensors", help=argparse.SUPPRESS)
+    p.add_argument("--count", type=int, help="number of samples the folder should hold (required)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--resolution", type=int, default=256, help="crop side in pixels (default 256)")
     p.add_argument(
@@ -93,12 +106,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "default) or uniform over 360 degrees",
     )
     p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cpu: each worker makes whole samples; cuda: workers draw, the GPU builds and renders batches "
+        "(default cpu)",
+    )
+    p.add_argument("--batch", type=int, help="samples rendered at once (default 1 on cpu, 128 on cuda)")
+    p.add_argument(
         "--force", action="store_true", help="accept a folder holding other files or another run's samples"
+    )
+    p.epilog = (
+        "mould synth bank OUT.safetensors writes the body bank (anny's topology, skinning, rig and phenotype "
+        "blend basis, ~27 MB) for a machine without anny: point MOULD_BODY_BANK at it there."
     )
     p.set_defaults(run=run)
 
 
+def _write_bank(path: Path) -> int:
+    from mould.datasets.bank import export_bank
+
+    if path.suffix != ".safetensors":
+        raise InputError(f"{path}: the body bank must be a .safetensors file")
+    written = export_bank(path)
+    print(f"mould synth bank: wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.bank_file is not None:
+        if args.outdir != Path("bank"):
+            raise InputError(
+                f"unexpected argument {args.bank_file}: did you mean `mould synth bank {args.bank_file}`?"
+            )
+        return _write_bank(args.bank_file)
+    if args.count is None:
+        raise InputError("--count: required (how many samples the folder should hold)")
     config = SynthCommandConfig(
         outdir=args.outdir,
         count=args.count,
@@ -110,9 +153,12 @@ def run(args: argparse.Namespace) -> int:
         clutter=args.clutter,
         zoom_out=args.zoom_out,
         views=args.views,
+        device=args.device,
+        batch=args.batch,
     )
-    from mould.datasets.appearance import background_images
-    from mould.datasets.synthetic import SynthConfig, synthesize
+    from mould.datasets.backdrops import background_images
+    from mould.datasets.synth_folder import synthesize
+    from mould.datasets.synthetic import SynthConfig
 
     images: tuple[Path, ...] = ()
     if config.backgrounds is not None:
@@ -131,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
             views=config.views,
         ),
         workers=config.workers,
+        device=config.device,
+        batch=config.batch or (128 if config.device == "cuda" else 1),
         force=config.force,
         progress=not args.quiet,
     )

@@ -29,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--data",
         required=True,
         metavar="DIR[:WEIGHT][,DIR...]",
-        help="training folders of samples (mould synth), each with a sampling weight (default 1)",
+        help="training folders of samples (mould synth), each with a sampling weight (default 1); `synth` or "
+        "`synth@RES` streams fresh generated samples (rendered on the GPU when training on one)",
     )
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="the run folder")
     p.add_argument("--steps", type=int, help="total steps (default by config: tiny 200, small 3000, paper 200000)")

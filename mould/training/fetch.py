@@ -64,12 +64,13 @@ class BatchFetcher:
         workers: loader processes; each ignores SIGINT and SIGTERM (the training process stops them).
         pin_memory: pin batches for a CUDA device.
         seed: seeds the loader's own generator.
+        collate: the loader's collate function (None: torch's default).
 
     Call :meth:`close` when done (a ``finally``), or use it as a context manager.
     """
 
     def __init__(
-        self, dataset: torch.utils.data.Dataset, sampler, workers: int, pin_memory: bool, seed: int
+        self, dataset: torch.utils.data.Dataset, sampler, workers: int, pin_memory: bool, seed: int, collate=None
     ) -> None:
         from mould.training.sampler import EpochItems
 
@@ -79,6 +80,7 @@ class BatchFetcher:
             num_workers=workers,
             pin_memory=pin_memory,
             worker_init_fn=ignore_stop_signals,
+            collate_fn=collate,
             # Its own generator: creating the iterator must not draw from torch's global RNG, or a resumed
             # run would draw differently from an uninterrupted one.
             generator=torch.Generator().manual_seed(seed),

@@ -113,7 +113,7 @@ class Trainer:
         except ValueError as error:
             raise InputError(str(error) if str(error).startswith("--loss") else f"--loss: {error}") from None
         self.precision = train_setup.resolve_precision(config.precision, self.device)
-        self.data = train_setup.open_training_data(config, self.model_config.input_multiple)
+        self.data = train_setup.open_training_data(config, self.model_config.input_multiple, self.device)
         self.validator = None
         if config.val is not None and processes.main:
             self.validator = Validator(config.val, config.val_samples, config.val_meshes, config.val_mesher)
@@ -201,7 +201,9 @@ class Trainer:
             len(self.data.dataset), config.batch_size, config.steps - self.step, seed=config.seed,
             start=self.consumed, rank=processes.rank, world_size=processes.world_size,
         )  # fmt: skip
-        return BatchFetcher(self.data.dataset, sampler, self.workers, self.device.type == "cuda", config.seed)
+        cuda = self.device.type == "cuda"
+        fetcher = BatchFetcher(self.data.dataset, sampler, self.workers, cuda, config.seed, self.data.collate)
+        return self.data.batches(fetcher, self.device)
 
     # -- the loop -------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:

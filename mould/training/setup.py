@@ -62,48 +62,86 @@ def seed_everything(seed: int) -> None:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """The training set: one dataset (mixed from the folders) and what the run card says of it.
+    """The training set: one dataset (mixed from the folders and the synthetic stream) and what the run card
+    says of it.
 
     Attributes:
         dataset: a map-style dataset of records (:mod:`mould.datasets.records`).
-        folders: per folder: ``{"path", "weight", "samples"}``.
+        folders: per folder (or the stream): ``{"path", "weight", "samples", "resolution"}``.
         resolution: the crop side N of every record.
+        stream: the synthetic stream (``--data synth``), or None.
     """
 
     dataset: torch.utils.data.Dataset
     folders: list[dict]
     resolution: int
+    stream: object | None = None
+
+    @property
+    def collate(self):
+        """The loader's collate function (:func:`mould.datasets.stream.collate` keeps draws aside)."""
+        from mould.datasets.stream import collate
+
+        return collate
+
+    def batches(self, fetcher, device: torch.device):
+        """The run's batches from a :class:`~mould.training.fetch.BatchFetcher` (itself, unless the stream's
+        draws must be rendered on ``device``: then ahead of the steps, :class:`~mould.datasets.stream.
+        DeviceBatches`). Either has ``close``."""
+        if self.stream is None or self.stream.mode != "draws":
+            return fetcher
+        from mould.datasets.stream import DeviceBatches
+
+        return DeviceBatches(fetcher, self.stream.config, device)
 
 
-def open_training_data(config: TrainConfig, input_multiple: int) -> TrainingData:
-    """Open ``config.data`` (folders and weights), with augmentation when ``config.augment``.
+def open_training_data(
+    config: TrainConfig, input_multiple: int, device: torch.device | None = None
+) -> TrainingData:
+    """Open ``config.data`` (folders, ``synth[@RES]`` streams, weights), with augmentation of the folders
+    when ``config.augment``.
 
     Args:
         input_multiple: the model's required multiple of the crop side.
+        device: the training device (a stream's samples are rendered there when it is a GPU).
 
     Raises:
-        InputError: a folder is missing or empty, the folders' resolutions differ, or the resolution does
-            not suit the model.
+        InputError: a folder is missing or empty, the resolutions differ, or the resolution does not suit
+            the model.
     """
     from mould.datasets.augment import AugmentConfig
     from mould.datasets.mixing import mix_datasets, open_dataset
+    from mould.datasets.stream import open_stream, parse_stream_spec
 
     augment = AugmentConfig() if config.augment else None
-    parts, folders, sizes = [], [], set()
+    parts, folders, sizes, streams = [], [], set(), []
     for path, weight in config.data:
+        stream_size = parse_stream_spec(path)
+        if stream_size is not None:
+            streams.append((stream_size, weight))
+            sizes.update({stream_size} if stream_size else set())
+            continue
         dataset = open_dataset(path, augment=augment, seed=config.seed)
         size = int(dataset[0]["image"].shape[-1])
         sizes.add(size)
         parts.append((dataset, weight))
         folders.append({"path": str(path), "weight": weight, "samples": len(dataset), "resolution": size})
-    if len(sizes) != 1:
+    if len(sizes) > 1:
         raise InputError(f"--data: the folders hold crops of different sizes {sorted(sizes)}; use one size")
-    resolution = sizes.pop()
+    resolution = sizes.pop() if sizes else 256
     if resolution % input_multiple:
         raise InputError(
             f"--data: {resolution}x{resolution} crops; this model needs a multiple of {input_multiple}"
         )
-    return TrainingData(mix_datasets(parts, seed=config.seed), folders, resolution)
+    if len(streams) > 1:
+        raise InputError("--data: name synth once (its weight sets its share)")
+    stream = None
+    if streams:
+        stream = open_stream(resolution, config.seed, device or torch.device("cpu"))
+        parts.append((stream, streams[0][1]))
+        folders.append({"path": "synth", "weight": streams[0][1], "samples": "stream", "resolution": resolution,
+                        "seed": stream.seed})  # fmt: skip
+    return TrainingData(mix_datasets(parts, seed=config.seed), folders, resolution, stream)
 
 
 def model_config_named(name: str):

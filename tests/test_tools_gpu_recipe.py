@@ -1,0 +1,50 @@
+"""``tools/gpu_stream_train.sh``, the GPU lease in one command, end to end on the CPU with tiny settings and
+with anny and open3d blocked (the GPU machine has neither): staging, bank, benchmark, streaming training,
+the files that come back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow  # ~2-3 minutes on the 2-core machine: three commands start worker processes
+def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
+    from mould.datasets.bank import bank_path
+
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\nfor name in ('anny', 'open3d', 'warp', 'pymeshlab'):\n    sys.modules[name] = None\n"
+    )
+    out = tmp_path / "out"
+    command = [
+        "bash", str(ROOT / "tools" / "gpu_stream_train.sh"), "--out", str(out), "--time-limit", "300",
+        "--bank", str(bank_path()), "--config", "tiny", "--device", "cpu", "--resolution", "64",
+        "--batch-size", "2", "--workers", "1", "--bench-seconds", "3", "--synth-count", "3", "--val-count", "2",
+        "--python", sys.executable,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    files = sorted(path.name for path in out.iterdir())
+    assert {"bench.json", "metrics.csv", "run.json", "summary.txt", "synth.log", "train.log"} <= set(files)
+    assert any(name.endswith(".safetensors") for name in files) and len(files) <= 8
+    assert json.loads((out / "bench.json").read_text())["samples"] > 0
+    assert "waiting for data" in (out / "summary.txt").read_text()
+    run = json.loads((out / "run.json").read_text())
+    assert run["data"][0]["path"] == "synth" and run["step"] >= 1
+
+
+def test_gpu_recipe_refuses_a_missing_bank(tmp_path):
+    script = ROOT / "tools" / "gpu_stream_train.sh"
+    done = subprocess.run(["bash", str(script), "--out", str(tmp_path), "--time-limit", "60", "--bank",
+                           str(tmp_path / "nope.safetensors")], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "body bank" in done.stderr and len(done.stderr.splitlines()) == 1

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# A GPU lease in one command: benchmark the generator on the GPU, then train while streaming fresh samples.
+#
+# Runs from a plain copy of the repository (what the device machine receives) with the body bank beside it;
+# needs only python3 with torch, numpy, scipy, Pillow, safetensors, imageio and tqdm (no anny, no open3d).
+# Everything it keeps goes to --out (at most 8 files, each under 16 MB): bench.json, synth.log, run.json,
+# metrics.csv, train.log, summary.txt and the last weights (split in two parts if over 15 MB).
+#
+#   tools/gpu_stream_train.sh --out "$OUT" --time-limit 540 --bank body-bank.safetensors \
+#       --config paper --init runs/paper/step_XXXXXX.safetensors
+#
+# Steps: stage the package (stage/mould, stage/mould/models, ...; PYTHONPATH=stage), `mould bench synth` for
+# --bench-seconds, `mould synth` of --synth-count samples (the rate with files written), a validation folder
+# of --val-count samples, then `mould train --data synth@RES` until --time-limit minus a margin, when
+# SIGTERM makes the trainer write a checkpoint and stop. Bad arguments: one line on stderr and exit 2.
+set -euo pipefail
+
+usage() { echo "usage: $0 --out DIR --time-limit SECONDS [--bank FILE] [--config paper|small|tiny] [--init CKPT]" \
+    "[--device cuda|cpu] [--resolution N] [--batch-size B] [--gen-batch B] [--workers W] [--bench-seconds S]" \
+    "[--synth-count N] [--val-count N] [--seed S] [--python PY]" >&2; exit 2; }
+
+OUT="" LIMIT="" BANK="${MOULD_BODY_BANK:-}" CONFIG=paper INIT="" DEVICE=cuda RES=256 BATCH=64 GEN_BATCH=""
+WORKERS="" BENCH=30 SYNTH=4000 VAL=200 SEED=0 PYTHON=python3
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) OUT="$2" ;; --time-limit) LIMIT="$2" ;; --bank) BANK="$2" ;; --config) CONFIG="$2" ;;
+        --init) INIT="$2" ;; --device) DEVICE="$2" ;; --resolution) RES="$2" ;; --batch-size) BATCH="$2" ;;
+        --gen-batch) GEN_BATCH="$2" ;; --workers) WORKERS="$2" ;; --bench-seconds) BENCH="$2" ;;
+        --synth-count) SYNTH="$2" ;; --val-count) VAL="$2" ;; --seed) SEED="$2" ;; --python) PYTHON="$2" ;;
+        *) echo "$0: unknown argument $1" >&2; usage ;;
+    esac
+    shift 2 || usage
+done
+[ -n "$OUT" ] && [ -n "$LIMIT" ] || usage
+[ -n "$BANK" ] && [ -f "$BANK" ] || { echo "$0: --bank: no body bank file '$BANK' (make one with \`mould synth bank FILE\`)" >&2; exit 2; }
+[ -z "$INIT" ] || [ -f "$INIT" ] || { echo "$0: --init: no such checkpoint $INIT" >&2; exit 2; }
+START=$(date +%s)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d)
+CORES=$(nproc)
+WORKERS=${WORKERS:-$(( CORES > 2 ? CORES - 1 : 1 ))}
+GEN_BATCH=${GEN_BATCH:-$([ "$DEVICE" = cuda ] && echo 128 || echo 4)}
+mkdir -p "$OUT"
+
+# The package from a plain copy: the top-level folders are subpackages of mould.
+STAGE="$WORK/stage"
+mkdir -p "$STAGE"
+cp -r "$ROOT/mould" "$STAGE/mould"
+for part in models recon datasets; do cp -r "$ROOT/$part" "$STAGE/mould/$part"; done
+export PYTHONPATH="$STAGE${PYTHONPATH:+:$PYTHONPATH}" MOULD_BODY_BANK=$(cd "$(dirname "$BANK")" && pwd)/$(basename "$BANK")
+export OMP_WAIT_POLICY=PASSIVE WARP_QUIET=1
+cd "$WORK"
+mould() { "$PYTHON" -c 'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' "$@"; }
+left() { echo $(( LIMIT - ($(date +%s) - START) )); }
+
+echo "staged $(du -sh "$STAGE" | cut -f1) of package, bank $(du -h "$MOULD_BODY_BANK" | cut -f1); $WORKERS workers"
+mould -q bench synth --device "$DEVICE" --seconds "$BENCH" --batch "$GEN_BATCH" --workers "$WORKERS" \
+    --resolution "$RES" --json "$OUT/bench.json" | tee "$OUT/synth.log"
+mould -q synth "$WORK/written" --count "$SYNTH" --device "$DEVICE" --batch "$GEN_BATCH" --workers "$WORKERS" \
+    --resolution "$RES" | tee -a "$OUT/synth.log"
+rm -rf "$WORK/written"
+mould -q synth "$WORK/val" --count "$VAL" --seed 2 --device "$DEVICE" --batch "$GEN_BATCH" --workers "$WORKERS" \
+    --resolution "$RES" >> "$OUT/synth.log"
+
+# Train until the time limit, keeping a margin for the checkpoint, the copies and the transfer back.
+MARGIN=$(( LIMIT / 6 > 90 ? 90 : LIMIT / 6 ))
+BUDGET=$(( $(left) - MARGIN ))
+[ "$BUDGET" -gt 10 ] || { echo "$0: no time left to train (limit $LIMIT s)" >&2; exit 1; }
+EVERY=$([ "$CONFIG" = paper ] && echo 500 || echo 50)
+set +e
+timeout --preserve-status --signal=TERM --kill-after=60 "$BUDGET" "$PYTHON" -c \
+    'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' -q train --config "$CONFIG" \
+    --data "synth@$RES" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" --device "$DEVICE" --batch-size "$BATCH" \
+    --workers "$WORKERS" --steps 200000 --ckpt-every "$EVERY" --val-every "$EVERY" --seed "$SEED" \
+    ${INIT:+--init "$INIT"} > "$WORK/train.out" 2>&1
+STATUS=$?
+set -e
+tail -n 5 "$WORK/train.out"
+case $STATUS in 0|130) ;; *) echo "$0: training failed (exit $STATUS)" >&2; cp "$WORK/train.out" "$OUT/train.log"; exit 1 ;; esac
+
+# What comes back: figures and the last weights.
+cp "$WORK/run/run.json" "$WORK/run/metrics.csv" "$OUT/"
+cp "$WORK/run/train.log" "$OUT/train.log"
+WEIGHTS="$WORK/run/checkpoints/$(cat "$WORK/run/checkpoints/latest").safetensors"
+if [ "$(stat -c %s "$WEIGHTS")" -gt 15000000 ]; then
+    split -b 15000000 -d -a 1 "$WEIGHTS" "$OUT/$(basename "$WEIGHTS").part"
+else
+    cp "$WEIGHTS" "$OUT/"
+fi
+"$PYTHON" - "$OUT/metrics.csv" "$OUT/bench.json" > "$OUT/summary.txt" <<'PY'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+waits = [float(r["value"]) for r in rows if r["tag"] == "train/data_wait_fraction"]
+speed = [float(r["value"]) for r in rows if r["tag"] == "train/steps_per_s"]
+val = {r["tag"]: r["value"] for r in rows if r["tag"].startswith("val/")}
+bench = json.load(open(sys.argv[2]))
+print(f"generator: {bench['samples_per_second']} samples/s on {bench['machine']} (batch {bench['batch']}, {bench['workers']} workers)")
+if waits:
+    print(f"training: {len(waits)} log intervals, waiting for data {sum(waits) / len(waits):.1%} of the time, "
+          f"{sum(w > 0.05 for w in waits) / len(waits):.0%} of intervals over 5 %; {sum(speed) / len(speed):.2f} steps/s")
+print("last validation:", json.dumps(val))
+PY
+cat "$OUT/summary.txt"
+rm -rf "$WORK"
