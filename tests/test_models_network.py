@@ -67,7 +67,7 @@ def test_named_configs_match_the_issue():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="paper, small, tiny"):
+    with pytest.raises(ValueError, match="paper, medium, small, tiny"):
         build_model("huge")
 
 
@@ -214,6 +214,11 @@ def test_parameter_and_flop_counts():
     # FACTS.md calibrates CPU training on a 0.45 M-parameter 2-stack, 64-feature net; small matches it.
     assert 0.3e6 < count_parameters(small) < 0.6e6
     assert 4e6 < count_parameters(paper) < 10e6
+    # medium widens only the hourglasses (its entry in CONFIGS says why): between the two, and cheaper to run
+    # than paper by the FLOPs the issue's 0.5 s reconstruct budget allows.
+    medium = build_model("medium")
+    assert count_parameters(small) < count_parameters(medium) < count_parameters(paper)
+    assert 2 * count_flops(small, 64) < count_flops(medium, 64) < count_flops(paper, 64) / 3
     tiny = build_model("tiny")
     flops_256 = count_flops(tiny, 256)
     # Every layer is convolutional, so FLOPs scale with the pixel count exactly.
