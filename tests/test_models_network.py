@@ -113,6 +113,30 @@ def test_output_shapes_at_256(batch):
     assert set(plain(torch.rand(1, 3, 64, 64))[-1]) == {"visible", "hidden", "mask_logits"}
 
 
+def test_adding_the_back_colour_head_keeps_every_other_output():
+    from mould.models.hourglass import add_back_colour
+
+    old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False)
+    torch.manual_seed(3)
+    old = build_model(old_config).eval()
+    for module in old.modules():  # statistics that are not the identity, so a lost buffer would show
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.3, 0.3)
+            module.running_var.uniform_(0.5, 2.0)
+    state, config = add_back_colour(old.state_dict(), old_config)
+    assert config == CONFIGS["tiny"]
+    new = build_model(config).eval()
+    new.load_state_dict(state)
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        for before, after in zip(old(images), new(images)):
+            for key in before:  # the same arithmetic on the same channels: equal within float round-off
+                torch.testing.assert_close(after[key], before[key], rtol=1e-5, atol=1e-6)
+            assert torch.equal(after["back"], torch.full_like(after["back"], 0.5))  # grey until trained
+    with pytest.raises(ValueError, match="already predicts"):
+        add_back_colour(state, config)
+
+
 def test_small_config_output_shape_at_256():
     with torch.inference_mode():
         outputs = build_model("small").eval()(torch.rand(1, 3, 256, 256))
