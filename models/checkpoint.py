@@ -16,6 +16,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 import torch
 from mould.models.configs import ModelConfig
@@ -41,17 +42,36 @@ CHECKPOINT_STEM = re.compile(r"^step_(\d{6,})$")
 """Stems of a run's checkpoints: ``step_000123``."""
 
 
+WeightPrecision = Literal["fp32", "fp16"]
+
+FP16_MAX = 65504.0
+"""The largest finite float16: a weight beyond it cannot be stored in half precision."""
+
+
 def save_checkpoint(
-    path: str | os.PathLike, model: MouldNet, config: ModelConfig, metadata: dict[str, str] | None = None
+    path: str | os.PathLike,
+    model: MouldNet,
+    config: ModelConfig,
+    metadata: dict[str, str] | None = None,
+    *,
+    precision: WeightPrecision = "fp32",
 ) -> Path:
     """Write ``model``'s weights and buffers with ``config`` to ``path`` (.safetensors), atomically.
 
     Args:
         metadata: extra string pairs to store; the keys ``format``, ``format_version`` and
             ``model_config`` are reserved.
+        precision: ``"fp32"`` stores every tensor as it is; ``"fp16"`` stores the floating-point
+            parameters as float16 (half the file; what ships), and keeps the buffers (BatchNorm running
+            statistics: few numbers, and a running variance may lie below float16's normal range) and
+            integer tensors as they are. :func:`load_checkpoint` reads both into a float32 network.
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: reserved or non-string metadata; an unknown ``precision``; with ``"fp16"``, a
+            parameter beyond float16's range (named).
     """
     from safetensors.torch import save
 
@@ -62,9 +82,18 @@ def save_checkpoint(
     bad = [key for key, value in metadata.items() if not (isinstance(key, str) and isinstance(value, str))]
     if bad:
         raise ValueError(f"metadata: keys and values must be strings, not so for {bad}")
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"precision: expected 'fp32' or 'fp16', got {precision!r}")
     metadata.update(format=FORMAT, format_version=FORMAT_VERSION, model_config=config.to_json())
     # Plain contiguous copies: safetensors refuses shared or strided storage (channels_last weights).
     tensors = {name: value.detach().cpu().contiguous().clone() for name, value in model.state_dict().items()}
+    if precision == "fp16":
+        for name, _ in model.named_parameters():
+            value = tensors[name]
+            if value.is_floating_point():
+                if value.abs().max() > FP16_MAX:
+                    raise ValueError(f"precision fp16: parameter {name} exceeds float16's range ({FP16_MAX})")
+                tensors[name] = value.half()
     payload = save(tensors, metadata=metadata)
     path = Path(path)
     write_atomic(path, lambda handle: handle.write(payload))
@@ -178,6 +207,20 @@ def load_checkpoint(
     model.load_state_dict(tensors, strict=True)
     model.to(device).eval()
     return model, config, {key: value for key, value in metadata.items() if key not in _RESERVED}
+
+
+def convert_checkpoint(
+    source: str | os.PathLike, target: str | os.PathLike, *, precision: WeightPrecision = "fp16"
+) -> Path:
+    """Rewrite the checkpoint ``source`` at ``target`` with its parameters in ``precision`` (see
+    :func:`save_checkpoint`), keeping its config and metadata: how a trained checkpoint becomes shipped
+    weights.
+
+    Raises:
+        InputError: ``source`` is not a readable mould checkpoint. ValueError: see :func:`save_checkpoint`.
+    """
+    model, config, metadata = load_checkpoint(source)
+    return save_checkpoint(target, model, config, metadata, precision=precision)
 
 
 def checkpoint_folder(run_dir: str | os.PathLike) -> Path:

@@ -3,6 +3,8 @@
 Three model sizes ship (:data:`CONFIGS`):
 
 - ``paper``: 2 stacks of 256 features, the width of Newell et al.'s hourglass and of Moulding Humans.
+- ``medium``: 2 stacks of 128 features and ``small``'s stem and heads: the capacity the default model can
+  afford within ``mould reconstruct``'s CPU budget (measured: see its entry in :data:`CONFIGS`).
 - ``small``: 2 stacks of 64 features, sized like the CPU calibration run of FACTS.md (~0.43 M parameters,
   1.3 GFLOPs at 256²); trains on a laptop CPU and is the model shipped in the package.
 - ``tiny``: 2 stacks of 16 features, for tests (overfits four samples in seconds).
@@ -132,6 +134,24 @@ CONFIGS: dict[str, ModelConfig] = {
         stem_features=64,
         head_features=32,
         full_features=16,
+        back_colour=True,
+    ),
+    # Between small and paper, chosen by measurement (issue #11; 2-core AMD EPYC VM, torch 2.13 CPU, 2 threads,
+    # 256², batch 1, round-robin under load ~6): forward CPU time small 68 ms, features 96 83 ms, 128 108 ms,
+    # 192 201 ms, paper 362 ms. `mould reconstruct` runs 2-4 forward passes a photo (small: 0.19 s end to end,
+    # 138 ms of framing, at load ~1), so 128 features cost ~0.27 s a photo, inside the 0.3 s that needs no fast
+    # mode; 192 features (~0.46 s) and paper (0.47-0.8 s) crowd or break the 0.5 s budget. Only the hourglasses
+    # widen: the full-resolution stem and heads dominate a small model's cost, and widening them (32/32/16)
+    # cost 1.8x the forward time for the same hourglasses. 3.9x small's parameters, 2.9x its FLOPs; a CPU
+    # training step (128², batch 8) costs 1.6x small's.
+    "medium": ModelConfig(
+        name="medium",
+        stacks=2,
+        features=128,
+        stem_features=16,
+        head_features=16,
+        full_features=8,
+        discriminator_features=16,
         back_colour=True,
     ),
     "small": ModelConfig(

@@ -23,6 +23,8 @@ the hidden surface, ``"back"``: three channels through a sigmoid, RGB in [0, 1].
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from mould.models.configs import ModelConfig, model_config
@@ -202,3 +204,38 @@ def count_flops(model: nn.Module, resolution: int = 256, batch: int = 1) -> int:
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
+
+
+def add_back_colour(
+    state: dict[str, torch.Tensor], config: ModelConfig
+) -> tuple[dict[str, torch.Tensor], ModelConfig]:
+    """The weights of a network without the back-colour head (``config.back_colour`` False), completed into
+    the same network with it: fine-tuning a model trained before the head existed.
+
+    The back colour's channels come after the depth and silhouette ones in every output layer, and in the
+    input of each stack's ``remap_predictions``. They are added as zeros: the completed network predicts
+    the same depths and silhouette as the old one (the zero input columns add nothing to the features), and
+    a uniform grey back (sigmoid(0) = 0.5) until trained.
+
+    Args:
+        state: the old network's ``state_dict()``. config: its config.
+
+    Returns:
+        ``(state, config)`` of the completed network.
+
+    Raises:
+        ValueError: ``config`` already has the head.
+    """
+    if config.back_colour:
+        raise ValueError(f"config {config.name!r}: already predicts the back colour")
+    new_config = dataclasses.replace(config, back_colour=True)
+    completed = {}
+    for name, template in MouldNet(new_config).state_dict().items():
+        old = state[name]
+        if old.shape == template.shape:
+            completed[name] = old
+            continue
+        grown = torch.zeros(template.shape, dtype=old.dtype)
+        grown[tuple(slice(0, size) for size in old.shape)] = old
+        completed[name] = grown
+    return completed, new_config

@@ -109,7 +109,7 @@ def test_model_info_table_and_errors(capsys):
     table = capsys.readouterr().out
     assert all(f"| {name} |" in table for name in CONFIGS)
     assert main(["model-info", "--config", "huge"]) == 2
-    assert "known: paper, small, tiny" in capsys.readouterr().err
+    assert "known: paper, medium, small, tiny" in capsys.readouterr().err
     assert main(["model-info", "--config", "tiny", "--resolution", "100"]) == 2
 
 

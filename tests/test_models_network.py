@@ -60,7 +60,7 @@ def test_named_configs_match_the_issue():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="paper, small, tiny"):
+    with pytest.raises(ValueError, match="paper, medium, small, tiny"):
         build_model("huge")
 
 
@@ -104,6 +104,30 @@ def test_output_shapes_at_256(batch):
     # A config without the back head (the first shipped model's) predicts the three maps only.
     plain = build_model(dataclasses.replace(CONFIGS["tiny"], back_colour=False)).eval()
     assert set(plain(torch.rand(1, 3, 64, 64))[-1]) == {"visible", "hidden", "mask_logits"}
+
+
+def test_adding_the_back_colour_head_keeps_every_other_output():
+    from mould.models.hourglass import add_back_colour
+
+    old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False)
+    torch.manual_seed(3)
+    old = build_model(old_config).eval()
+    for module in old.modules():  # statistics that are not the identity, so a lost buffer would show
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.3, 0.3)
+            module.running_var.uniform_(0.5, 2.0)
+    state, config = add_back_colour(old.state_dict(), old_config)
+    assert config == CONFIGS["tiny"]
+    new = build_model(config).eval()
+    new.load_state_dict(state)
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        for before, after in zip(old(images), new(images)):
+            for key in before:  # the same arithmetic on the same channels: equal within float round-off
+                torch.testing.assert_close(after[key], before[key], rtol=1e-5, atol=1e-6)
+            assert torch.equal(after["back"], torch.full_like(after["back"], 0.5))  # grey until trained
+    with pytest.raises(ValueError, match="already predicts"):
+        add_back_colour(state, config)
 
 
 def test_small_config_output_shape_at_256():
@@ -207,6 +231,11 @@ def test_parameter_and_flop_counts():
     # FACTS.md calibrates CPU training on a 0.45 M-parameter 2-stack, 64-feature net; small matches it.
     assert 0.3e6 < count_parameters(small) < 0.6e6
     assert 4e6 < count_parameters(paper) < 10e6
+    # medium widens only the hourglasses (its entry in CONFIGS says why): between the two, and cheaper to run
+    # than paper by the FLOPs the issue's 0.5 s reconstruct budget allows.
+    medium = build_model("medium")
+    assert count_parameters(small) < count_parameters(medium) < count_parameters(paper)
+    assert 2 * count_flops(small, 64) < count_flops(medium, 64) < count_flops(paper, 64) / 3
     tiny = build_model("tiny")
     flops_256 = count_flops(tiny, 256)
     # Every layer is convolutional, so FLOPs scale with the pixel count exactly.

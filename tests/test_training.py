@@ -188,3 +188,15 @@ def test_init_starts_from_given_weights_and_refuses_another_config(tmp_path, dat
     save_checkpoint(other, build_model("small"), CONFIGS["small"])
     assert train(tmp_path / "bad", data[0], "--steps", "1", "--init", str(other)) == 2
     assert "incompatible checkpoint for --init" in capsys.readouterr().err
+
+    # A checkpoint of the same config but from before the back-colour head (the first shipped small) starts
+    # the run with the head added: the depth and silhouette weights are its own.
+    import dataclasses
+
+    old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False)
+    old_model = build_model(old_config)
+    save_checkpoint(tmp_path / "old.safetensors", old_model, old_config)
+    headed = tmp_path / "headed"
+    assert train(headed, data[0], "--steps", "1", "--lr", "1e-9", "--init", str(tmp_path / "old.safetensors")) == 0
+    after = dict(load_checkpoint(latest_checkpoint(headed))[0].named_parameters())
+    assert float((after["stem_full.weight"] - old_model.stem_full.weight).detach().abs().max()) < 1e-6

@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "and matrix products, 2 FLOPs per multiply-add, counted by torch.utils.flop_counter) of each network "
         "size, or of --config.",
     )
-    p.add_argument("--config", default=None, help="one model size: paper, small or tiny (default: all)")
+    p.add_argument("--config", default=None, help="one model size: paper, medium, small or tiny (default: all)")
     p.add_argument(
         "--resolution",
         type=int,

@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "exactly where the run stopped. Under `torchrun --nproc-per-node K -m mould.cli train ...` it "
         "trains on K processes (GPUs, or CPU with gloo).",
     )
-    p.add_argument("--config", required=True, metavar="NAME", help="model size: tiny, small or paper")
+    p.add_argument("--config", required=True, metavar="NAME", help="model size: tiny, small, medium or paper")
     p.add_argument(
         "--data",
         required=True,
@@ -33,9 +33,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "`synth@RES` streams fresh generated samples (rendered on the GPU when training on one)",
     )
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="the run folder")
-    p.add_argument("--steps", type=int, help="total steps (default by config: tiny 200, small 3000, paper 200000)")
     p.add_argument(
-        "--batch-size", type=int, help="samples per step and process (default tiny 4, small 8, paper 16)"
+        "--steps", type=int, help="total steps (default: tiny 200, small and medium 3000, paper 200000)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, help="samples per step and process (default: tiny 4, small, medium 8, paper 16)"
     )
     p.add_argument("--lr", type=float, help="peak learning rate of Adam (default 2e-4; paper 2.5e-4)")
     p.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up steps before the cosine decay")

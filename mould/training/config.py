@@ -36,6 +36,8 @@ PRESETS: dict[str, dict[str, object]] = {
     # small: the shipped model, trained on CPU: 1.3-1.9 CPU-seconds a step at batch 8 and 256²
     # (docs/training.md), so 3,000 steps take about 3 hours on a shared 2-core machine.
     "small": {"batch_size": 8, "steps": 3_000, "warmup_steps": 200, "val_every": 250, "ckpt_every": 250},
+    # medium: 1.6x small's CPU cost per step (issue #11); trained on a GPU, or fine-tuned on CPU.
+    "medium": {"batch_size": 8, "steps": 3_000, "warmup_steps": 200, "val_every": 250, "ckpt_every": 250},
     # paper: Gabeur et al. (2 stacks, 256 features) on a GPU.
     "paper": {"batch_size": 16, "steps": 200_000, "lr": 2.5e-4, "val_every": 2000, "ckpt_every": 2000},
 }
@@ -46,7 +48,7 @@ class TrainConfig:
     """Options of ``mould train``. Validated on construction (:class:`InputError` naming the option)."""
 
     model: str
-    """Model size, a name of ``mould.models.CONFIGS`` (``tiny``, ``small``, ``paper``)."""
+    """Model size, a name of ``mould.models.CONFIGS`` (``tiny``, ``small``, ``medium``, ``paper``)."""
     data: tuple[tuple[Path, float], ...]
     """Training folders with their sampling weights (``--data DIR[:WEIGHT][,DIR...]``)."""
     out: Path

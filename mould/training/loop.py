@@ -150,16 +150,35 @@ class Trainer:
         from mould.models.checkpoint import load_checkpoint
 
         loaded, loaded_config, metadata = load_checkpoint(weights, device="cpu")
-        if loaded_config != self.model_config:
-            raise InputError(
-                f"{weights}: incompatible checkpoint{purpose}: it holds model config {loaded_config.name!r}, "
-                f"--config asks for {self.model_config.name!r}"
-            )
+        self._check_config(weights, loaded_config, purpose)
         return loaded, metadata
 
+    def _check_config(self, weights: Path, config, purpose: str) -> None:
+        if config != self.model_config:
+            raise InputError(
+                f"{weights}: incompatible checkpoint{purpose}: it holds model config {config.name!r}, "
+                f"--config asks for {self.model_config.name!r}"
+            )
+
     def _initialise(self, weights: Path) -> None:
-        loaded, metadata = self._matching_weights(weights, " for --init")
-        self.model.load_state_dict(loaded.state_dict())
+        import dataclasses
+
+        from mould.models.checkpoint import load_checkpoint
+        from mould.models.hourglass import add_back_colour
+
+        loaded, loaded_config, metadata = load_checkpoint(weights, device="cpu")
+        state = loaded.state_dict()
+        if (
+            not loaded_config.back_colour
+            and dataclasses.replace(loaded_config, back_colour=True) == self.model_config
+        ):
+            # A model trained before the back-colour head existed (the first shipped small): the same network
+            # with the head added as zeros, so that it predicts what it did.
+            state, loaded_config = add_back_colour(state, loaded_config)
+            if self.processes.main:
+                log.info("%s has no back-colour head: added, starting from a grey back", weights)
+        self._check_config(weights, loaded_config, " for --init")
+        self.model.load_state_dict(state)
         if self.processes.main:
             log.info("starting from %s (trained %s steps)", weights, metadata.get("step", "?"))
 
