@@ -11,6 +11,7 @@ into today's network exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ from typing import Literal
 
 import torch
 from mould.models.configs import ModelConfig
-from mould.models.hourglass import MouldNet, build_model
+from mould.models.hourglass import MouldNet, add_back_colour, build_model
 from mould.models.legacy import LEGACY_FORMAT_VERSION, fold_legacy
 
 from mould.errors import InputError
@@ -221,6 +222,33 @@ def convert_checkpoint(
     """
     model, config, metadata = load_checkpoint(source)
     return save_checkpoint(target, model, config, metadata, precision=precision)
+
+
+def load_weights_for(
+    path: str | os.PathLike, config: ModelConfig, purpose: str = ""
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The weights of the checkpoint ``path`` for a network of ``config`` (``state_dict``, on the CPU) and its
+    metadata: how training starts from, or resumes, given weights.
+
+    A checkpoint of the same network without the back-colour head (a model trained before the head existed,
+    such as the first shipped ``small``) is completed with the head as zeros (:func:`add_back_colour`): it
+    predicts what it did, and a grey back until trained.
+
+    Raises:
+        InputError: ``path`` is no readable checkpoint, or holds another network (the message ends with
+            ``purpose``, e.g. " for --init").
+    """
+    loaded, loaded_config, metadata = load_checkpoint(path, device="cpu")
+    state = loaded.state_dict()
+    if not loaded_config.back_colour and dataclasses.replace(loaded_config, back_colour=True) == config:
+        state, loaded_config = add_back_colour(state, loaded_config)
+        log.info("%s has no back-colour head: added, starting from a grey back", path)
+    if loaded_config != config:
+        raise InputError(
+            f"{path}: incompatible checkpoint{purpose}: it holds model config {loaded_config.name!r}, "
+            f"--config asks for {config.name!r}"
+        )
+    return state, metadata
 
 
 def checkpoint_folder(run_dir: str | os.PathLike) -> Path:

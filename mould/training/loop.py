@@ -141,54 +141,22 @@ class Trainer:
         self.validation: dict[str, float] = {}
 
     # -- setup ----------------------------------------------------------------------------------------------
-    def _matching_weights(self, weights: Path, purpose: str = ""):
-        """``(model, metadata)`` of a checkpoint of this run's model config, on the CPU.
-
-        Raises:
-            InputError: the checkpoint holds another config (the message names ``purpose``, e.g. " for --init").
-        """
-        from mould.models.checkpoint import load_checkpoint
-
-        loaded, loaded_config, metadata = load_checkpoint(weights, device="cpu")
-        self._check_config(weights, loaded_config, purpose)
-        return loaded, metadata
-
-    def _check_config(self, weights: Path, config, purpose: str) -> None:
-        if config != self.model_config:
-            raise InputError(
-                f"{weights}: incompatible checkpoint{purpose}: it holds model config {config.name!r}, "
-                f"--config asks for {self.model_config.name!r}"
-            )
-
     def _initialise(self, weights: Path) -> None:
-        import dataclasses
+        from mould.models.checkpoint import load_weights_for
 
-        from mould.models.checkpoint import load_checkpoint
-        from mould.models.hourglass import add_back_colour
-
-        loaded, loaded_config, metadata = load_checkpoint(weights, device="cpu")
-        state = loaded.state_dict()
-        if (
-            not loaded_config.back_colour
-            and dataclasses.replace(loaded_config, back_colour=True) == self.model_config
-        ):
-            # A model trained before the back-colour head existed (the first shipped small): the same network
-            # with the head added as zeros, so that it predicts what it did.
-            state, loaded_config = add_back_colour(state, loaded_config)
-            if self.processes.main:
-                log.info("%s has no back-colour head: added, starting from a grey back", weights)
-        self._check_config(weights, loaded_config, " for --init")
+        state, metadata = load_weights_for(weights, self.model_config, " for --init")
         self.model.load_state_dict(state)
         if self.processes.main:
             log.info("starting from %s (trained %s steps)", weights, metadata.get("step", "?"))
 
     def _resume(self, weights: Path) -> None:
+        from mould.models.checkpoint import load_weights_for
         from mould.training.state import load_training_state, state_path
 
         state = load_training_state(state_path(weights))
-        loaded, _ = self._matching_weights(weights)
+        loaded, _ = load_weights_for(weights, self.model_config)
         try:
-            self.model.load_state_dict(loaded.state_dict())
+            self.model.load_state_dict(loaded)
             self.updater.load_state_dict(state)
         except (RuntimeError, ValueError, KeyError) as error:
             raise InputError(f"{weights}: incompatible checkpoint ({str(error).splitlines()[0]})") from None
