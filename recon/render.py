@@ -1,8 +1,10 @@
-"""Headless previews of a mesh: orthographic ray casting (open3d's ``RaycastingScene``), Lambert shading.
+"""Headless previews of a mesh: orthographic views by the torch z-buffer (:mod:`mould.recon.raster`), Lambert
+shading.
 
-No display and no OpenGL: one ray per pixel, the hit triangle's barycentric coordinates interpolate the
-texture coordinates (or vertex colours), and the surface is shaded by a light at the viewer plus a
-little ambient light. Views assume the mesh's world frame: +Y up, the person facing +Z (glTF).
+No display and no OpenGL: every view is one scene of one :func:`~mould.recon.raster.rasterize` call (one
+pixel-centre ray each, as a ray caster), the hit triangle's barycentric weights interpolate the texture
+coordinates (or vertex colours), and the surface is shaded by a light at the viewer plus a little ambient
+light. Views assume the mesh's world frame: +Y up, the person facing +Z (glTF).
 """
 
 from __future__ import annotations
@@ -27,26 +29,15 @@ PLAIN = (200, 200, 200)
 """Colour of an untextured, uncoloured mesh."""
 
 
-def _view_rays(direction: np.ndarray, low: np.ndarray, high: np.ndarray, size: int, margin: float):
-    """Orthographic rays (origins, unit directions), (size * size, 3) each, framing the bounding box."""
-    towards_viewer = direction / np.linalg.norm(direction)
+def view_frame(direction: np.ndarray) -> np.ndarray:
+    """(3, 3) rows: the camera axes (x right, y down, z forward; OpenCV) of an orthographic view looking
+    along ``-direction`` with the world's +Y up in the picture (top views: -Z up)."""
+    towards_viewer = np.asarray(direction, np.float64) / np.linalg.norm(direction)
     up = np.array([0.0, 1.0, 0.0]) if abs(towards_viewer[1]) < 0.99 else np.array([0.0, 0.0, -1.0])
     right = np.cross(up, towards_viewer)
     right /= np.linalg.norm(right)
     up = np.cross(towards_viewer, right)
-    centre = (low + high) / 2
-    corners = np.array(
-        [[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])]
-    )
-    # The cube's face seen head-on (views along an axis): its side, plus the margin.
-    extent = min(np.ptp(corners @ right), np.ptp(corners @ up)) * (1 + 2 * margin)
-    extent = extent if extent > 0 else 1.0
-    steps = (np.arange(size) + 0.5) / size - 0.5
-    across, down = np.meshgrid(steps * extent, -steps * extent)
-    reach = np.linalg.norm(high - low) + 1.0
-    origins = centre + across[..., None] * right + down[..., None] * up + reach * towards_viewer
-    directions = np.broadcast_to(-towards_viewer, origins.shape)
-    return origins.reshape(-1, 3), directions.reshape(-1, 3)
+    return np.stack([right, -up, -towards_viewer])
 
 
 def render_views(
@@ -62,9 +53,11 @@ def render_views(
 
     Returns:
         One (size, size, 3) uint8 RGB picture per view, white background. Every view of a mesh shares one
-        scale, so pictures of the same mesh can be put side by side.
+        scale: the bounding box's longest side, plus the margins, spans the picture, so pictures of the
+        same mesh can be put side by side.
     """
-    import open3d as o3d
+    import torch
+    from mould.recon.raster import rasterize
 
     unknown = [name for name in views if name not in VIEWS]
     if unknown:
@@ -73,24 +66,33 @@ def render_views(
         raise ValueError(f"size: expected >= 1, got {size}")
     vertices = mesh.vertices.astype(np.float64)
     faces = mesh.faces.astype(np.int64)
-    scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(faces.astype(np.uint32)))
-    # One framing for all views: the bounding box turned into a cube, so that each view has the same scale.
+    if len(faces) == 0:
+        return [np.full((size, size, 3), BACKGROUND, np.uint8) for _ in views]
     centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
-    half = np.ptp(vertices, axis=0).max() / 2
-    low, high = centre - half, centre + half
+    extent = np.ptp(vertices, axis=0).max() * (1 + 2 * margin)
+    extent = extent if extent > 0 else 1.0
+    # Pixel k's centre lies ((k + 0.5) / size - 0.5) * extent from the centre: u = focal x + cx.
+    focal, principal = size / extent, size / 2 - 0.5
+    frames = [view_frame(VIEWS[name]) for name in views]
+    # The z-buffer orders positive depths: the camera stands a box's diagonal (< 2 extents) in front.
+    packed = np.concatenate([(vertices - centre) @ frame.T for frame in frames]) + [0.0, 0.0, 2 * extent]
+    hits = rasterize(
+        torch.from_numpy(packed),
+        torch.from_numpy(np.concatenate([faces + i * len(vertices) for i in range(len(views))])),
+        torch.arange(len(views)).repeat_interleave(len(faces)),
+        torch.tensor([[focal, principal, principal]] * len(views), dtype=torch.float64),
+        size,
+        orthographic=True,
+        hidden=False,
+    )
     corners = vertices[faces]
     face_normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     face_normal /= np.maximum(np.linalg.norm(face_normal, axis=1, keepdims=True), 1e-20)
     pictures = []
-    for name in views:
-        origins, directions = _view_rays(VIEWS[name], low, high, size, margin)
-        rays = o3d.core.Tensor(np.concatenate([origins, directions], axis=1).astype(np.float32))
-        hits = scene.cast_rays(rays)
-        hit = np.isfinite(hits["t_hit"].numpy())
-        ids = hits["primitive_ids"].numpy()[hit].astype(np.int64)
-        bary = hits["primitive_uvs"].numpy()[hit].astype(np.float64)
-        weights = np.stack([1 - bary[:, 0] - bary[:, 1], bary[:, 0], bary[:, 1]], axis=1)
+    for index, name in enumerate(views):
+        hit = hits.mask[index].numpy().ravel()
+        ids = hits.visible_face[index].numpy().ravel()[hit] - index * len(faces)
+        weights = hits.visible_weights[index].numpy().reshape(-1, 3)[hit]
         if mesh.texture is not None and mesh.uv is not None:
             uv = np.einsum("pk,pkd->pd", weights, mesh.uv[faces[ids]].astype(np.float64))
             albedo = sample_bilinear(np.asarray(mesh.texture), uv).astype(np.float64)

@@ -248,15 +248,14 @@ class Reconstructor:
 
     def write_preview(self, target: Path, crop, mesh) -> Path:
         """The crop beside front, side and back renders of the mesh, as one PNG."""
-        import imageio.v3 as iio
-
         from mould.files import write_atomic
+        from mould.recon.export import png_bytes
         from mould.recon.render import render_views
 
         size = crop.image.shape[0]
         views = render_views(mesh, views=("front", "side", "back"), size=size)
         strip = np.concatenate([crop.image, *views], axis=1)
-        write_atomic(target, lambda handle: handle.write(iio.imwrite("<bytes>", strip, extension=".png")))
+        write_atomic(target, lambda handle: handle.write(png_bytes(strip)))
         return target
 
 
