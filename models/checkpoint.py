@@ -147,14 +147,6 @@ def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, str]:
     return dict(metadata)
 
 
-def planned_parameters(config: ModelConfig) -> int:
-    """The parameter count of ``build_model(config)``, counted on torch's ``meta`` device: no memory."""
-    from mould.models.hourglass import count_parameters
-
-    with torch.device("meta"):
-        return count_parameters(build_model(config))
-
-
 def load_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[MouldNet, ModelConfig, dict[str, str]]:
@@ -177,7 +169,11 @@ def load_checkpoint(
         config = ModelConfig.from_json(metadata["model_config"])
     except (ValueError, TypeError) as error:
         raise InputError(f"{path}: invalid model config in the metadata ({error})") from None
-    parameters = planned_parameters(config)
+    from mould.models.hourglass import count_parameters
+
+    with torch.device("meta"):  # built without memory or random initialisation; the weights are assigned
+        model = build_model(config)
+    parameters = count_parameters(model)
     if parameters > LIMITS.model_parameters:
         raise InputError(
             f"{path}: refused: its config {config.name!r} asks for {parameters:,} parameters "
@@ -193,7 +189,12 @@ def load_checkpoint(
         except (ValueError, RuntimeError) as error:
             raise InputError(f"{path}: the weights do not fit the config {config.name!r} ({error})") from None
         log.info("%s: format-1 checkpoint, its redundant biases folded into today's network", path)
-    model = build_model(config)
+    # Each tensor in its own fresh, contiguous float32 storage (fp16 checkpoints: the network computes in
+    # float32), as a newly built network's would be: the kernels, and so the round-off, stay the same.
+    tensors = {
+        key: (value.float() if value.is_floating_point() else value).clone(memory_format=torch.contiguous_format)
+        for key, value in tensors.items()
+    }
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -205,7 +206,7 @@ def load_checkpoint(
             if keys
         ]
         raise InputError(f"{path}: the weights do not fit the config {config.name!r}: {'; '.join(problems)}")
-    model.load_state_dict(tensors, strict=True)
+    model.load_state_dict(tensors, strict=True, assign=True)
     model.to(device).eval()
     return model, config, {key: value for key, value in metadata.items() if key not in _RESERVED}
 
