@@ -17,16 +17,17 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from mould.models.configs import ModelConfig
-from mould.models.hourglass import MouldNet, add_back_colour, build_model
-from mould.models.legacy import LEGACY_FORMAT_VERSION, fold_legacy
 
 from mould.errors import InputError
 from mould.files import write_atomic
 from mould.limits import LIMITS
+
+if TYPE_CHECKING:  # torch loads inside the functions that need it: resolving weights needs none
+    import torch
+    from mould.models.hourglass import MouldNet
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,9 @@ def load_checkpoint(
         InputError: naming the file, for a missing file, a pickle or other non-safetensors file (never
             unpickled), a bad config, or weights that do not fit the config.
     """
+    import torch
+    from mould.models.hourglass import build_model, count_parameters
+    from mould.models.legacy import LEGACY_FORMAT_VERSION, fold_legacy
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -169,8 +173,6 @@ def load_checkpoint(
         config = ModelConfig.from_json(metadata["model_config"])
     except (ValueError, TypeError) as error:
         raise InputError(f"{path}: invalid model config in the metadata ({error})") from None
-    from mould.models.hourglass import count_parameters
-
     with torch.device("meta"):  # built without memory or random initialisation; the weights are assigned
         model = build_model(config)
     parameters = count_parameters(model)
@@ -239,6 +241,8 @@ def load_weights_for(
         InputError: ``path`` is no readable checkpoint, or holds another network (the message ends with
             ``purpose``, e.g. " for --init").
     """
+    from mould.models.hourglass import add_back_colour
+
     loaded, loaded_config, metadata = load_checkpoint(path, device="cpu")
     state = loaded.state_dict()
     if not loaded_config.back_colour and dataclasses.replace(loaded_config, back_colour=True) == config:

@@ -18,7 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mould.models.depth import DEFAULT_DEPTH_SCALE
+DEFAULT_DEPTH_SCALE = 0.5
+"""Metres per relative unit of depth (:mod:`mould.models.depth`): the order of a body's depth, so relative
+depths are O(1)."""
+
 
 HiddenKind = Literal["thickness", "free"]
 HiddenTerm = Literal["hidden", "thickness", "detached"]

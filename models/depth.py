@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-DEFAULT_DEPTH_SCALE = 0.5
-"""Metres per relative unit: the order of a body's depth, so relative depths are O(1)."""
+from mould.models.configs import DEFAULT_DEPTH_SCALE
 
 
 def _as_batch_map(name: str, value: torch.Tensor) -> torch.Tensor:

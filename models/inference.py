@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from mould.models.hourglass import MouldNet
+from mould.models.maps import MASK_THRESHOLD, CropMaps, back_pixels, maps_to_mould
 
 from mould.camera import Camera
 from mould.container import Mould
@@ -30,9 +31,6 @@ def resolve_device(choice: str) -> torch.device:
         raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
     return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
 
-
-MASK_THRESHOLD = 0.5
-"""A pixel is on the person when the predicted mask probability exceeds this (logit > 0)."""
 
 DEFAULT_PERSON_HEIGHT = 1.7
 """Metres: an adult's typical standing height, for :func:`reference_from_height`."""
@@ -83,7 +81,7 @@ class Prediction:
         """Item ``index``'s back colour as (N, N, 3) uint8, or None."""
         if self.back is None:
             return None
-        return (self.back[index].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        return back_pixels(self.back[index : index + 1].numpy())[0]
 
 
 def predict(model: MouldNet, images: np.ndarray | torch.Tensor) -> Prediction:
@@ -107,6 +105,31 @@ def predict(model: MouldNet, images: np.ndarray | torch.Tensor) -> Prediction:
         mask_prob=torch.sigmoid(final["mask_logits"]).float().cpu(),
         back=final["back"].float().cpu() if "back" in final else None,
     )
+
+
+class TorchPredictor:
+    """A torch network as a :class:`~mould.models.maps.Predictor`.
+
+    Args:
+        model: the network, on ``device``.
+        device: where crops are sent.
+    """
+
+    def __init__(self, model: MouldNet, device: str | torch.device = "cpu") -> None:
+        self.model = model
+        self.config = model.config
+        self.device = torch.device(device)
+
+    def predict_crops(self, crops: np.ndarray) -> CropMaps:
+        """The maps of (B, N, N, 3) uint8 crops (:meth:`mould.models.maps.Predictor.predict_crops`)."""
+        prediction = predict(self.model, images_to_tensor(crops).to(self.device))
+        back = None if prediction.back is None else back_pixels(prediction.back.numpy())
+        return CropMaps(
+            prediction.visible[:, 0].numpy(),
+            prediction.hidden[:, 0].numpy(),
+            prediction.mask_prob[:, 0].numpy(),
+            back,
+        )
 
 
 def predict_moulds(
@@ -167,47 +190,6 @@ def predict_moulds(
             )
         )
     return moulds
-
-
-def maps_to_mould(
-    visible: np.ndarray,
-    hidden: np.ndarray,
-    mask: np.ndarray,
-    camera: Camera,
-    *,
-    reference: float = 0.0,
-    depth_scale: float = 1.0,
-    image: np.ndarray | None = None,
-    back_image: np.ndarray | None = None,
-) -> Mould:
-    """Predicted maps -> a valid metric :class:`Mould`: the one rule every caller uses.
-
-    Depth is ``reference + depth_scale * map``: the network's relative maps with the person's reference and
-    the model's ``depth_scale`` (:mod:`mould.models.depth`), or metric maps with the defaults. A mould's
-    order holds by construction: the hidden depth is raised to the visible one where the network put it in
-    front, and pixels whose depth is not finite and positive leave the mask.
-
-    Args:
-        visible, hidden: (N, N) float maps. mask: (N, N) bool predicted silhouette.
-        camera: the crop's camera (resolution N).
-        reference: metres. depth_scale: metres per unit of the maps.
-        image: optional (N, N, 3) uint8 crop, kept in the mould.
-        back_image: optional (N, N, 3) uint8 predicted colour of the hidden surface, kept in the mould.
-
-    Returns:
-        The mould; its mask may be empty (nobody found).
-    """
-    front = reference + depth_scale * np.asarray(visible, np.float64)
-    back = np.maximum(reference + depth_scale * np.asarray(hidden, np.float64), front)
-    mask = np.asarray(mask, bool) & np.isfinite(front) & np.isfinite(back) & (front > 0)
-    return Mould(
-        visible=np.where(mask, front, 0).astype(np.float32),
-        hidden=np.where(mask, back, 0).astype(np.float32),
-        mask=mask,
-        camera=camera,
-        image=image,
-        back_image=back_image,
-    )
 
 
 def reference_from_height(mask: np.ndarray, camera: Camera, person_height: float = DEFAULT_PERSON_HEIGHT) -> float:

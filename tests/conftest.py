@@ -13,6 +13,18 @@ import torch
 os.environ.setdefault("WARP_QUIET", "1")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def onnx_cache(tmp_path_factory) -> Path:
+    """The ONNX exports of the session's reconstructions go to a folder of the session, not the user's cache."""
+    from mould.models import runtime
+
+    folder = tmp_path_factory.mktemp("onnx-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(runtime, "cache_folder", lambda: folder)
+    yield folder
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def anny_body() -> tuple[np.ndarray, np.ndarray]:
     """One anny body in its rest pose, world frame (+Y up, facing +Z): (vertices (V, 3), faces (F, 3))."""

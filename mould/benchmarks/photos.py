@@ -183,7 +183,7 @@ def bench_photos(config: BenchPhotosConfig, echo: Callable[[str], None]) -> list
     from mould.files import write_atomic
     from mould.framing import CropWindow
     from mould.images import load_photo
-    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
+    from mould.models.runtime import load_predictor
     from mould.reconstruction.config import ReconstructConfig
     from mould.reconstruction.person import NoPersonFound
     from mould.reconstruction.pipeline import Reconstructor, collect_inputs
@@ -192,12 +192,12 @@ def bench_photos(config: BenchPhotosConfig, echo: Callable[[str], None]) -> list
     if not photos:
         raise InputError(f"{config.folder}: no photo (only masks)")
     outdir = output_folder(config.outdir)
-    checkpoint = resolve_checkpoint(config.checkpoint)
-    model, model_config, _ = load_checkpoint(checkpoint, device="cpu")
-    model.eval()
-    reconstructor = Reconstructor(model, ReconstructConfig(outdir=outdir, formats=("obj",)), "cpu")
+    network, checkpoint, runtime = load_predictor(config.checkpoint, "cpu")  # the default runtime
+    reconstructor = Reconstructor(network, ReconstructConfig(outdir=outdir, formats=("obj",)))
     echo(f"machine: {describe_machine()}; torch {torch.__version__} with {torch.get_num_threads()} threads")
-    echo(f"model: {checkpoint} ({model_config.name}); photos: {len(photos)} from {config.folder}")
+    echo(
+        f"model: {checkpoint} ({network.config.name}) run by {runtime}; photos: {len(photos)} from {config.folder}"
+    )
     for line in TABLE_HEADER:
         echo(line)
     stems = preview_stems(photos)

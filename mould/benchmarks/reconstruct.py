@@ -90,7 +90,7 @@ def bench_reconstruct(config: BenchReconstructConfig, echo: Callable[[str], None
     """
     import torch
 
-    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
+    from mould.models.runtime import load_predictor
     from mould.reconstruction.config import ReconstructConfig
     from mould.reconstruction.pipeline import Reconstructor, collect_inputs
 
@@ -105,12 +105,10 @@ def bench_reconstruct(config: BenchReconstructConfig, echo: Callable[[str], None
             images = collect_inputs([config.images])[: config.count]
 
         clock = time.perf_counter()
-        checkpoint = resolve_checkpoint(config.checkpoint)
-        model, model_config, _ = load_checkpoint(checkpoint, device="cpu")
-        model.eval()
+        network, checkpoint, runtime = load_predictor(config.checkpoint, "cpu")  # the default runtime
         load_seconds = time.perf_counter() - clock
         echo(f"machine: {describe_machine()}; torch {torch.__version__} with {torch.get_num_threads()} threads")
-        echo(f"model: {checkpoint} ({model_config.name}), load {load_seconds:.2f} s (reported apart)")
+        echo(f"model: {checkpoint} ({network.config.name}) run by {runtime}, load {load_seconds:.2f} s (apart)")
         echo(f"photos: {len(images)} from {config.images or 'mould synth --seed 123'}")
         echo(
             "| mesher | " + " | ".join(f"{s} (ms)" for s in STAGES) + " | end to end (s) | export OBJ (ms) "
@@ -122,7 +120,7 @@ def bench_reconstruct(config: BenchReconstructConfig, echo: Callable[[str], None
             outdir = Path(scratch) / mesher
             outdir.mkdir()
             settings = ReconstructConfig(outdir=outdir, formats=("obj",), mesher=mesher, preview=False)
-            reconstructor = Reconstructor(model, settings, "cpu")
+            reconstructor = Reconstructor(network, settings)
             reconstructor.run_one(images[0], "warmup", None)  # first calls pay for lazy initialisation
             clock = time.perf_counter()
             reports = [reconstructor.run_one(path, f"p{i}", None) for i, path in enumerate(images)]

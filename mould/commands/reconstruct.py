@@ -13,6 +13,7 @@ from mould.errors import InputError
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from mould.devices import DEVICES
+    from mould.models.runtime import RUNTIMES
     from mould.recon.mesh import MESHERS
     from mould.recon.texture import BACK_TEXTURES
     from mould.reconstruction.config import MESH_FORMATS, ReconstructConfig
@@ -61,6 +62,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=ReconstructConfig.device,
         help="where the network runs (default %(default)s)",
     )
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default=ReconstructConfig.runtime,
+        help="what runs the network: onnxruntime (onnx, CPU only; the checkpoint is exported on first use and "
+        "cached), torch, or auto: onnx when onnxruntime is installed and the network runs on the CPU; "
+        "default %(default)s",
+    )
     p.add_argument("--mask", type=Path, default=None, help="person mask image for a single INPUT (white = person)")
     p.add_argument("--save-mould", action="store_true", help="also write the predicted mould (.npz)")
     p.add_argument("--no-preview", dest="preview", action="store_false", help="skip the preview PNG")
@@ -79,16 +88,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def load_network(checkpoint: Path | None, device: str):
-    """The model and its config: ``checkpoint`` (a file or a run folder) or the shipped weights."""
-    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
-
-    path = resolve_checkpoint(checkpoint)
-    model, model_config, _ = load_checkpoint(path, device=device)
-    model.eval()
-    return model, model_config, path
-
-
 def run(args: argparse.Namespace) -> int:
     from mould.files import output_folder, write_atomic
     from mould.reconstruction.config import ReconstructConfig
@@ -104,22 +103,23 @@ def run(args: argparse.Namespace) -> int:
         focal_factor=args.focal_factor,
         distance=args.distance,
         device=args.device,
+        runtime=args.runtime,
     )
     inputs = collect_inputs(args.inputs)
     if args.mask is not None and len(inputs) > 1:
         raise InputError("--mask: a mask file goes with a single input image")
-    from mould.models.inference import resolve_device
-
-    device = str(resolve_device(config.device))
     outdir = output_folder(config.outdir)
     if (outdir / REPORT_NAME).is_dir():
         raise InputError(f"{outdir / REPORT_NAME}: is a folder; the run's report goes there")
     config = ReconstructConfig(**{**config.__dict__, "outdir": outdir})
 
+    from mould.models.runtime import load_predictor
+
     clock = time.perf_counter()
-    model, model_config, checkpoint = load_network(args.checkpoint, device)
+    network, checkpoint, runtime = load_predictor(args.checkpoint, config.device, config.runtime, config.crop.size)
     load_seconds = time.perf_counter() - clock
-    print(f"model: {checkpoint} ({model_config.name}) loaded on {device} in {load_seconds:.2f} s", file=sys.stderr)
+    where = "onnxruntime on cpu" if runtime == "onnx" else f"torch on {network.device}"
+    print(f"model: {checkpoint} ({network.config.name}) loaded, {where}, in {load_seconds:.2f} s", file=sys.stderr)
 
     def show(report) -> None:
         stages = " ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
@@ -133,12 +133,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"mould reconstruct: error: {report.error}", file=sys.stderr)
 
     clock = time.perf_counter()
-    reports = run_batch(Reconstructor(model, config, device), inputs, args.mask, on_done=show)
+    reports = run_batch(Reconstructor(network, config), inputs, args.mask, on_done=show)
     total = time.perf_counter() - clock
     failed = [r for r in reports if r.status != "ok"]
     summary = {
         "checkpoint": str(checkpoint),
-        "device": device,
+        "runtime": where,
         "model_load_s": load_seconds,
         "total_s": total,
         "images": len(reports),

@@ -12,6 +12,7 @@ from pathlib import Path
 from mould.checks import check_option
 from mould.devices import DEVICES, Device
 from mould.errors import InputError
+from mould.models.runtime import RUNTIMES, Runtime
 from mould.recon.export import MESH_EXTENSIONS
 from mould.recon.mesh import MESHERS, Mesher
 from mould.recon.texture import BACK_TEXTURES, BackTexture
@@ -92,12 +93,16 @@ class ReconstructConfig:
     """Assumed camera-to-person distance in metres (the depth reference)."""
     device: Device = "auto"
     """Where the network runs (:mod:`mould.devices`)."""
+    runtime: Runtime = "auto"
+    """What runs the network: torch, onnxruntime, or auto (:func:`mould.models.runtime.choose_runtime`)."""
     crop: CropConfig = field(default_factory=CropConfig)
     """How the person is framed."""
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise InputError(f"--device: expected one of {', '.join(DEVICES)}, got {self.device}")
+        if self.runtime not in RUNTIMES:
+            raise InputError(f"--runtime: expected one of {', '.join(RUNTIMES)}, got {self.runtime}")
         unknown = set(self.formats) - set(MESH_FORMATS)
         if unknown or not self.formats:
             known, given = ", ".join(MESH_FORMATS), ",".join(self.formats)

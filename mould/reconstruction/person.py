@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mould.framing import CropWindow, ImagePyramid, SquareBox, crop_image, whole_image_box
-from mould.models.inference import MASK_THRESHOLD
+from mould.models.maps import MASK_THRESHOLD
 from mould.reconstruction.config import CropConfig
 from mould.reconstruction.silhouettes import (
     EIGHT_CONNECTED,

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
 from mould.reconstruction.config import ReconstructConfig
 from mould.reconstruction.person import NoPersonFound, find_person
+
+if TYPE_CHECKING:
+    from mould.models.maps import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +110,14 @@ class Reconstructor:
     """Holds the network and turns photos into meshes; one instance serves a whole batch.
 
     Args:
-        model: a ``MouldNet`` (see :mod:`mould.models`) in eval mode on ``device``.
+        network: the network, run by torch or onnxruntime (a :class:`~mould.models.maps.Predictor`, e.g. from
+            :func:`mould.models.runtime.load_predictor`).
         config: the run's options.
     """
 
-    def __init__(self, model, config: ReconstructConfig, device: str = "cpu") -> None:
-        self.model = model
+    def __init__(self, network: Predictor, config: ReconstructConfig) -> None:
+        self.network = network
         self.config = config
-        self.device = device
         self._seen: dict[bytes, tuple[np.ndarray, ...]] = {}
         self._warned_back = False
 
@@ -130,14 +134,8 @@ class Reconstructor:
 
     def _predict(self, crops: np.ndarray) -> list[tuple[np.ndarray, ...]]:
         """The outputs of :meth:`_forward` for each of (B, N, N, 3) uint8 crops, in one forward pass."""
-        import torch
-
-        from mould.models.inference import predict
-
-        images = torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2))).float().div(255.0)
-        prediction = predict(self.model, images.to(self.device))
-        maps = (prediction.visible, prediction.hidden, prediction.mask_prob)
-        return [(*(value[i, 0].numpy() for value in maps), prediction.back_pixels(i)) for i in range(len(crops))]
+        maps = self.network.predict_crops(crops)
+        return [maps.item(index) for index in range(len(crops))]
 
     def back_texture(self, mould: Mould) -> str:
         """The back strategy to use: the configured one, but ``mirror`` when ``predicted`` is asked of a
@@ -160,7 +158,7 @@ class Reconstructor:
     # -- one photo ----------------------------------------------------------------------------------------
     def reconstruct(self, photo: Photo, mask: np.ndarray | None, timings: dict[str, float]):
         """Photo -> (mould, textured upright mesh, crop). Fills ``timings`` (seconds) by stage."""
-        from mould.models.inference import MASK_THRESHOLD, maps_to_mould
+        from mould.models.maps import MASK_THRESHOLD, maps_to_mould
         from mould.recon.mesh import camera_to_upright, mould_to_mesh
         from mould.recon.texture import texture_mesh
 
@@ -189,7 +187,7 @@ class Reconstructor:
             silhouette,
             camera,
             reference=self.config.distance,
-            depth_scale=self.model.config.depth_scale,
+            depth_scale=self.network.config.depth_scale,
             image=crop.image,
             back_image=back,
         )

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mould.framing import CropWindow, SquareBox, square_box
-from mould.models.inference import MASK_THRESHOLD
+from mould.models.maps import MASK_THRESHOLD
 
 EIGHT_CONNECTED = np.ones((3, 3), bool)
 
