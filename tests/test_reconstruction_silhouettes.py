@@ -7,7 +7,7 @@ import pytest
 
 from mould.framing import CropWindow, SquareBox
 from mould.reconstruction.person import inside_photo
-from mould.reconstruction.silhouettes import edge_strength, measure_silhouette
+from mould.reconstruction.silhouettes import edge_strength, hull_area, measure_silhouette
 
 N = 128
 
@@ -104,3 +104,18 @@ def test_edge_strength_of_a_step():
     edges = edge_strength(image)
     assert edges[:, N // 2 - 3 : N // 2 + 3].min() == pytest.approx(40.0)  # Sobel / 8 of an 80-level step
     assert edges[:, : N // 2 - 4].max() == 0
+
+
+def test_hull_area_agrees_with_scipy_and_knows_squares():
+    from scipy.spatial import ConvexHull, QhullError
+
+    assert hull_area(np.array([[0, 0], [2, 0], [2, 3], [0, 3], [1, 1]])) == 6.0  # a 2 x 3 box and a point inside
+    assert hull_area(np.array([[0, 0], [1, 1], [3, 3]])) == 0.0  # collinear
+    rng = np.random.default_rng(4)
+    for _ in range(200):  # pixel-corner-like points: ties on rows and columns, duplicates
+        points = rng.integers(0, 40, (int(rng.integers(3, 300)), 2)) + rng.choice([0.0, 0.5], (1, 2))
+        try:
+            expected = ConvexHull(points).volume  # in 2D, the hull's volume is its area
+        except QhullError:  # all on one line
+            expected = 0.0
+        assert hull_area(points) == pytest.approx(expected, abs=1e-9)

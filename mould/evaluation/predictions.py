@@ -37,8 +37,8 @@ class MetricDepths:
     def mould(self, index: int, truth: Mould) -> Mould:
         """Item ``index`` as a valid :class:`Mould` seen by the true mould's camera (with its image and the
         predicted back colour); its mask is empty when nothing valid was predicted
-        (:func:`mould.models.inference.maps_to_mould`)."""
-        from mould.models.inference import maps_to_mould
+        (:func:`mould.models.maps.maps_to_mould`)."""
+        from mould.models.maps import maps_to_mould
 
         def plane(value: torch.Tensor) -> np.ndarray:
             return value[index, 0].detach().float().cpu().numpy()
@@ -64,7 +64,7 @@ def metric_depths(
         depth_scale: the model config's metres per relative unit.
     """
     from mould.models.depth import reference_depth, relative_to_depth
-    from mould.models.inference import MASK_THRESHOLD
+    from mould.models.maps import MASK_THRESHOLD
 
     reference = reference_depth(batch["visible"].float(), batch["mask"].float())
     return MetricDepths(
