@@ -2,7 +2,7 @@
 
 It gives what one orthographic ray per pixel centre gives a ray caster, for the previews
 (:func:`mould.recon.render.render_views`) without torch or open3d. (The synthetic data's renderer,
-perspective, batched on any device and with both hits, is torch's :mod:`mould.recon.raster`.)
+perspective, batched on any device and with both hits, is torch's :mod:`mould.datasets.raster`.)
 
 How: the pixel centres inside each triangle's bounding box are enumerated as (triangle, pixel) pairs, in
 chunks, and tested with the triangle's three edge functions; ``np.minimum.at`` keeps per pixel the smallest
