@@ -158,7 +158,7 @@ def albedo(table: torch.Tensor, offsets: torch.Tensor, points: torch.Tensor) -> 
         points: (P, 3) float texture coordinates, metres.
     """
     from mould.datasets.noise import value_noise
-    from mould.recon.raster import cross
+    from mould.datasets.raster import cross
 
     points = points.to(torch.float32)
     table = table.to(torch.float32)

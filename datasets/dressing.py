@@ -4,7 +4,7 @@ From B :class:`~mould.datasets.scenes.SceneDraw` s, on any torch device: shape e
 sample), pose the candidate poses in rounds (round t poses candidate t of the samples whose earlier
 candidates collided, so most samples pose once), then build every garment shell, skirt drape, scalp,
 curtain of hair, bun and ponytail of the batch with one batched call per kind, and pack all surfaces into
-one triangle soup with per-triangle scene and material, ready for :func:`mould.recon.raster.rasterize`.
+one triangle soup with per-triangle scene and material, ready for :func:`mould.datasets.raster.rasterize`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ For a batch of :class:`~mould.datasets.dressing.Dressed` scenes on any torch dev
 1. **framing**: each camera looks at its scene's bounding box from the drawn direction and frames the
    projected scene with :func:`mould.framing.square_box`, the reconstruction's framing rule
    (:func:`frame_cameras` is :func:`mould.framing.frame_points` batched);
-2. **the mould**: :func:`mould.recon.raster.rasterize` gives both depths, the mask, the normals and the
+2. **the mould**: :func:`mould.datasets.raster.rasterize` gives both depths, the mask, the normals and the
    hit triangles and barycentric weights at every pixel;
 3. **the image**: the hit point's texture coordinates and smooth normal are interpolated with those
    weights; the colour is Lambertian under an ambient term and directional lights; the key light casts
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mould.recon.raster import cross, nearest_depth
+from mould.datasets.raster import cross, nearest_depth
 
 SHADOW_OFFSET = 2e-3
 """Shadow queries start this far out along the shading normal (metres), off their own surface."""

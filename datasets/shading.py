@@ -13,9 +13,9 @@ import torch
 from mould.datasets.appearance import albedo
 from mould.datasets.backdrops import paint_backdrops
 from mould.datasets.dressing import Dressed
+from mould.datasets.raster import Hits, rasterize
 from mould.datasets.render import Framing, frame_cameras, lit_fraction, shadow_maps, to_camera
 from mould.datasets.scenes import SceneDraw
-from mould.recon.raster import Hits, rasterize
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Rendered:
     """B rendered samples (N x N), on the scenes' device.
 
     Attributes:
-        hits: the mould's maps (camera frame) with the hit triangles (:class:`~mould.recon.raster.Hits`).
+        hits: the mould's maps (camera frame) with the hit triangles (:class:`~mould.datasets.raster.Hits`).
         cam_to_world: (B, 4, 4) float64 cameras; intrinsics: (B, 3) float64 (focal, cx, cy), pixels.
         image: (B, N, N, 3) uint8 the photo.
         back_image: (B, N, N, 3) uint8 the hidden surface's colour (0 outside the mask).

@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 
 import torch
-from mould.recon.raster import cross
+from mould.datasets.raster import cross
 
 
 @dataclass(frozen=True)

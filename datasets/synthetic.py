@@ -10,7 +10,7 @@ of workers; on CUDA up to float round-off, see ``docs/synthetic-data.md``):
    body bank (:mod:`mould.datasets.bank`, :mod:`mould.datasets.posing`; no anny needed), the first candidate
    pose without self-collision kept, garments and hair built as geometry;
 3. **render** (:mod:`mould.datasets.render`, :mod:`mould.datasets.shading`): framing by the reconstruction's
-   rule, one z-buffer pass (:mod:`mould.recon.raster`) for the mould, the image and the back colour,
+   rule, one z-buffer pass (:mod:`mould.datasets.raster`) for the mould, the image and the back colour,
    a shadow map for the key light.
 
 :func:`generate_batch` makes samples in memory; :func:`mould.datasets.synth_folder.synthesize` writes them.

@@ -1,10 +1,10 @@
-"""Headless previews of a mesh: orthographic views by the torch z-buffer (:mod:`mould.recon.raster`), Lambert
+"""Headless previews of a mesh: orthographic views by the numpy z-buffer (:mod:`mould.recon.zbuffer`), Lambert
 shading.
 
-No display and no OpenGL: every view is one scene of one :func:`~mould.recon.raster.rasterize` call (one
-pixel-centre ray each, as a ray caster), the hit triangle's barycentric weights interpolate the texture
-coordinates (or vertex colours), and the surface is shaded by a light at the viewer plus a little ambient
-light. Views assume the mesh's world frame: +Y up, the person facing +Z (glTF).
+No display, no OpenGL and no torch: all views are drawn by one :func:`~mould.recon.zbuffer.nearest_hits`
+call (one pixel-centre ray each, as a ray caster), the hit triangle's barycentric weights interpolate the
+texture coordinates (or vertex colours), and the surface is shaded by a light at the viewer plus a little
+ambient light. Views assume the mesh's world frame: +Y up, the person facing +Z (glTF).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from mould.recon.mesh import Mesh
 from mould.recon.texture import sample_bilinear
+from mould.recon.zbuffer import nearest_hits
 
 VIEWS = {
     "front": np.array([0.0, 0.0, 1.0]),
@@ -56,9 +57,6 @@ def render_views(
         scale: the bounding box's longest side, plus the margins, spans the picture, so pictures of the
         same mesh can be put side by side.
     """
-    import torch
-    from mould.recon.raster import rasterize
-
     unknown = [name for name in views if name not in VIEWS]
     if unknown:
         raise ValueError(f"views: unknown {unknown}; expected some of {tuple(VIEWS)}")
@@ -75,24 +73,18 @@ def render_views(
     focal, principal = size / extent, size / 2 - 0.5
     frames = [view_frame(VIEWS[name]) for name in views]
     # The z-buffer orders positive depths: the camera stands a box's diagonal (< 2 extents) in front.
-    packed = np.concatenate([(vertices - centre) @ frame.T for frame in frames]) + [0.0, 0.0, 2 * extent]
-    hits = rasterize(
-        torch.from_numpy(packed),
-        torch.from_numpy(np.concatenate([faces + i * len(vertices) for i in range(len(views))])),
-        torch.arange(len(views)).repeat_interleave(len(faces)),
-        torch.tensor([[focal, principal, principal]] * len(views), dtype=torch.float64),
-        size,
-        orthographic=True,
-        hidden=False,
+    seen = np.stack([(vertices - centre) @ frame.T for frame in frames])  # (views, V, 3) camera frames
+    hits = nearest_hits(
+        np.concatenate([seen[..., :2] * focal + principal, seen[..., 2:] + 2 * extent], axis=-1), faces, size
     )
     corners = vertices[faces]
     face_normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     face_normal /= np.maximum(np.linalg.norm(face_normal, axis=1, keepdims=True), 1e-20)
     pictures = []
     for index, name in enumerate(views):
-        hit = hits.mask[index].numpy().ravel()
-        ids = hits.visible_face[index].numpy().ravel()[hit] - index * len(faces)
-        weights = hits.visible_weights[index].numpy().reshape(-1, 3)[hit]
+        ids = hits.face[index].ravel()
+        hit = ids >= 0
+        ids, weights = ids[hit], hits.weights[index].reshape(-1, 3)[hit]
         if mesh.texture is not None and mesh.uv is not None:
             uv = np.einsum("pk,pkd->pd", weights, mesh.uv[faces[ids]].astype(np.float64))
             albedo = sample_bilinear(np.asarray(mesh.texture), uv).astype(np.float64)

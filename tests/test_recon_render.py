@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import trimesh
@@ -101,3 +104,22 @@ def test_an_empty_mesh_is_a_blank_picture():
     mesh = Mesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32))
     (picture,) = render_views(mesh, views=("front",), size=8)
     assert np.all(picture == BACKGROUND)
+
+
+def test_previews_import_no_heavy_library():
+    # `mould reconstruct` draws its preview on machines without torch (the network may run on onnxruntime),
+    # and open3d, trimesh and scipy each cost up to seconds to import: numpy and Pillow only.
+    code = """
+import sys, numpy as np
+from mould.recon.mesh import Mesh
+from mould.recon.render import render_views
+vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)
+faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+mesh = Mesh(vertices, faces, uv=vertices[:, :2], texture=np.full((4, 4, 3), 90, np.uint8))
+front, side = render_views(mesh, views=("front", "side"), size=16)
+assert (front != 255).any() and (side != 255).any()
+print(sorted(name for name in ("torch", "open3d", "trimesh", "scipy") if name in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"imported: {done.stdout.strip()}"

@@ -40,7 +40,7 @@ def test_synth_on_the_gpu_makes_the_cpu_samples(tmp_path):
 
 
 def test_raster_on_the_gpu_matches_the_cpu(anny_body):
-    from mould.recon.raster import rasterize
+    from mould.datasets.raster import rasterize
 
     from mould.framing import frame_points
 

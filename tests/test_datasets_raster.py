@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from mould.recon.raster import rasterize
+from mould.datasets.raster import rasterize
 
 from mould.camera import Camera
 from mould.encode import encode_mesh
@@ -134,7 +134,7 @@ def test_a_batch_renders_each_scene_as_alone():
 
 
 def test_the_depth_map_is_the_nearest_depth_in_float32(anny_body):
-    from mould.recon.raster import nearest_depth
+    from mould.datasets.raster import nearest_depth
 
     vertices, faces = anny_body
     camera = frame_points(vertices, 64, kind="orthographic", yaw_deg=45)
