@@ -175,7 +175,7 @@ def test_every_test_photo_is_framed_head_to_feet(tmp_path):
 
 def test_synthetic_people_are_framed_whole(tmp_path):
     # 50 samples of the generator (seed 123, as `mould bench reconstruct`), each beside its true silhouette.
-    from mould.datasets.synthetic import synthesize
+    from mould.datasets.synth_folder import synthesize
 
     from mould.benchmarks.photos import BenchPhotosConfig, bench_photos
     from mould.container import Mould
