@@ -35,3 +35,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints/ci.txt 
     pip_install -c constraints/ci.txt -e '.[dev]'
     .venv/bin/python -c 'import mould, open3d, torch' && touch "$stamp"
 fi
+# The shipped model's ONNX export, made once with torch and cached (~/.cache/mould/onnx), so that the first
+# `mould reconstruct` already runs without importing torch; a failure here only costs that first photo time.
+.venv/bin/python -c 'from mould.models.runtime import cached_export; from mould.models.checkpoint import resolve_checkpoint; cached_export(resolve_checkpoint(None))' 2>/dev/null || true
