@@ -186,15 +186,25 @@ def topology(vertices: np.ndarray, faces: np.ndarray, *, weld: bool = False) -> 
 
 
 def component_labels(faces: np.ndarray, vertex_count: int) -> np.ndarray:
-    """(F,) int64 label of each face's connected component (faces sharing a vertex are connected)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """(F,) int64 label of each face's connected component (faces sharing a vertex are connected): the
+    smallest vertex index of the component.
 
+    Union by hooking, in numpy: every edge whose ends have different roots hooks the larger root under the
+    smaller one, then every vertex jumps to its root; a few rounds for a mesh (2 for a reconstructed
+    person), without scipy.sparse's import (0.1-0.2 s of a photo).
+    """
     faces = np.asarray(faces, dtype=np.int64)
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(vertex_count, vertex_count))
-    _, labels = connected_components(graph, directed=False)
-    return labels[faces[:, 0]]
+    start, end = faces.ravel(), faces[:, [1, 2, 0]].ravel()
+    parent = np.arange(vertex_count, dtype=np.int64)
+    while True:
+        a, b = parent[start], parent[end]
+        apart = a != b
+        if not apart.any():
+            return parent[faces[:, 0]]
+        a, b = a[apart], b[apart]
+        np.minimum.at(parent, np.maximum(a, b), np.minimum(a, b))
+        while not np.array_equal(jumped := parent[parent], parent):
+            parent = jumped
 
 
 def largest_component(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

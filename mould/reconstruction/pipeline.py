@@ -263,13 +263,14 @@ def run_batch(
     mask: Path | None = None,
     on_done: Callable[[ImageReport], None] | None = None,
 ) -> list[ImageReport]:
-    """Reconstruct every input; one bad photo never stops the others."""
-    from tqdm import tqdm
-
+    """Reconstruct every input; one bad photo never stops the others. A batch shows a progress bar."""
     reports = []
-    stems = output_stems(inputs, reconstructor.config)
-    bar = tqdm(list(zip(inputs, stems)), desc="reconstruct", unit="image", disable=len(inputs) < 2, leave=False)
-    for path, stem in bar:
+    items = list(zip(inputs, output_stems(inputs, reconstructor.config)))
+    if len(items) > 1:  # one photo needs no bar, nor tqdm's import
+        from tqdm import tqdm
+
+        items = tqdm(items, desc="reconstruct", unit="image", leave=False)
+    for path, stem in items:
         report = reconstructor.run_one(path, stem, mask)
         reports.append(report)
         if on_done is not None:
