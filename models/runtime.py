@@ -43,6 +43,11 @@ _SOURCES = ("hourglass.py", "configs.py", "onnx.py")
 """The modules whose code the exported graph depends on (their text is part of the cache key)."""
 
 
+class OnnxUnavailable(InputError):
+    """onnxruntime cannot serve this checkpoint here (no ``onnx`` package to export it, a cache that cannot
+    be written, an export that disagrees with torch, a corrupt cached file): ``auto`` falls back to torch."""
+
+
 def onnxruntime_installed() -> bool:
     """Whether onnxruntime can be imported (checked without importing it)."""
     return importlib.util.find_spec("onnxruntime") is not None
@@ -137,8 +142,8 @@ def cached_export(checkpoint: Path, resolution: int = 256) -> Path:
     against torch and cached first.
 
     Raises:
-        InputError: the checkpoint cannot be read; the ``onnx`` package is missing (export needs it); the
-            export disagrees with torch.
+        InputError: the checkpoint cannot be read. OnnxUnavailable: the ``onnx`` package is missing (export
+            needs it), the cache cannot be written, or the export disagrees with torch.
     """
     target = cache_folder() / f"{export_key(checkpoint, resolution)}.onnx"
     if target.is_file():
@@ -150,12 +155,16 @@ def cached_export(checkpoint: Path, resolution: int = 256) -> Path:
     from mould.errors import MouldError
 
     model, _, _ = load_checkpoint(checkpoint, device="cpu")
-    target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_suffix(f".{os.getpid()}.tmp")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         export_onnx(model, staged, resolution=resolution)
     except MouldError as error:
-        raise InputError(str(error)) from None
+        raise OnnxUnavailable(str(error)) from None
+    except OSError as error:
+        raise OnnxUnavailable(
+            f"{target.parent}: cannot write the ONNX cache ({error.strerror or error})"
+        ) from None
     crops = np.random.default_rng(0).integers(0, 256, (2, resolution, resolution, 3), dtype=np.uint8)
     expected, got = TorchPredictor(model).predict_crops(crops), OnnxPredictor(staged).predict_crops(crops)
     worst = max(
@@ -170,7 +179,7 @@ def cached_export(checkpoint: Path, resolution: int = 256) -> Path:
     back_levels = 0 if expected.back is None else int(np.abs(got.back.astype(int) - expected.back).max())
     if worst > EXPORT_TOLERANCE or back_levels > 1:
         staged.unlink(missing_ok=True)
-        raise InputError(
+        raise OnnxUnavailable(
             f"{checkpoint}: its ONNX export differs from torch by {worst:.2g} (> {EXPORT_TOLERANCE}) "
             f"or {back_levels} colour levels"
         )
@@ -192,8 +201,9 @@ def load_predictor(
         resolution: the crop side (the ONNX graph's input is fixed at export).
 
     Raises:
-        InputError: no usable checkpoint, or a runtime that cannot serve (see :func:`choose_runtime`). An
-            export that fails for want of the ``onnx`` package falls back to torch under ``auto``.
+        InputError: no usable checkpoint, or a runtime that cannot serve (see :func:`choose_runtime`). Under
+            ``auto``, an export that cannot be made, checked or cached (no ``onnx`` package, a read-only
+            cache, a corrupt cached file) falls back to torch, with a warning that says why.
     """
     from mould.models.checkpoint import resolve_checkpoint
 
@@ -201,11 +211,15 @@ def load_predictor(
     chosen = choose_runtime(runtime, device)
     if chosen == "onnx":
         try:
-            return OnnxPredictor(cached_export(path, resolution)), path, "onnx"
-        except InputError as error:
-            if runtime == "onnx" or "onnx package" not in str(error):
+            export = cached_export(path, resolution)
+            try:
+                return OnnxPredictor(export), path, "onnx"
+            except InputError as error:
+                raise OnnxUnavailable(f"{error}: a corrupt cached export; delete it to export again") from None
+        except OnnxUnavailable as error:
+            if runtime == "onnx":
                 raise
-            log.info("onnxruntime unused: %s", error)
+            log.warning("%s; running the network with torch instead", error)
     from mould.models.checkpoint import load_checkpoint
     from mould.models.inference import TorchPredictor, resolve_device
 

@@ -99,6 +99,34 @@ def test_load_predictor_runs_the_chosen_runtime(tiny_checkpoint):
     assert runtime == "torch" and isinstance(torch_network, TorchPredictor)
 
 
+def test_auto_falls_back_to_torch_when_the_cache_cannot_serve(tiny_checkpoint, monkeypatch, tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(rt, "cache_folder", lambda: blocker / "onnx")  # cannot be created
+    network, _, runtime = load_predictor(tiny_checkpoint, "cpu", "auto", resolution=64)
+    assert runtime == "torch" and isinstance(network, TorchPredictor)
+    assert "cannot write the ONNX cache" in caplog.text and "running the network with torch" in caplog.text
+    with pytest.raises(rt.OnnxUnavailable, match="cannot write the ONNX cache"):
+        load_predictor(tiny_checkpoint, "cpu", "onnx", resolution=64)
+
+
+def test_a_corrupt_cached_export_falls_back_and_says_which(tiny_checkpoint, caplog):
+    cached = cached_export(tiny_checkpoint, resolution=64)
+    cached.write_bytes(b"truncated")
+    _, _, runtime = load_predictor(tiny_checkpoint, "cpu", "auto", resolution=64)
+    assert runtime == "torch" and f"{cached}: not a readable ONNX model" in caplog.text
+    cached.unlink()  # the next run exports again
+    assert load_predictor(tiny_checkpoint, "cpu", "auto", resolution=64)[2] == "onnx"
+
+
+def test_a_bad_checkpoint_is_one_error_not_a_fallback(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x80\x04 a pickle, not safetensors")
+    with pytest.raises(InputError, match="bad.safetensors") as raised:
+        load_predictor(bad, "cpu", "auto", resolution=64)
+    assert not isinstance(raised.value, rt.OnnxUnavailable)
+
+
 @pytest.mark.slow
 def test_reconstruct_imports_no_torch_once_exported(tmp_path):
     """The command line, on the shipped model: the first run exports with torch; the next imports none."""
