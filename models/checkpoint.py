@@ -235,7 +235,7 @@ def load_weights_for(
 
     A checkpoint of the same network without the back-colour head (a model trained before the head existed,
     such as the first shipped ``small``) is completed with the head as zeros (:func:`add_back_colour`): it
-    predicts what it did, and a grey back until trained.
+    predicts what it did, and until trained the front's colour (or grey) as the back's.
 
     Raises:
         InputError: ``path`` is no readable checkpoint, or holds another network (the message ends with
@@ -245,9 +245,11 @@ def load_weights_for(
 
     loaded, loaded_config, metadata = load_checkpoint(path, device="cpu")
     state = loaded.state_dict()
-    if not loaded_config.back_colour and dataclasses.replace(loaded_config, back_colour=True) == config:
-        state, loaded_config = add_back_colour(state, loaded_config)
-        log.info("%s has no back-colour head: added, starting from a grey back", path)
+    completed = dataclasses.replace(loaded_config, back_colour=True, back_from_front=config.back_from_front)
+    if not loaded_config.back_colour and completed == config:
+        state, loaded_config = add_back_colour(state, loaded_config, from_front=config.back_from_front)
+        log.info("%s has no back-colour head: added, starting from %s", path,
+                 "the front's colour" if config.back_from_front else "a grey back")  # fmt: skip
     if loaded_config != config:
         raise InputError(
             f"{path}: incompatible checkpoint{purpose}: it holds model config {loaded_config.name!r}, "

@@ -71,6 +71,12 @@ class ModelConfig:
     back_colour: bool = False
     """Also predict the colour of the hidden surface (an RGB map, ``"back"``), to texture the unseen back.
     False in configs written before it existed, so that their checkpoints still load."""
+    back_from_front: bool = False
+    """With ``back_colour``: the back is predicted as a correction to the crop's colour at the same pixel,
+    ``sigmoid(raw + logit(image))``, so an untrained (zero) head paints the front's colour, as the
+    ``mirror`` texture does, and training only has to learn where the back differs (a face, a print).
+    False: ``sigmoid(raw)``, which starts grey; a 600-step fine-tune of that head learnt only a mean colour
+    (models/weights/README.md). False in configs written before it existed."""
     discriminator_features: int = 64
     """Channels of the discriminator's first layer (doubled at each stride-2 layer)."""
     discriminator_layers: int = 3
@@ -98,8 +104,9 @@ class ModelConfig:
             raise ValueError(f"depth_scale: expected a positive number of metres, got {self.depth_scale!r}")
         if self.hidden not in ("thickness", "free"):
             raise ValueError(f"hidden: expected 'thickness' or 'free', got {self.hidden!r}")
-        if not isinstance(self.back_colour, bool):
-            raise ValueError(f"back_colour: expected true or false, got {self.back_colour!r}")
+        for name in ("back_colour", "back_from_front"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: expected true or false, got {getattr(self, name)!r}")
 
     @property
     def output_channels(self) -> dict[str, int]:
@@ -138,6 +145,7 @@ CONFIGS: dict[str, ModelConfig] = {
         head_features=32,
         full_features=16,
         back_colour=True,
+        back_from_front=True,
     ),
     # Between small and paper, chosen by measurement (issue #11; 2-core AMD EPYC VM, torch 2.13 CPU, 2 threads,
     # 256², batch 1, round-robin under load ~6): forward CPU time small 68 ms, features 96 83 ms, 128 108 ms,
@@ -156,6 +164,7 @@ CONFIGS: dict[str, ModelConfig] = {
         full_features=8,
         discriminator_features=16,
         back_colour=True,
+        back_from_front=True,
     ),
     "small": ModelConfig(
         name="small",
@@ -168,6 +177,7 @@ CONFIGS: dict[str, ModelConfig] = {
         # step at batch 8); 16 costs 0.6 CPU-s.
         discriminator_features=16,
         back_colour=True,
+        back_from_front=True,
     ),
     "tiny": ModelConfig(
         name="tiny",
@@ -179,6 +189,7 @@ CONFIGS: dict[str, ModelConfig] = {
         discriminator_features=8,
         discriminator_layers=2,
         back_colour=True,
+        back_from_front=True,
     ),
 }
 """The named model sizes; see the module docstring."""

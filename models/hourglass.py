@@ -141,12 +141,16 @@ class MouldNet(nn.Module):
         self.stem_quarter = Residual(s, f)
         self.stacks = nn.ModuleList(Stack(config, last=i == config.stacks - 1) for i in range(config.stacks))
 
-    def _maps(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _maps(self, raw: torch.Tensor, image: torch.Tensor) -> dict[str, torch.Tensor]:
         visible, second, mask_logits = raw[:, 0:1], raw[:, 1:2], raw[:, 2:3]
         hidden = visible + F.softplus(second) if self.config.hidden == "thickness" else second
         maps = {"visible": visible, "hidden": hidden, "mask_logits": mask_logits}
         if self.config.back_colour:
-            maps["back"] = torch.sigmoid(raw[:, 3:6])
+            back = raw[:, 3:6]
+            if self.config.back_from_front:  # a correction to the front's colour (ModelConfig.back_from_front)
+                front = image.clamp(FRONT_CLAMP, 1 - FRONT_CLAMP)
+                back = back + torch.log(front) - torch.log1p(-front)
+            maps["back"] = torch.sigmoid(back)
         return maps
 
     def forward(self, image: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -163,10 +167,14 @@ class MouldNet(nn.Module):
         for stack in self.stacks:
             y = stack.after(stack.hourglass(x))
             coarse = stack.coarse(y)
-            outputs.append(self._maps(stack.head(y, coarse, skip_half, skip_full)))
+            outputs.append(self._maps(stack.head(y, coarse, skip_half, skip_full), image))
             if stack.remap_features is not None:
                 x = x + stack.remap_features(y) + stack.remap_predictions(coarse)
         return outputs
+
+
+FRONT_CLAMP = 1 / 512
+"""The front's colour is clamped to [1/512, 1 - 1/512] before its logit (finite; half an 8-bit level)."""
 
 
 def _channels(config: ModelConfig) -> int:
@@ -207,7 +215,7 @@ def count_flops(model: nn.Module, resolution: int = 256, batch: int = 1) -> int:
 
 
 def add_back_colour(
-    state: dict[str, torch.Tensor], config: ModelConfig
+    state: dict[str, torch.Tensor], config: ModelConfig, *, from_front: bool = True
 ) -> tuple[dict[str, torch.Tensor], ModelConfig]:
     """The weights of a network without the back-colour head (``config.back_colour`` False), completed into
     the same network with it: fine-tuning a model trained before the head existed.
@@ -215,10 +223,12 @@ def add_back_colour(
     The back colour's channels come after the depth and silhouette ones in every output layer, and in the
     input of each stack's ``remap_predictions``. They are added as zeros: the completed network predicts
     the same depths and silhouette as the old one (the zero input columns add nothing to the features), and
-    a uniform grey back (sigmoid(0) = 0.5) until trained.
+    until trained the front's colour as the back's (``from_front``, :attr:`ModelConfig.back_from_front`) or
+    a uniform grey (sigmoid(0) = 0.5).
 
     Args:
         state: the old network's ``state_dict()``. config: its config.
+        from_front: the completed config's ``back_from_front``.
 
     Returns:
         ``(state, config)`` of the completed network.
@@ -228,7 +238,7 @@ def add_back_colour(
     """
     if config.back_colour:
         raise ValueError(f"config {config.name!r}: already predicts the back colour")
-    new_config = dataclasses.replace(config, back_colour=True)
+    new_config = dataclasses.replace(config, back_colour=True, back_from_front=from_front)
     completed = {}
     for name, template in MouldNet(new_config).state_dict().items():
         old = state[name]

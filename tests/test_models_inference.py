@@ -58,9 +58,10 @@ def test_predict_moulds_places_relative_depth_at_the_reference():
         final_conv.weight.zero_()
         final_conv.bias.copy_(torch.tensor([0.0, 0.0, 20.0, 0.0, 0.0, 0.0]))
         model.stacks[-1].coarse.weight.zero_()
-        # The back colour's logits: sigmoid(0) = 0.5 for red, sigmoid(+-20) = 1 and 0 for green and blue.
+        # The back colour's logits, corrections to the front's: 0 keeps red at the crop's 128, +-20 saturate
+        # green and blue to 255 and 0.
         model.stacks[-1].coarse.bias.copy_(torch.tensor([-0.2, 1.0, 0.0, 0.0, 20.0, -20.0]))
-    images = np.zeros((2, 64, 64, 3), np.uint8)
+    images = np.full((2, 64, 64, 3), 128, np.uint8)
     moulds = predict_moulds(model, images, [camera(64), camera(64, "orthographic")], [3.0, 2.0])
     thickness = float(torch.nn.functional.softplus(torch.tensor(1.0))) * model.config.depth_scale
     for mould, reference in zip(moulds, (3.0, 2.0)):

@@ -106,28 +106,43 @@ def test_output_shapes_at_256(batch):
     assert set(plain(torch.rand(1, 3, 64, 64))[-1]) == {"visible", "hidden", "mask_logits"}
 
 
-def test_adding_the_back_colour_head_keeps_every_other_output():
+@pytest.mark.parametrize("from_front", [True, False])
+def test_adding_the_back_colour_head_keeps_every_other_output(from_front):
     from mould.models.hourglass import add_back_colour
 
-    old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False)
+    old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False, back_from_front=False)
     torch.manual_seed(3)
     old = build_model(old_config).eval()
     for module in old.modules():  # statistics that are not the identity, so a lost buffer would show
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.3, 0.3)
             module.running_var.uniform_(0.5, 2.0)
-    state, config = add_back_colour(old.state_dict(), old_config)
-    assert config == CONFIGS["tiny"]
+    state, config = add_back_colour(old.state_dict(), old_config, from_front=from_front)
+    assert config == dataclasses.replace(CONFIGS["tiny"], back_from_front=from_front)
     new = build_model(config).eval()
     new.load_state_dict(state)
-    images = torch.rand(2, 3, 64, 64)
+    images = torch.randint(0, 256, (2, 3, 64, 64)).float() / 255  # 8-bit colours, 0 and 255 included
     with torch.no_grad():
         for before, after in zip(old(images), new(images)):
             for key in before:  # the same arithmetic on the same channels: equal within float round-off
                 torch.testing.assert_close(after[key], before[key], rtol=1e-5, atol=1e-6)
-            assert torch.equal(after["back"], torch.full_like(after["back"], 0.5))  # grey until trained
+            if from_front:  # until trained, the back is the front's colour (mirror), within half a level
+                assert (after["back"] - images).abs().max() <= 0.5 / 255 + 1e-6
+            else:  # grey
+                assert torch.equal(after["back"], torch.full_like(after["back"], 0.5))
     with pytest.raises(ValueError, match="already predicts"):
         add_back_colour(state, config)
+
+
+def test_the_back_from_the_front_is_a_correction_that_trains():
+    """The back, a correction to the front's colour, still sends its gradient into the last stack's head."""
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    images = torch.rand(2, 3, 64, 64)
+    back = model(images)[-1]["back"]
+    back.sum().backward()
+    last_head = [p for name, p in model.named_parameters() if name.startswith("stacks.1.head")]
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in last_head)
 
 
 def test_small_config_output_shape_at_256():
