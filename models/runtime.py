@@ -1,6 +1,6 @@
 """Which runtime runs a network for reconstruction: torch, or its ONNX export under onnxruntime.
 
-A photo through ``mould reconstruct`` spends more time importing torch (0.8-2.5 s, by machine) than
+A photo through ``mould reconstruct`` spends more time importing torch (0.8-3.4 s, by machine) than
 framing, predicting, meshing and texturing it (~0.4 s). onnxruntime imports in ~0.3 s and runs the same
 graph on the CPU, so one photo from the command line costs a fraction of what it did.
 
