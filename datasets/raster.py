@@ -343,13 +343,6 @@ def rasterize(
     Returns:
         :class:`Hits` with B = ``len(intrinsics)``; without ``hidden``, the hidden fields repeat the visible.
     """
-    if vertices.ndim != 2 or vertices.shape[1] != 3 or not vertices.is_floating_point():
-        raise ValueError(f"vertices: expected (V, 3) float, got {tuple(vertices.shape)} {vertices.dtype}")
-    if faces.ndim != 2 or faces.shape[1] != 3 or face_scene.shape != faces.shape[:1]:
-        raise ValueError(f"faces, face_scene: expected (F, 3) and (F,), got {tuple(faces.shape)}, "
-                         f"{tuple(face_scene.shape)}")  # fmt: skip
-    if intrinsics.ndim != 2 or intrinsics.shape[1] != 3:
-        raise ValueError(f"intrinsics: expected (B, 3), got {tuple(intrinsics.shape)}")
     _check(vertices, faces, face_scene, intrinsics)
     n, batch, device = int(resolution), len(intrinsics), vertices.device
     intrinsics = intrinsics.to(vertices.dtype)
