@@ -56,7 +56,8 @@ HAIR_COLOURS = np.array(
 )
 """Black, dark brown, brown, light brown, blond, red, grey; sRGB 0-255."""
 
-PATTERNS = ("solid", "stripes", "checks", "plaid", "noise", "dots", "camo")
+PATTERNS = ("solid", "stripes", "checks", "plaid", "noise", "dots", "camo", "skin")
+"""``skin``: the noise pattern with a face painted at the body's eyes (:func:`face_paint`)."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,9 @@ class Material:
     """A Lambertian surface's colour as a solid texture.
 
     Attributes:
-        pattern: one of :data:`PATTERNS`; skin and hair use ``"noise"``.
-        colour, colour2: (3,) linear-ish RGB in [0, 1]: the base and the pattern's second colour.
+        pattern: one of :data:`PATTERNS`; hair uses ``"noise"``, the body ``"skin"``.
+        colour, colour2: (3,) linear-ish RGB in [0, 1]: the base and the pattern's second colour (the
+            skin's: its eyebrows').
         period: the pattern's spatial period, metres.
         direction: (3,) unit vector, the stripes' direction of variation.
         contrast: strength of the noise modulation.
@@ -90,13 +92,16 @@ def _jitter(rgb: np.ndarray, rng: np.random.Generator, amount: float) -> tuple[f
 
 
 def skin_material(rng: np.random.Generator) -> Material:
-    """A skin tone interpolated between :data:`SKIN_TONES` anchors, with a faint mottling."""
+    """A skin tone interpolated between :data:`SKIN_TONES` anchors, with a faint mottling and a face whose
+    eyebrows take a hair colour, darkened."""
     position = rng.uniform(0, len(SKIN_TONES) - 1)
     low = int(position)
     high = min(low + 1, len(SKIN_TONES) - 1)
     rgb = SKIN_TONES[low] + (SKIN_TONES[high] - SKIN_TONES[low]) * (position - low)
     colour = _jitter(rgb, rng, 0.05)
-    return Material("noise", colour, colour, 0.03, (0.0, 1.0, 0.0), 0.06, int(rng.integers(2**31)))
+    seed = int(rng.integers(2**31))
+    brows = _jitter(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] * 0.6, rng, 0.15)
+    return Material("skin", colour, brows, 0.03, (0.0, 1.0, 0.0), 0.06, seed)
 
 
 def hair_material(rng: np.random.Generator) -> Material:
@@ -180,9 +185,12 @@ def albedo(table: torch.Tensor, offsets: torch.Tensor, points: torch.Tensor) -> 
     if len(blotchy):
         camo[blotchy] = (value_noise(p[blotchy] * 0.5, offsets[blotchy, :2]) > 0.1).float()
     zero = torch.zeros_like(along)
-    mix = torch.stack([zero, stripes, checks, plaid, zero, dots, camo], 1)  # in PATTERNS order
+    mix = torch.stack([zero, stripes, checks, plaid, zero, dots, camo, zero], 1)  # in PATTERNS order
     mix = mix.gather(1, pattern[:, None])[:, 0]
     colour = base * (1 - mix[:, None]) + second * mix[:, None]
+    skin = torch.nonzero(pattern == PATTERNS.index("skin"))[:, 0]
+    if len(skin):
+        colour[skin] = face_paint(points[skin], base[skin], second[skin])
     strands = (pattern == PATTERNS.index("noise")) & (contrast > 0.2)  # hair: fine across, long along
     grain = value_noise(points / 0.02, offsets[:, :2])
     if bool(strands.any()):
@@ -190,3 +198,53 @@ def albedo(table: torch.Tensor, offsets: torch.Tensor, points: torch.Tensor) -> 
         stretched = points[index] / period[index] * points.new_tensor([1.0, 0.08, 1.0])
         grain[index] = value_noise(stretched, offsets[index])
     return (colour * (1 + contrast * grain)[:, None]).clamp(0, 1)
+
+
+# -- the face ---------------------------------------------------------------------------------------------
+# Where the features sit, in units of the distance between the eyes (d, 5.9 cm on anny's default body) from
+# the point between them, measured on that body: x towards the person's left, y up. Each is an ellipse
+# (centre x, centre y, half width, half height), mirrored in x for the eyes and the brows.
+EYE = (0.5, 0.0, 0.2, 0.09)
+BROW = (0.5, 0.3, 0.28, 0.06)
+LIPS = (0.0, -1.15, 0.38, 0.14)
+MOUTH_LINE = (0.0, -1.15, 0.34, 0.035)
+FACE_DEPTH = -0.005
+"""Only the front of the head is painted: points at least this far (metres) in front of the eyes' centres
+(the face's surface lies 1-4 cm in front of them; the ears and the back of the head 8-17 cm behind)."""
+EYE_COLOUR = (0.09, 0.07, 0.06)
+"""Iris, pupil and lashes at the scale of a whole-body photo (an eye is 2-3 pixels wide at 256²)."""
+LIP_TINT = (0.85, 0.58, 0.58)
+"""Lips: the skin times this."""
+
+
+def face_paint(points: torch.Tensor, skin: torch.Tensor, brows: torch.Tensor) -> torch.Tensor:
+    """(P, 3) the skin's colour with eyes, eyebrows and lips painted where the points are on the face.
+
+    A real photo's face has dark eyes, brows and a mouth; a learnt back colour that never saw them would
+    copy them onto the back of the head. Painted on the default body's rest surface (the texture
+    coordinates of anny's mesh, :attr:`mould.datasets.atlas.AtlasTensors.rest`), so that they follow the
+    face for every body shape and pose.
+
+    Args:
+        points: (P, 3) float32 texture coordinates of skin points (rest positions, metres).
+        skin: (P, 3) the skin's colour; brows: (P, 3) the eyebrows' colour.
+    """
+    from mould.datasets.atlas import atlas_tensors
+
+    eyes = atlas_tensors(points.device).eyes
+    centre = eyes.mean(0)
+    spacing = (eyes[0] - eyes[1]).norm()
+    relative = points - centre
+    x, y = relative[:, 0] / spacing, relative[:, 1] / spacing
+    front = relative[:, 2] > FACE_DEPTH
+
+    def inside(ellipse, mirrored: bool) -> torch.Tensor:
+        cx, cy, half_width, half_height = ellipse
+        u = (x.abs() if mirrored else x) - cx
+        return front & ((u / half_width) ** 2 + ((y - cy) / half_height) ** 2 < 1)
+
+    colour = skin.clone()
+    colour = torch.where(inside(LIPS, False)[:, None], skin * skin.new_tensor(LIP_TINT), colour)
+    colour = torch.where(inside(MOUTH_LINE, False)[:, None], skin * 0.35, colour)
+    colour = torch.where(inside(BROW, True)[:, None], brows, colour)
+    return torch.where(inside(EYE, True)[:, None], skin.new_tensor(EYE_COLOUR).expand_as(skin), colour)

@@ -57,6 +57,8 @@ class BodyAtlas:
             +pi/2 at the person's left.
         rest: (V, 3) float64 rest-pose positions, world frame (+Y up, facing +Z), metres.
         faces: (F, 3) int64 triangles.
+        eyes: (2, 3) float64 centres of the left and right eyeballs (the bones ``eye.L``, ``eye.R``), the
+            same frame: where the face is painted (:func:`mould.datasets.appearance.face_paint`).
     """
 
     part_weights: dict[str, np.ndarray]
@@ -67,6 +69,7 @@ class BodyAtlas:
     head_angle: np.ndarray
     rest: np.ndarray
     faces: np.ndarray
+    eyes: np.ndarray
 
     def weight(self, *parts: str) -> np.ndarray:
         """(V,) summed weights of several parts (``"arm"``, ``"leg"`` etc. expand to both sides)."""
@@ -142,6 +145,7 @@ def body_atlas() -> BodyAtlas:
         head_angle=np.arctan2(relative[:, 0], relative[:, 2]),
         rest=rest,
         faces=anny_faces(),
+        eyes=np.stack([head("eye.L"), head("eye.R")]),
     )
 
 
@@ -158,7 +162,7 @@ class AtlasTensors:
 
     Attributes:
         arm, leg, torso_height, head_height, head_angle: (V,) as in :class:`BodyAtlas`.
-        rest: (V, 3) rest positions; faces: (F, 3) int64.
+        rest: (V, 3) rest positions; faces: (F, 3) int64; eyes: (2, 3) as in :class:`BodyAtlas`.
         weights: name -> (V,) summed part weights: ``arm`` (upper arm, forearm, hand), ``leg`` (thigh, shin,
             foot), ``head_neck``, ``head``, ``foot``, ``shin``, ``upperarm``, ``upper_body`` (head, neck,
             torso).
@@ -173,6 +177,7 @@ class AtlasTensors:
     head_angle: torch.Tensor
     rest: torch.Tensor
     faces: torch.Tensor
+    eyes: torch.Tensor
     weights: dict[str, torch.Tensor]
     noise: torch.Tensor
 
@@ -211,6 +216,7 @@ def atlas_tensors(device: torch.device) -> AtlasTensors:
         head_angle=tensor(atlas.head_angle),
         rest=rest,
         faces=torch.as_tensor(atlas.faces, device=device),
+        eyes=tensor(atlas.eyes),
         weights={name: tensor(atlas.weight(*parts)) for name, parts in sums.items()},
         noise=noise,
     )

@@ -37,7 +37,7 @@ class Hairstyle:
 
     style: str
     thickness: float = 0.01
-    hairline: float = 0.45
+    hairline: float = 1.2
     nape: float = -0.6
     length: float = 0.0
     volume: float = 0.0
@@ -52,7 +52,10 @@ def sample_hairstyle(rng: np.random.Generator) -> Hairstyle:
     weights = np.array(STYLE_WEIGHTS)
     style = STYLES[int(rng.choice(len(STYLES), p=weights / weights.sum()))]
     u = rng.uniform
-    common = {"hairline": u(0.3, 0.6), "nape": u(-0.9, -0.45), "material": hair_material(rng)}
+    # The hairline at the face, in head radii over the head's centre: the eyes are at 0.4, the eyebrows at
+    # 0.7, the crown at 2.4 (anny's default body); 0.8-1.0 is a fringe down to the eyebrows, 1.6 a high
+    # forehead. (Up to generator version 4 it was 0.3-0.6: the hair covered every face down to the eyes.)
+    common = {"hairline": u(0.8, 1.6), "nape": u(-0.9, -0.45), "material": hair_material(rng)}
     if style == "bald":
         return Hairstyle(style, thickness=0.0, **common)
     if style == "short":

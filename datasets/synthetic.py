@@ -31,7 +31,7 @@ from mould.container import Mould
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 """Bumped whenever the same (seed, index) would give a different sample; stored in every sample."""
 
 
