@@ -245,9 +245,13 @@ def load_weights_for(
 
     loaded, loaded_config, metadata = load_checkpoint(path, device="cpu")
     state = loaded.state_dict()
-    completed = dataclasses.replace(loaded_config, back_colour=True, back_from_front=config.back_from_front)
+    completed = dataclasses.replace(
+        loaded_config, back_colour=True, back_from_front=config.back_from_front, back_branch=config.back_branch
+    )
     if not loaded_config.back_colour and completed == config:
-        state, loaded_config = add_back_colour(state, loaded_config, from_front=config.back_from_front)
+        state, loaded_config = add_back_colour(
+            state, loaded_config, from_front=config.back_from_front, branch=config.back_branch
+        )
         log.info("%s has no back-colour head: added, starting from %s", path,
                  "the front's colour" if config.back_from_front else "a grey back")  # fmt: skip
     if loaded_config != config:

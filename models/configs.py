@@ -77,6 +77,12 @@ class ModelConfig:
     ``mirror`` texture does, and training only has to learn where the back differs (a face, a print).
     False: ``sigmoid(raw)``, which starts grey; a 600-step fine-tune of that head learnt only a mean colour
     (models/weights/README.md). False in configs written before it existed."""
+    back_branch: int = 0
+    """With ``back_colour``: channels of a separate back-colour branch (:class:`~mould.models.hourglass.
+    BackBranch`) that reads the last stack's features and the crop, and alone predicts the back; 0: the back
+    is three more output rows of every stack, in layers shared with depth and silhouette. A branch can be
+    trained on its own on a finished network (``mould train --trainable back``), leaving its depth and
+    silhouette bit-identical. 0 in configs written before it existed."""
     discriminator_features: int = 64
     """Channels of the discriminator's first layer (doubled at each stride-2 layer)."""
     discriminator_layers: int = 3
@@ -107,10 +113,15 @@ class ModelConfig:
         for name in ("back_colour", "back_from_front"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected true or false, got {getattr(self, name)!r}")
+        branch = self.back_branch
+        if not isinstance(branch, int) or isinstance(branch, bool) or not 0 <= branch <= _LARGEST["features"]:
+            raise ValueError(f"back_branch: expected 0 to {_LARGEST['features']} channels, got {branch!r}")
+        if branch and not self.back_colour:
+            raise ValueError("back_branch: a back-colour branch needs back_colour")
 
     @property
     def output_channels(self) -> dict[str, int]:
-        """Channels of each map a stack predicts, in output order."""
+        """Channels of each map the network predicts, in output order."""
         channels = {"visible": 1, "hidden": 1, "mask_logits": 1}
         return {**channels, "back": 3} if self.back_colour else channels
 
@@ -146,6 +157,7 @@ CONFIGS: dict[str, ModelConfig] = {
         full_features=16,
         back_colour=True,
         back_from_front=True,
+        back_branch=32,
     ),
     # Between small and paper, chosen by measurement (issue #11; 2-core AMD EPYC VM, torch 2.13 CPU, 2 threads,
     # 256², batch 1, round-robin under load ~6): forward CPU time small 68 ms, features 96 83 ms, 128 108 ms,
@@ -165,6 +177,7 @@ CONFIGS: dict[str, ModelConfig] = {
         discriminator_features=16,
         back_colour=True,
         back_from_front=True,
+        back_branch=16,
     ),
     "small": ModelConfig(
         name="small",
@@ -178,6 +191,7 @@ CONFIGS: dict[str, ModelConfig] = {
         discriminator_features=16,
         back_colour=True,
         back_from_front=True,
+        back_branch=16,
     ),
     "tiny": ModelConfig(
         name="tiny",
@@ -190,6 +204,7 @@ CONFIGS: dict[str, ModelConfig] = {
         discriminator_layers=2,
         back_colour=True,
         back_from_front=True,
+        back_branch=4,
     ),
 }
 """The named model sizes; see the module docstring."""

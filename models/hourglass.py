@@ -17,8 +17,11 @@ maps (which are what is fed back to the next stack) are real predictions.
 
 Outputs are in the relative depth parametrisation of :mod:`mould.models.depth`; with
 ``hidden="thickness"`` the hidden map is ``visible + softplus(raw)``: a body is never thinner than zero,
-and the network need not learn that constraint. With ``back_colour`` a stack also predicts the colour of
-the hidden surface, ``"back"``: three channels through a sigmoid, RGB in [0, 1].
+and the network need not learn that constraint. With ``back_colour`` the network also predicts the colour
+of the hidden surface, ``"back"``, RGB in [0, 1]: three more output channels of every stack, or with
+``back_branch`` a :class:`BackBranch` beside the last stack::
+
+    back = BackBranch(y of the last stack, image)     1/4: 2 3x3 convs on (y, pooled image); up4; full: 2 3x3
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from mould.models.configs import ModelConfig, model_config
 from torch import nn
+
+from mould.errors import InputError
 
 
 def _conv(cin: int, cout: int, kernel: int, stride: int = 1, *, bias: bool = False) -> nn.Conv2d:
@@ -119,6 +124,34 @@ class Stack(nn.Module):
         self.remap_predictions = None if last else _conv(_channels(config), f, 1)
 
 
+class BackBranch(nn.Module):
+    """The colour of the hidden surface from the last stack's features and the crop, apart from depth and
+    silhouette: two 3x3 convolutions at 1/4 of the input side on the features and the 4x4-pooled crop,
+    bilinear upsampling, two 3x3 convolutions at full resolution on the result and the crop. No BatchNorm:
+    trained alone on a frozen network, it has no statistics to keep apart. Its last layer starts at zero
+    (the back is then the front's colour, or grey; :attr:`ModelConfig.back_from_front`)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        width = config.back_branch
+        self.coarse = nn.Sequential(
+            _conv(config.features + 3, width, 3, bias=True), nn.ReLU(inplace=True),
+            _conv(width, width, 3, bias=True), nn.ReLU(inplace=True),
+        )  # fmt: skip
+        self.fine = nn.Sequential(
+            _conv(width + 3, width, 3, bias=True), nn.ReLU(inplace=True), _conv(width, 3, 3, bias=True)
+        )
+        nn.init.zeros_(self.fine[-1].weight)
+        nn.init.zeros_(self.fine[-1].bias)
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """(B, 3, N, N) raw back colour (before :meth:`MouldNet._maps`) from (B, features, N/4, N/4) and the
+        (B, 3, N, N) crop."""
+        x = self.coarse(torch.cat([features, F.avg_pool2d(image, 4)], 1))
+        x = F.interpolate(x, scale_factor=4.0, mode="bilinear", align_corners=False)
+        return self.fine(torch.cat([x, image], 1))
+
+
 class MouldNet(nn.Module):
     """Stacked hourglass predicting visible depth, hidden depth and silhouette logits from a crop.
 
@@ -140,13 +173,18 @@ class MouldNet(nn.Module):
         )
         self.stem_quarter = Residual(s, f)
         self.stacks = nn.ModuleList(Stack(config, last=i == config.stacks - 1) for i in range(config.stacks))
+        self.back_branch = BackBranch(config) if config.back_colour and config.back_branch else None
 
-    def _maps(self, raw: torch.Tensor, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _maps(
+        self, raw: torch.Tensor, image: torch.Tensor, back: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The maps of one stack from its output layers' ``raw`` channels, and the branch's raw ``back``."""
         visible, second, mask_logits = raw[:, 0:1], raw[:, 1:2], raw[:, 2:3]
         hidden = visible + F.softplus(second) if self.config.hidden == "thickness" else second
         maps = {"visible": visible, "hidden": hidden, "mask_logits": mask_logits}
-        if self.config.back_colour:
+        if self.config.back_colour and not self.config.back_branch:
             back = raw[:, 3:6]
+        if back is not None:
             if self.config.back_from_front:  # a correction to the front's colour (ModelConfig.back_from_front)
                 front = image.clamp(FRONT_CLAMP, 1 - FRONT_CLAMP)
                 back = back + torch.log(front) - torch.log1p(-front)
@@ -167,10 +205,29 @@ class MouldNet(nn.Module):
         for stack in self.stacks:
             y = stack.after(stack.hourglass(x))
             coarse = stack.coarse(y)
-            outputs.append(self._maps(stack.head(y, coarse, skip_half, skip_full), image))
+            last = stack is self.stacks[-1]
+            back = self.back_branch(y, image) if self.back_branch is not None and last else None
+            outputs.append(self._maps(stack.head(y, coarse, skip_half, skip_full), image, back))
             if stack.remap_features is not None:
                 x = x + stack.remap_features(y) + stack.remap_predictions(coarse)
         return outputs
+
+
+def train_back_branch_only(model: MouldNet) -> None:
+    """Freeze every weight but the :class:`BackBranch`'s and put the network in evaluation mode, so that a
+    training run learns the back colour of a finished network and leaves its depths and silhouette bit for
+    bit as they were (BatchNorm keeps its statistics; the branch has none).
+
+    Raises:
+        InputError: the network has no back-colour branch.
+    """
+    if model.back_branch is None:
+        raise InputError(
+            f"--trainable back: config {model.config.name!r} has no back-colour branch (ModelConfig.back_branch)"
+        )
+    model.requires_grad_(False)
+    model.back_branch.requires_grad_(True)
+    model.eval()
 
 
 FRONT_CLAMP = 1 / 512
@@ -178,7 +235,8 @@ FRONT_CLAMP = 1 / 512
 
 
 def _channels(config: ModelConfig) -> int:
-    return sum(config.output_channels.values())
+    """Channels of a stack's output layers: every map's, but the back's where a branch makes it."""
+    return sum(size for name, size in config.output_channels.items() if name != "back" or not config.back_branch)
 
 
 def build_model(name_or_config: str | ModelConfig) -> MouldNet:
@@ -215,7 +273,7 @@ def count_flops(model: nn.Module, resolution: int = 256, batch: int = 1) -> int:
 
 
 def add_back_colour(
-    state: dict[str, torch.Tensor], config: ModelConfig, *, from_front: bool = True
+    state: dict[str, torch.Tensor], config: ModelConfig, *, from_front: bool = True, branch: int = 0
 ) -> tuple[dict[str, torch.Tensor], ModelConfig]:
     """The weights of a network without the back-colour head (``config.back_colour`` False), completed into
     the same network with it: fine-tuning a model trained before the head existed.
@@ -224,11 +282,12 @@ def add_back_colour(
     input of each stack's ``remap_predictions``. They are added as zeros: the completed network predicts
     the same depths and silhouette as the old one (the zero input columns add nothing to the features), and
     until trained the front's colour as the back's (``from_front``, :attr:`ModelConfig.back_from_front`) or
-    a uniform grey (sigmoid(0) = 0.5).
+    a uniform grey (sigmoid(0) = 0.5). With a ``branch``, the stacks keep their weights and the branch
+    starts as :class:`BackBranch` initialises it (last layer zero: the same start).
 
     Args:
         state: the old network's ``state_dict()``. config: its config.
-        from_front: the completed config's ``back_from_front``.
+        from_front: the completed config's ``back_from_front``. branch: its ``back_branch``.
 
     Returns:
         ``(state, config)`` of the completed network.
@@ -238,10 +297,12 @@ def add_back_colour(
     """
     if config.back_colour:
         raise ValueError(f"config {config.name!r}: already predicts the back colour")
-    new_config = dataclasses.replace(config, back_colour=True, back_from_front=from_front)
+    new_config = dataclasses.replace(config, back_colour=True, back_from_front=from_front, back_branch=branch)
     completed = {}
     for name, template in MouldNet(new_config).state_dict().items():
-        old = state[name]
+        old = state.get(name) if not name.startswith("back_branch.") else template
+        if old is None:
+            raise KeyError(f"{name}: missing from the weights of config {config.name!r}")
         if old.shape == template.shape:
             completed[name] = old
             continue

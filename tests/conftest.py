@@ -78,11 +78,17 @@ RESOLUTION = 64
 
 
 def make_samples(
-    folder: Path, count: int, seed: int = 0, resolution: int = RESOLUTION, source_meshes: bool = False
+    folder: Path,
+    count: int,
+    seed: int = 0,
+    resolution: int = RESOLUTION,
+    source_meshes: bool = False,
+    back_colour: bool = False,
 ) -> Path:
     """Write ``count`` capsule samples into ``folder`` (the on-disk sample format); returns ``folder``.
 
     With ``source_meshes``, each capsule is also written as ``NAME.ply`` and named in the JSON (``"mesh"``).
+    With ``back_colour``, each holds a back colour: the front's shading in the complementary colour.
     """
     import trimesh
     from mould.datasets.samples import write_sample
@@ -103,6 +109,9 @@ def make_samples(
         mould = encode_mesh(mesh.vertices, mesh.faces, camera, normals=True).mould
         shade = np.clip(-mould.visible_normals[..., 2], 0, 1)[..., None] * rng.uniform(0.3, 1.0, 3)
         image = np.where(mould.mask[..., None], shade, rng.uniform(0, 0.3, 3))
+        if back_colour:
+            back = np.where(mould.mask[..., None], 1 - shade, 0)
+            mould = mould.replace(back_image=(back * 255).astype(np.uint8))
         params = {"source": "test-capsule", "camera": {"yaw_deg": yaw}}
         if source_meshes:
             mesh.export(folder / f"s{i:04d}.ply")

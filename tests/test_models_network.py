@@ -96,29 +96,33 @@ def test_output_shapes_at_256(batch):
     model = build_model("tiny")
     outputs = model(torch.rand(batch, 3, 256, 256))
     assert len(outputs) == CONFIGS["tiny"].stacks == 2
+    # The back colour comes from the branch beside the last stack (ModelConfig.back_branch).
+    assert set(outputs[0]) == {"visible", "hidden", "mask_logits"}
+    assert set(outputs[-1]) == {"visible", "hidden", "mask_logits", "back"}
     for prediction in outputs:
-        assert set(prediction) == {"visible", "hidden", "mask_logits", "back"}
         for key, value in prediction.items():
             assert value.shape == (batch, 3 if key == "back" else 1, 256, 256) and value.dtype == torch.float32
-        assert 0 <= prediction["back"].min() and prediction["back"].max() <= 1  # RGB through a sigmoid
+    assert 0 <= outputs[-1]["back"].min() and outputs[-1]["back"].max() <= 1  # RGB through a sigmoid
+    rows = build_model(dataclasses.replace(CONFIGS["tiny"], back_branch=0)).eval()(torch.rand(1, 3, 64, 64))
+    assert all("back" in prediction for prediction in rows)  # without a branch: three rows of every stack
     # A config without the back head (the first shipped model's) predicts the three maps only.
-    plain = build_model(dataclasses.replace(CONFIGS["tiny"], back_colour=False)).eval()
+    plain = build_model(dataclasses.replace(CONFIGS["tiny"], back_colour=False, back_branch=0)).eval()
     assert set(plain(torch.rand(1, 3, 64, 64))[-1]) == {"visible", "hidden", "mask_logits"}
 
 
-@pytest.mark.parametrize("from_front", [True, False])
-def test_adding_the_back_colour_head_keeps_every_other_output(from_front):
+@pytest.mark.parametrize("from_front, branch", [(True, 0), (False, 0), (True, 4), (False, 4)])
+def test_adding_the_back_colour_head_keeps_every_other_output(from_front, branch):
     from mould.models.hourglass import add_back_colour
 
-    old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False, back_from_front=False)
+    old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False, back_from_front=False, back_branch=0)
     torch.manual_seed(3)
     old = build_model(old_config).eval()
     for module in old.modules():  # statistics that are not the identity, so a lost buffer would show
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.3, 0.3)
             module.running_var.uniform_(0.5, 2.0)
-    state, config = add_back_colour(old.state_dict(), old_config, from_front=from_front)
-    assert config == dataclasses.replace(CONFIGS["tiny"], back_from_front=from_front)
+    state, config = add_back_colour(old.state_dict(), old_config, from_front=from_front, branch=branch)
+    assert config == dataclasses.replace(CONFIGS["tiny"], back_from_front=from_front, back_branch=branch)
     new = build_model(config).eval()
     new.load_state_dict(state)
     images = torch.randint(0, 256, (2, 3, 64, 64)).float() / 255  # 8-bit colours, 0 and 255 included
@@ -126,7 +130,9 @@ def test_adding_the_back_colour_head_keeps_every_other_output(from_front):
         for before, after in zip(old(images), new(images)):
             for key in before:  # the same arithmetic on the same channels: equal within float round-off
                 torch.testing.assert_close(after[key], before[key], rtol=1e-5, atol=1e-6)
-            if from_front:  # until trained, the back is the front's colour (mirror), within half a level
+            if "back" not in after:  # the first stack, beside which there is no branch
+                assert branch
+            elif from_front:  # until trained, the back is the front's colour (mirror), within half a level
                 assert (after["back"] - images).abs().max() <= 0.5 / 255 + 1e-6
             else:  # grey
                 assert torch.equal(after["back"], torch.full_like(after["back"], 0.5))
@@ -134,15 +140,19 @@ def test_adding_the_back_colour_head_keeps_every_other_output(from_front):
         add_back_colour(state, config)
 
 
-def test_the_back_from_the_front_is_a_correction_that_trains():
-    """The back, a correction to the front's colour, still sends its gradient into the last stack's head."""
+@pytest.mark.parametrize("branch", [0, 4])
+def test_the_back_from_the_front_is_a_correction_that_trains(branch):
+    """The back, a correction to the front's colour, sends its gradient into the layers that make it: the
+    last stack's head (output rows), or the branch's last layer (which starts at zero, so the layers before
+    it learn from the second step on)."""
     torch.manual_seed(0)
-    model = build_model("tiny")
+    model = build_model(dataclasses.replace(CONFIGS["tiny"], back_branch=branch))
     images = torch.rand(2, 3, 64, 64)
     back = model(images)[-1]["back"]
     back.sum().backward()
-    last_head = [p for name, p in model.named_parameters() if name.startswith("stacks.1.head")]
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in last_head)
+    maker = "back_branch.fine.2" if branch else "stacks.1.head"
+    layers = [p for name, p in model.named_parameters() if name.startswith(maker)]
+    assert layers and all(p.grad is not None and p.grad.abs().sum() > 0 for p in layers)
 
 
 def test_small_config_output_shape_at_256():
@@ -182,6 +192,8 @@ def test_gradients_reach_every_parameter():
     # every parameter that learns gets a gradient many orders of magnitude above it.
     torch.manual_seed(0)
     model, discriminator = build_model("tiny").double(), build_discriminator("tiny").double()
+    with torch.no_grad():  # the back branch's last layer starts at zero, which stops the gradient before it
+        model.back_branch.fine[-1].weight.normal_(0, 0.1)
     batch = {
         key: value.double() if value.is_floating_point() else value for key, value in sphere_batch(2, 64).items()
     }

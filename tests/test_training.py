@@ -193,10 +193,41 @@ def test_init_starts_from_given_weights_and_refuses_another_config(tmp_path, dat
     # the run with the head added: the depth and silhouette weights are its own.
     import dataclasses
 
-    old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False)
+    old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False, back_branch=0)
     old_model = build_model(old_config)
     save_checkpoint(tmp_path / "old.safetensors", old_model, old_config)
     headed = tmp_path / "headed"
     assert train(headed, data[0], "--steps", "1", "--lr", "1e-9", "--init", str(tmp_path / "old.safetensors")) == 0
     after = dict(load_checkpoint(latest_checkpoint(headed))[0].named_parameters())
     assert float((after["stem_full.weight"] - old_model.stem_full.weight).detach().abs().max()) < 1e-6
+
+
+def test_trainable_back_trains_the_back_colour_branch_and_nothing_else(tmp_path, capsys):
+    from mould.models.checkpoint import load_checkpoint
+
+    from mould.training.state import latest_checkpoint
+
+    samples = make_samples(tmp_path / "backs", 6, seed=3, back_colour=True)
+    source = tmp_path / "source"
+    assert train(source, samples, "--steps", "2", "--adversarial-weight", "0") == 0
+    start = latest_checkpoint(source)
+    tuned = tmp_path / "tuned"
+    assert train(tuned, samples, "--steps", "3", "--lr", "1e-2", "--trainable", "back", "--init", str(start)) == 0
+    before_model = load_checkpoint(start)[0]
+    after_model = load_checkpoint(latest_checkpoint(tuned))[0]
+    before, after = before_model.state_dict(), after_model.state_dict()
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    # Only the branch, and all of its layers (BatchNorm statistics included: the run stays in evaluation mode).
+    assert moved == {name for name in before if name.startswith("back_branch.")}, moved
+
+    image = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        old, new = before_model.eval()(image)[-1], after_model.eval()(image)[-1]
+    for key in ("visible", "hidden", "mask_logits"):
+        assert torch.equal(old[key], new[key]), key
+    assert float((old["back"] - new["back"]).abs().max()) > 1e-3
+
+    capsys.readouterr()
+    assert train(tmp_path / "bad", samples, "--steps", "1", "--trainable", "back") == 2
+    error = capsys.readouterr().err.strip()
+    assert "--trainable back: needs --init" in error and len(error.splitlines()) == 1

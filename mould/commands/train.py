@@ -13,7 +13,7 @@ from pathlib import Path
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from mould.devices import DEVICES
     from mould.recon.mesh import MESHERS
-    from mould.training.config import PRECISIONS, TrainConfig
+    from mould.training.config import PRECISIONS, TRAINABLE, TrainConfig
 
     p = subparsers.add_parser(
         "train",
@@ -72,6 +72,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="CHECKPOINT",
         help="start from these weights (same --config) instead of random ones: fine-tune, e.g. the shipped model",
     )
+    p.add_argument(
+        "--trainable",
+        choices=TRAINABLE,
+        help="all: every weight (default); back: only the back-colour branch of a network from --init, whose "
+        "depth and silhouette stay bit-identical",
+    )
     p.add_argument("--val", type=Path, metavar="DIR", help="held-out folder of samples for validation passes")
     p.add_argument("--val-every", type=int, help="steps between validation passes (default 500)")
     p.add_argument("--val-samples", type=int, help="samples scored per validation pass (default 64)")
@@ -110,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         resume=args.resume,
         init=args.init,
+        trainable=args.trainable,
         val=args.val,
         val_every=args.val_every,
         val_samples=args.val_samples,

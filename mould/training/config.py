@@ -28,6 +28,8 @@ MAX_VAL_SAMPLES = 100_000
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
+Trainable = Literal["all", "back"]
+TRAINABLE: tuple[Trainable, ...] = ("all", "back")
 
 PRESETS: dict[str, dict[str, object]] = {
     # Per model size, the defaults that differ from TrainConfig's own; the command line overrides them.
@@ -115,6 +117,10 @@ class TrainConfig:
     """Start from these weights (a ``.safetensors`` checkpoint of the same model config) instead of a random
     initialisation: fine-tuning, e.g. of the shipped model. Optimisers, schedule, discriminator and step
     start afresh. Ignored by ``resume``, whose checkpoint already holds the fine-tuned weights."""
+    trainable: Trainable = "all"
+    """What the run trains: ``all`` the weights, or ``back`` the back-colour branch alone
+    (:func:`mould.models.hourglass.train_back_branch_only`: depth and silhouette stay bit-identical to
+    ``init``'s; no discriminator). ``back`` needs ``init`` or ``resume``: random features teach nothing."""
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -140,6 +146,14 @@ class TrainConfig:
             raise InputError(f"--precision: expected auto, fp32, bf16 or fp16, got {self.precision}")
         if self.device not in DEVICES:
             raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
+        if self.trainable not in TRAINABLE:
+            raise InputError(f"--trainable: expected all or back, got {self.trainable}")
+        if self.trainable == "back":
+            if self.init is None and not self.resume:
+                raise InputError("--trainable back: needs --init WEIGHTS (the network whose back it learns)")
+            if self.adversarial_weight:
+                raise InputError("--trainable back: the back colour trains without a discriminator; "
+                                 "drop --adversarial-weight")  # fmt: skip
 
     @property
     def adversarial_step(self) -> int:

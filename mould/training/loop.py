@@ -109,6 +109,8 @@ class Trainer:
             weights = LossConfig.parse_overrides(config.loss)
             if config.adversarial_weight is not None:
                 weights["adversarial"] = config.adversarial_weight
+            if config.trainable == "back":
+                weights["adversarial"] = 0.0  # the discriminator judges depth, which does not move
             self.loss_config = LossConfig.for_model(self.model_config, **weights)
         except ValueError as error:
             raise InputError(str(error) if str(error).startswith("--loss") else f"--loss: {error}") from None
@@ -136,6 +138,10 @@ class Trainer:
             self._resume(existing)
         elif config.init is not None:
             self._initialise(config.init)
+        if config.trainable == "back":
+            from mould.models.hourglass import train_back_branch_only
+
+            train_back_branch_only(self.model)  # before DDP wraps it: DDP needs the final requires_grad
         self.updater.distribute()
         self.signals = StopSignals(announce=processes.main)
         self.validation: dict[str, float] = {}
@@ -322,7 +328,7 @@ class Trainer:
         try:
             predicted, scores = predict_batch(self.model, batch, context)
         finally:
-            self.model.train()
+            self.model.train(self.config.trainable == "all")  # the back-only run stays in eval mode
         figures = {f"train_batch/{k}": float(v.float().nanmean()) for k, v in scores.items()}
         picture = grid([batch_row(batch, predicted, i) for i in range(min(4, len(batch["image"])))])
         if self.validator is not None:
