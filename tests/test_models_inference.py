@@ -56,11 +56,13 @@ def test_predict_moulds_places_relative_depth_at_the_reference():
     final_conv = model.stacks[-1].head.fuse_full[-1]
     with torch.no_grad():
         final_conv.weight.zero_()
-        final_conv.bias.copy_(torch.tensor([0.0, 0.0, 20.0, 0.0, 0.0, 0.0]))
+        final_conv.bias.copy_(torch.tensor([0.0, 0.0, 20.0]))
         model.stacks[-1].coarse.weight.zero_()
-        # The back colour's logits, corrections to the front's: 0 keeps red at the crop's 128, +-20 saturate
-        # green and blue to 255 and 0.
-        model.stacks[-1].coarse.bias.copy_(torch.tensor([-0.2, 1.0, 0.0, 0.0, 20.0, -20.0]))
+        model.stacks[-1].coarse.bias.copy_(torch.tensor([-0.2, 1.0, 0.0]))
+        # The back colour's logits, from the branch, corrections to the front's: 0 keeps red at the crop's
+        # 128, +-20 saturate green and blue to 255 and 0.
+        model.back_branch.fine[-1].weight.zero_()
+        model.back_branch.fine[-1].bias.copy_(torch.tensor([0.0, 20.0, -20.0]))
     images = np.full((2, 64, 64, 3), 128, np.uint8)
     moulds = predict_moulds(model, images, [camera(64), camera(64, "orthographic")], [3.0, 2.0])
     thickness = float(torch.nn.functional.softplus(torch.tensor(1.0))) * model.config.depth_scale
