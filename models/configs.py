@@ -79,10 +79,11 @@ class ModelConfig:
     (models/weights/README.md). False in configs written before it existed."""
     back_branch: int = 0
     """With ``back_colour``: channels of a separate back-colour branch (:class:`~mould.models.hourglass.
-    BackBranch`) that reads the last stack's features and the crop, and alone predicts the back; 0: the back
-    is three more output rows of every stack, in layers shared with depth and silhouette. A branch can be
-    trained on its own on a finished network (``mould train --trainable back``), leaving its depth and
-    silhouette bit-identical. 0 in configs written before it existed."""
+    BackBranch`) that reads the last stack's features and the crop, and alone predicts the back, as a gate
+    between a correction of the front's colour and a smooth colour of its own (``back_from_front`` then plays
+    no part); 0: the back is three more output rows of every stack, in layers shared with depth and
+    silhouette. A branch can be trained on its own on a finished network (``mould train --trainable back``),
+    leaving its depth and silhouette bit-identical. 0 in configs written before it existed."""
     discriminator_features: int = 64
     """Channels of the discriminator's first layer (doubled at each stride-2 layer)."""
     discriminator_layers: int = 3

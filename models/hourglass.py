@@ -21,7 +21,7 @@ and the network need not learn that constraint. With ``back_colour`` the network
 of the hidden surface, ``"back"``, RGB in [0, 1]: three more output channels of every stack, or with
 ``back_branch`` a :class:`BackBranch` beside the last stack::
 
-    back = BackBranch(y of the last stack, image)     1/4: 2 3x3 convs on (y, pooled image); up4; full: 2 3x3
+    back = BackBranch(y of the last stack, image)     a gate between the front's colour and a smooth one
 """
 
 from __future__ import annotations
@@ -125,11 +125,17 @@ class Stack(nn.Module):
 
 
 class BackBranch(nn.Module):
-    """The colour of the hidden surface from the last stack's features and the crop, apart from depth and
-    silhouette: two 3x3 convolutions at 1/4 of the input side on the features and the 4x4-pooled crop,
-    bilinear upsampling, two 3x3 convolutions at full resolution on the result and the crop. No BatchNorm:
-    trained alone on a frozen network, it has no statistics to keep apart. Its last layer starts at zero
-    (the back is then the front's colour, or grey; :attr:`ModelConfig.back_from_front`)."""
+    """The colour of the hidden surface, beside the last stack and apart from depth and silhouette::
+
+        back = g * sigmoid(logit(front) + r) + (1 - g) * sigmoid(c)
+
+    ``front`` is the crop's colour at the pixel; the gate ``g`` and the correction ``r`` come from two 3x3
+    convolutions at full resolution; ``c`` is a colour at 1/4 of the side, bilinearly upsampled, so smooth:
+    where the gate closes (a face, a print on a shirt's front), none of the front's detail comes through.
+    Under it, two 3x3 convolutions at 1/4 of the side read the last stack's features and the 4x4-pooled
+    crop. No BatchNorm: trained alone on a frozen network, it has no statistics to keep apart. It starts
+    with ``r = 0``, ``c`` grey and ``g`` = sigmoid(:data:`GATE_START`): mostly the front's colour (what the
+    ``mirror`` texture paints)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -138,18 +144,38 @@ class BackBranch(nn.Module):
             _conv(config.features + 3, width, 3, bias=True), nn.ReLU(inplace=True),
             _conv(width, width, 3, bias=True), nn.ReLU(inplace=True),
         )  # fmt: skip
+        self.colour = _conv(width, 3, 1, bias=True)
         self.fine = nn.Sequential(
-            _conv(width + 3, width, 3, bias=True), nn.ReLU(inplace=True), _conv(width, 3, 3, bias=True)
+            _conv(width + 3, width, 3, bias=True), nn.ReLU(inplace=True), _conv(width, 4, 3, bias=True)
         )
+        nn.init.zeros_(self.colour.weight)
+        nn.init.zeros_(self.colour.bias)
         nn.init.zeros_(self.fine[-1].weight)
-        nn.init.zeros_(self.fine[-1].bias)
+        with torch.no_grad():
+            self.fine[-1].bias.copy_(torch.tensor([GATE_START, 0.0, 0.0, 0.0]))
 
     def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """(B, 3, N, N) raw back colour (before :meth:`MouldNet._maps`) from (B, features, N/4, N/4) and the
-        (B, 3, N, N) crop."""
+        """(B, 3, N, N) back colour, RGB in [0, 1], from (B, features, N/4, N/4) and the (B, 3, N, N) crop."""
         x = self.coarse(torch.cat([features, F.avg_pool2d(image, 4)], 1))
+        colour = torch.sigmoid(
+            F.interpolate(self.colour(x), scale_factor=4.0, mode="bilinear", align_corners=False)
+        )
         x = F.interpolate(x, scale_factor=4.0, mode="bilinear", align_corners=False)
-        return self.fine(torch.cat([x, image], 1))
+        gate_and_correction = self.fine(torch.cat([x, image], 1))
+        gate = torch.sigmoid(gate_and_correction[:, :1])
+        corrected = torch.sigmoid(gate_and_correction[:, 1:] + front_logits(image))
+        return gate * corrected + (1 - gate) * colour
+
+
+GATE_START = 2.0
+"""The back branch's initial gate logit: 88 % the front's colour, 12 % the (grey) smooth colour, so that
+the smooth colour learns from the first steps."""
+
+
+def front_logits(image: torch.Tensor) -> torch.Tensor:
+    """logit of the crop's colour, clamped to [:data:`FRONT_CLAMP`, 1 - FRONT_CLAMP] (finite)."""
+    front = image.clamp(FRONT_CLAMP, 1 - FRONT_CLAMP)
+    return torch.log(front) - torch.log1p(-front)
 
 
 class MouldNet(nn.Module):
@@ -178,17 +204,17 @@ class MouldNet(nn.Module):
     def _maps(
         self, raw: torch.Tensor, image: torch.Tensor, back: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """The maps of one stack from its output layers' ``raw`` channels, and the branch's raw ``back``."""
+        """The maps of one stack from its output layers' ``raw`` channels, and the branch's ``back`` colour."""
         visible, second, mask_logits = raw[:, 0:1], raw[:, 1:2], raw[:, 2:3]
         hidden = visible + F.softplus(second) if self.config.hidden == "thickness" else second
         maps = {"visible": visible, "hidden": hidden, "mask_logits": mask_logits}
         if self.config.back_colour and not self.config.back_branch:
             back = raw[:, 3:6]
-        if back is not None:
             if self.config.back_from_front:  # a correction to the front's colour (ModelConfig.back_from_front)
-                front = image.clamp(FRONT_CLAMP, 1 - FRONT_CLAMP)
-                back = back + torch.log(front) - torch.log1p(-front)
+                back = back + front_logits(image)
             maps["back"] = torch.sigmoid(back)
+        elif back is not None:
+            maps["back"] = back  # the branch's colour
         return maps
 
     def forward(self, image: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -283,7 +309,7 @@ def add_back_colour(
     the same depths and silhouette as the old one (the zero input columns add nothing to the features), and
     until trained the front's colour as the back's (``from_front``, :attr:`ModelConfig.back_from_front`) or
     a uniform grey (sigmoid(0) = 0.5). With a ``branch``, the stacks keep their weights and the branch
-    starts as :class:`BackBranch` initialises it (last layer zero: the same start).
+    starts as :class:`BackBranch` initialises it (mostly the front's colour).
 
     Args:
         state: the old network's ``state_dict()``. config: its config.

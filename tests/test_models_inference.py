@@ -62,7 +62,7 @@ def test_predict_moulds_places_relative_depth_at_the_reference():
         # The back colour's logits, from the branch, corrections to the front's: 0 keeps red at the crop's
         # 128, +-20 saturate green and blue to 255 and 0.
         model.back_branch.fine[-1].weight.zero_()
-        model.back_branch.fine[-1].bias.copy_(torch.tensor([0.0, 20.0, -20.0]))
+        model.back_branch.fine[-1].bias.copy_(torch.tensor([20.0, 0.0, 20.0, -20.0]))  # the gate open
     images = np.full((2, 64, 64, 3), 128, np.uint8)
     moulds = predict_moulds(model, images, [camera(64), camera(64, "orthographic")], [3.0, 2.0])
     thickness = float(torch.nn.functional.softplus(torch.tensor(1.0))) * model.config.depth_scale

@@ -112,7 +112,7 @@ def test_output_shapes_at_256(batch):
 
 @pytest.mark.parametrize("from_front, branch", [(True, 0), (False, 0), (True, 4), (False, 4)])
 def test_adding_the_back_colour_head_keeps_every_other_output(from_front, branch):
-    from mould.models.hourglass import add_back_colour
+    from mould.models.hourglass import FRONT_CLAMP, GATE_START, add_back_colour
 
     old_config = dataclasses.replace(CONFIGS["tiny"], back_colour=False, back_from_front=False, back_branch=0)
     torch.manual_seed(3)
@@ -132,6 +132,10 @@ def test_adding_the_back_colour_head_keeps_every_other_output(from_front, branch
                 torch.testing.assert_close(after[key], before[key], rtol=1e-5, atol=1e-6)
             if "back" not in after:  # the first stack, beside which there is no branch
                 assert branch
+            elif branch:  # mostly the front's colour, the rest grey (BackBranch)
+                gate = torch.sigmoid(torch.tensor(GATE_START))
+                front = images.clamp(FRONT_CLAMP, 1 - FRONT_CLAMP)
+                torch.testing.assert_close(after["back"], gate * front + (1 - gate) * 0.5, rtol=0, atol=1e-6)
             elif from_front:  # until trained, the back is the front's colour (mirror), within half a level
                 assert (after["back"] - images).abs().max() <= 0.5 / 255 + 1e-6
             else:  # grey
@@ -192,8 +196,9 @@ def test_gradients_reach_every_parameter():
     # every parameter that learns gets a gradient many orders of magnitude above it.
     torch.manual_seed(0)
     model, discriminator = build_model("tiny").double(), build_discriminator("tiny").double()
-    with torch.no_grad():  # the back branch's last layer starts at zero, which stops the gradient before it
+    with torch.no_grad():  # the back branch's last layers start at zero, which stops the gradient before them
         model.back_branch.fine[-1].weight.normal_(0, 0.1)
+        model.back_branch.colour.weight.normal_(0, 0.1)
     batch = {
         key: value.double() if value.is_floating_point() else value for key, value in sphere_batch(2, 64).items()
     }
