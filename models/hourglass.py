@@ -320,6 +320,7 @@ def add_back_colour(
 
     Raises:
         ValueError: ``config`` already has the head.
+        KeyError: ``state`` lacks a weight of ``config``'s network.
     """
     if config.back_colour:
         raise ValueError(f"config {config.name!r}: already predicts the back colour")
