@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -100,6 +101,7 @@ def test_load_predictor_runs_the_chosen_runtime(tiny_checkpoint):
 
 
 def test_auto_falls_back_to_torch_when_the_cache_cannot_serve(tiny_checkpoint, monkeypatch, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger=rt.__name__)  # a CLI run earlier in the session (-q) may mute it
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setattr(rt, "cache_folder", lambda: blocker / "onnx")  # cannot be created
@@ -111,6 +113,7 @@ def test_auto_falls_back_to_torch_when_the_cache_cannot_serve(tiny_checkpoint, m
 
 
 def test_a_corrupt_cached_export_falls_back_and_says_which(tiny_checkpoint, caplog):
+    caplog.set_level(logging.WARNING, logger=rt.__name__)
     cached = cached_export(tiny_checkpoint, resolution=64)
     cached.write_bytes(b"truncated")
     _, _, runtime = load_predictor(tiny_checkpoint, "cpu", "auto", resolution=64)
