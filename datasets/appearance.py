@@ -243,8 +243,7 @@ def face_paint(points: torch.Tensor, skin: torch.Tensor, brows: torch.Tensor) ->
         u = (x.abs() if mirrored else x) - cx
         return front & ((u / half_width) ** 2 + ((y - cy) / half_height) ** 2 < 1)
 
-    colour = skin.clone()
-    colour = torch.where(inside(LIPS, False)[:, None], skin * skin.new_tensor(LIP_TINT), colour)
+    colour = torch.where(inside(LIPS, False)[:, None], skin * skin.new_tensor(LIP_TINT), skin)
     colour = torch.where(inside(MOUTH_LINE, False)[:, None], skin * 0.35, colour)
     colour = torch.where(inside(BROW, True)[:, None], brows, colour)
     return torch.where(inside(EYE, True)[:, None], skin.new_tensor(EYE_COLOUR).expand_as(skin), colour)
