@@ -166,23 +166,26 @@ DISC = _ellipse(256, 256, (128, 128), (50, 90))
 
 
 @pytest.mark.parametrize(
-    "probability, image, reason",
+    "probability, image, side, reason",
     [
-        (FIGURE * 1.0, _painted(FIGURE), None),
-        (POLE * 1.0, _painted(POLE), "too thin"),
-        (FIGURE * 1.0, np.full((256, 256, 3), 90, np.uint8), "follows no edge"),
-        (np.where(FIGURE, 0.55, 0.45), _painted(FIGURE), "unsure"),
-        (FILL * 1.0, _painted(FILL), "fills"),
-        (DISC * 1.0, _painted(DISC), "hollows"),
+        (FIGURE * 1.0, _painted(FIGURE), 256, None),
+        (POLE * 1.0, _painted(POLE), 256, "too thin"),
+        (FIGURE * 1.0, np.full((256, 256, 3), 90, np.uint8), 256, "follows no edge"),
+        (np.where(FIGURE, 0.55, 0.45), _painted(FIGURE), 256, "unsure"),
+        (FILL * 1.0, _painted(FILL), 256, "fills"),
+        (DISC * 1.0, _painted(DISC), 256, "hollows"),
+        # The same figure (77 % of its crop) in a crop of 120 photo pixels: 92 pixels tall; of 170: 131.
+        (FIGURE * 1.0, _painted(FIGURE), 120, "too small"),
+        (FIGURE * 1.0, _painted(FIGURE), 170, None),
     ],
-    ids=["figure", "pole", "flat", "unsure", "fills", "disc"],
+    ids=["figure", "pole", "flat", "unsure", "fills", "disc", "small", "small-enough"],
 )
-def test_refusals_name_their_reason(probability, image, reason):
+def test_refusals_name_their_reason(probability, image, side, reason):
     from mould.framing import CropWindow
     from mould.reconstruction.person import refusal
     from mould.reconstruction.silhouettes import measure_silhouette
 
-    window = CropWindow(127.5, 127.5, 256, 256, 256)  # the crop is the photo
+    window = CropWindow(side / 2 - 0.5, side / 2 - 0.5, side, side, 256)  # the crop is the photo
     silhouette = measure_silhouette(probability, image, np.ones((256, 256), bool), window, 0.1)
     answer = refusal(silhouette, CropConfig())
     assert (answer is None) if reason is None else (reason in answer), answer

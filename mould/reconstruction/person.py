@@ -217,6 +217,8 @@ def refusal(silhouette: Silhouette, config: CropConfig) -> str | None:
     """
     if silhouette.region.sum() < config.min_pixels:
         return "the predicted silhouette is empty"
+    if silhouette.size < config.min_size:
+        return f"the figure is too small to reconstruct: {silhouette.size:.0f} < {config.min_size:.0f} pixels"
     if silhouette.contrast < config.min_contrast:
         return f"the silhouette is unsure: contrast {silhouette.contrast:.2f} < {config.min_contrast}"
     if silhouette.thickness < config.min_thickness:
