@@ -144,9 +144,16 @@ def test_back_colour_errors_of_each_mode():
     mould = Mould(visible=depth, hidden=np.where(mask, 2.3, 0).astype(np.float32), mask=mask, camera=camera,
                   image=front, back_image=back)  # fmt: skip
     errors = back_colour_errors(mould, back, mask)
-    assert set(errors) == {"back_predicted_l1", "back_mirror_l1", "back_nearest_l1", "back_none_l1"}
+    assert set(errors) == {
+        "back_predicted_l1",
+        "back_smooth_l1",
+        "back_mirror_l1",
+        "back_nearest_l1",
+        "back_none_l1",
+    }
     # The seam blends every mode into the front within 4 pixels of the silhouette, so even a perfect
     # prediction errs there; the mirror paints the red front everywhere: 200 levels off in two channels.
     assert errors["back_predicted_l1"] < 0.5 * errors["back_mirror_l1"]
     assert errors["back_mirror_l1"] == pytest.approx(400 / 3, rel=1e-6)
+    assert errors["back_smooth_l1"] == pytest.approx(400 / 3, rel=1e-6)  # smoothing a uniform red keeps it red
     assert "back_predicted_l1" not in back_colour_errors(mould.replace(back_image=None), back, mask)

@@ -90,7 +90,7 @@ def test_nearest_takes_the_nearest_visible_point(sphere_case):
 
 
 @pytest.mark.parametrize("mesher", ["stitch", "poisson"])
-@pytest.mark.parametrize("back", ["mirror", "nearest", "none"])
+@pytest.mark.parametrize("back", ["smooth", "mirror", "nearest", "none"])
 def test_seam_stays_inside_one_tile_and_shape_stays_closed(sphere_case, mesher, back):
     mould, image, mesh = sphere_case
     if mesher == "poisson":
@@ -114,3 +114,40 @@ def test_bad_images_are_refused(sphere_case):
         texture_mesh(mesh, mould, image, back="front")
     with pytest.raises(ValueError, match="image"):
         texture_mesh(mesh, mould, image.astype(np.float32))
+
+
+def test_smoothing_inside_a_mask_never_pulls_in_the_background():
+    from mould.recon.texture import smooth_inside
+
+    mask = np.zeros((64, 64), bool)
+    mask[10:50, 20:40] = True
+    colour = np.zeros((64, 64, 3))
+    colour[mask] = (200, 100, 50)  # a uniform body on black: every body pixel keeps its colour exactly
+    np.testing.assert_allclose(smooth_inside(colour, mask, 4.0)[mask], colour[mask], rtol=0, atol=1e-9)
+    stripes = colour.copy()
+    stripes[10:50:2, 20:40] = (0, 100, 250)  # one-pixel stripes: smoothed to their mean inside the body
+    smoothed = smooth_inside(stripes, mask, 4.0)
+    np.testing.assert_allclose(smoothed[20:40, 25:35], np.full((20, 10, 3), (100, 100, 150)), rtol=0, atol=2.0)
+    np.testing.assert_array_equal(smoothed[~mask], stripes[~mask])  # outside: untouched
+    np.testing.assert_array_equal(smooth_inside(stripes, mask, 0.0), stripes)
+
+
+@pytest.mark.parametrize("back", ["predicted", "smooth"])
+def test_smoothed_backs_lose_the_fronts_detail(sphere_case, back):
+    # A face-like detail (dark dots) on the front or in the predicted back colour does not reach the back
+    # tile: the back is the smoothed colour (BACK_SMOOTHING, SMOOTH_MIRROR), within the silhouette.
+    from mould.recon.texture import BACK_SMOOTHING, SMOOTH_MIRROR, back_tile, pad_background, smooth_inside
+
+    mould, image, _ = sphere_case
+    dotted = image.copy()
+    dotted[::6, ::6] = 0
+    mould = mould.replace(back_image=dotted if back == "predicted" else None)
+    front = pad_background(dotted if back == "smooth" else image, mould.mask)
+    tile = back_tile(mould, front, back, seam_width=0).astype(float)
+    sigma = (BACK_SMOOTHING if back == "predicted" else SMOOTH_MIRROR) * N / 256
+    expected = smooth_inside(dotted if back == "predicted" else front, mould.mask, sigma)
+    np.testing.assert_allclose(tile[mould.mask], expected[mould.mask], rtol=0, atol=0.5)  # 8-bit rounding
+    dots = np.zeros(mould.mask.shape, bool)
+    dots[::6, ::6] = True
+    inner = dots & mould.mask
+    assert dotted[inner].mean() == 0 and tile[inner].mean() > 0.5 * image[inner].mean()

@@ -174,9 +174,9 @@ DISC = _ellipse(256, 256, (128, 128), (50, 90))
         (np.where(FIGURE, 0.55, 0.45), _painted(FIGURE), 256, "unsure"),
         (FILL * 1.0, _painted(FILL), 256, "fills"),
         (DISC * 1.0, _painted(DISC), 256, "hollows"),
-        # The same figure (77 % of its crop) in a crop of 120 photo pixels: 92 pixels tall; of 170: 131.
-        (FIGURE * 1.0, _painted(FIGURE), 120, "too small"),
-        (FIGURE * 1.0, _painted(FIGURE), 170, None),
+        # The same figure (77 % of its crop) in a crop of 80 photo pixels: 62 pixels tall; of 90: 69.
+        (FIGURE * 1.0, _painted(FIGURE), 80, "too small"),
+        (FIGURE * 1.0, _painted(FIGURE), 90, None),
     ],
     ids=["figure", "pole", "flat", "unsure", "fills", "disc", "small", "small-enough"],
 )

@@ -41,6 +41,7 @@ STILL_TAKEN = {
     "houses, hedge and lamp post",
     "street and shadows, left of the knee",
     "trees, houses and cars, right of the arm",
+    "cobbles below the feet",
 }
 """Regions the shipped network still frames as a person (measured 2026-11-30)."""
 
@@ -129,7 +130,7 @@ def test_generated_images_hold_nobody(name, silhouettes):
 
 @TAKEN_FOR_A_PERSON
 def test_procedural_clutter_holds_nobody(silhouettes):
-    # The training backgrounds' clutter (boxes, discs, triangles, poles): measured, 2 of these 20 still framed (12
+    # The training backgrounds' clutter (boxes, discs, triangles, poles): measured, 5 of these 20 still framed (12
     # before the smallest person size, CropConfig.min_size).
     accepted = [seed for seed in range(20) if not _refused(_procedural(1000 + seed, 1.0), silhouettes)]
     assert not accepted

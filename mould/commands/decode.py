@@ -55,8 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--back-texture",
         choices=BACK_TEXTURES,
         default=DecodeConfig.back_texture,
-        help="colour the back with the front colour through the body (mirror), the nearest visible colour "
-        "(nearest), or grey (none); default %(default)s",
+        help="colour the back with the front colour through the body (mirror) or smoothed (smooth), the "
+        "nearest visible colour (nearest), grey (none), or the mould's back colour (predicted); "
+        "default %(default)s",
     )
     p.add_argument("--untextured", action="store_true", help="write the bare mesh even if the mould has an image")
     p.set_defaults(run=run)

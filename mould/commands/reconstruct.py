@@ -46,9 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--back-texture",
         choices=BACK_TEXTURES,
         default=ReconstructConfig.back_texture,
-        help="colouring of the unseen back: the network's predicted back colour (predicted; mirror for a model "
-        "without one), the front colour carried through the body (mirror), the nearest visible colour "
-        "(nearest) or grey (none); default %(default)s",
+        help="colouring of the unseen back: the network's predicted back colour, smoothed (predicted; smooth "
+        "for a model without one), the front colour smoothed (smooth) or carried through the body as it is "
+        "(mirror), the nearest visible colour (nearest) or grey (none); default %(default)s",
     )
     p.add_argument(
         "--checkpoint",

@@ -29,12 +29,12 @@ class CropConfig:
     min_pixels: int = 20
     """A silhouette (or a seed region of the whole-photo prediction) smaller than this many crop pixels is
     nobody."""
-    min_size: float = 128.0
-    """A silhouette whose longer side spans fewer photo pixels than this is too small to reconstruct. The
-    network sees a person over 80 % of its 256-pixel input, so a smaller figure is magnified twice or more
-    into a blur such as no training crop has, where the shipped network paints a person on anything:
-    7 of the 12 person-free regions and clutter backgrounds it framed were 20-90 pixels tall (the test
-    photos' people: 350-460)."""
+    min_size: float = 64.0
+    """A silhouette whose longer side spans fewer photo pixels than this is too small to reconstruct: its crop
+    is magnified more than three times into the network's 256-pixel input, and the generator's smallest
+    people are 83 pixels tall at 256². On blurred, magnified textures the shipped network paints a person:
+    9 of the 12 clutter backgrounds of the slow tests it framed, and one of the 5 empty regions of the test
+    photos, were framed on figures 20-60 pixels tall (the test photos' people: 350-460)."""
     seeds: int = 2
     """Regions of the whole-photo prediction, by probability mass, around which the search looks (plus all
     regions together when there are more)."""
@@ -87,8 +87,9 @@ class ReconstructConfig:
     """Direct stitching of the two maps (the default: 28 ms at 256², watertight by construction) or screened
     Poisson (smoother, 0.8 s for a predicted mould on 2 cores)."""
     back_texture: BackTexture = "predicted"
-    """How the unseen back is coloured: the network's predicted back colour (``mirror`` for a model without a
-    back-colour head), the front colour carried through (``mirror``), the nearest visible colour, or grey."""
+    """How the unseen back is coloured: the network's predicted back colour, smoothed (``smooth`` for a model
+    without a back-colour head), the front colour smoothed (``smooth``) or carried through as it is
+    (``mirror``), the nearest visible colour, or grey (:mod:`mould.recon.texture`)."""
     save_mould: bool = False
     """Also write the predicted mould as .npz."""
     preview: bool = True

@@ -138,13 +138,14 @@ class Reconstructor:
         return [maps.item(index) for index in range(len(crops))]
 
     def back_texture(self, mould: Mould) -> str:
-        """The back strategy to use: the configured one, but ``mirror`` when ``predicted`` is asked of a
-        model without a back-colour head (logged once)."""
+        """The back strategy to use: the configured one, but ``smooth`` (the best without a prediction:
+        :data:`~mould.recon.texture.SMOOTH_MIRROR`) when ``predicted`` is asked of a model without a
+        back-colour head (logged once)."""
         if self.config.back_texture == "predicted" and mould.back_image is None:
             if not self._warned_back:
-                log.warning("this model predicts no back colour: the back is textured by 'mirror'")
+                log.warning("this model predicts no back colour: the back is textured by 'smooth'")
                 self._warned_back = True
-            return "mirror"
+            return "smooth"
         return self.config.back_texture
 
     def silhouettes(self, crops: np.ndarray) -> np.ndarray:
