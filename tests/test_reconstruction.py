@@ -228,3 +228,21 @@ def test_framing_and_prediction_share_the_network_passes(tmp_path, monkeypatch):
     assert crop.source == "network" and 2 <= crop.iterations
     assert sum(calls) == crop.iterations  # every crop predicted once, the final one included
     assert len(mesh.faces) > 0
+
+
+def test_a_model_without_a_back_head_gets_the_smoothed_front(tmp_path, caplog):
+    import logging
+
+    from mould.models.configs import CONFIGS
+
+    from mould.reconstruction.config import ReconstructConfig
+    from mould.reconstruction.pipeline import Reconstructor
+
+    caplog.set_level(logging.WARNING, logger="mould.reconstruction.pipeline")
+    reconstructor = Reconstructor(SimpleNamespace(config=CONFIGS["tiny"]), ReconstructConfig(outdir=tmp_path))
+    without, with_back = SimpleNamespace(back_image=None), SimpleNamespace(back_image=np.zeros((4, 4, 3)))
+    chosen = [reconstructor.back_texture(m) for m in (without, without, with_back)]
+    assert chosen == ["smooth", "smooth", "predicted"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "this model predicts no back colour: the back is textured by 'smooth'"
+    ]  # said once
