@@ -231,3 +231,32 @@ def test_trainable_back_trains_the_back_colour_branch_and_nothing_else(tmp_path,
     assert train(tmp_path / "bad", samples, "--steps", "1", "--trainable", "back") == 2
     error = capsys.readouterr().err.strip()
     assert "--trainable back: needs --init" in error and len(error.splitlines()) == 1
+
+
+def test_the_nobody_samples_tool_writes_crops_of_nobody(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mould.datasets.folder import SampleFolder
+    from mould.models import CONFIGS, build_model, save_checkpoint
+
+    root = Path(__file__).resolve().parents[1]
+    net = save_checkpoint(tmp_path / "tiny.safetensors", build_model("tiny"), CONFIGS["tiny"])
+    command = [sys.executable, str(root / "tools" / "nobody_samples.py"), str(tmp_path / "nobody")]
+    done = subprocess.run(
+        [*command, "--count", "1", "--seed", "3", "--checkpoint", str(net)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    folder = SampleFolder(tmp_path / "nobody")
+    assert folder.size >= 2  # the whole background, then the crop(s) the search looked at on another
+    moulds = [folder.load_mould(index) for index in range(folder.size)]
+    assert all(not m.mask.any() and m.image.shape == (256, 256, 3) for m in moulds)
+    sys.path.insert(0, str(root / "tools"))
+    from nobody_samples import background
+
+    np.testing.assert_array_equal(moulds[0].image, background(3 * 10**6, 256, 0.5))
+    bad = subprocess.run(
+        [*command, "--checkpoint", str(tmp_path / "gone.safetensors")], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "gone.safetensors" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,103 @@
+"""Write crops of nobody as training samples (an empty mask, no depth): the negatives of the model card's
+stage 4, so that a network can learn that a scene without a person holds nobody.
+
+For each of COUNT backgrounds of the generator (:mod:`mould.datasets.backdrops`, half of them cluttered),
+the whole background at 256², then every crop the framing search predicts on another, 512² background
+with the given network (without its presence judgement: what the silhouette head alone would look at):
+the zoomed-in, magnified places where a network trained on people only paints one. Samples are named
+``nNNNNNN`` and written in the usual sample format, with the camera of an empty framing at 256².
+
+Usage::
+
+    python tools/nobody_samples.py OUTDIR --count 300 --seed 11 [--checkpoint CKPT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SIDE = 256
+"""Crop side of the samples: the framing search's crops are this size."""
+
+
+def background(seed: int, size: int, clutter: float) -> np.ndarray:
+    """(size, size, 3) uint8: one generator background, cluttered with probability ``clutter``."""
+    import torch
+    from mould.datasets.backdrops import draw_backdrop, paint_backdrops
+
+    draw = draw_backdrop(size, np.random.default_rng(seed), clutter=clutter)
+    image = paint_backdrops([draw], size, [torch.Generator().manual_seed(seed)], "cpu")[0]
+    return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def nobody_crops(count: int, seed: int, checkpoint: Path | None) -> list[np.ndarray]:
+    """The crops (see the module docstring), each (256, 256, 3) uint8."""
+    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
+    from mould.models.inference import TorchPredictor
+
+    from mould.reconstruction.person import NoPersonFound, find_person
+
+    predictor = TorchPredictor(load_checkpoint(resolve_checkpoint(checkpoint))[0])
+    crops: list[np.ndarray] = []
+
+    def silhouettes(images: np.ndarray) -> np.ndarray:
+        crops.extend(images)
+        return predictor.predict_crops(images).mask_prob
+
+    for index in range(count):
+        key = seed * 10**6 + index
+        crops.append(background(key, SIDE, 0.5))
+        try:
+            find_person(background(key + 500_000, 2 * SIDE, 1.0 if index % 2 else 0.5), silhouettes)
+        except NoPersonFound:
+            pass
+    return crops
+
+
+def write_nobody(outdir: Path, crops: list[np.ndarray], seed: int) -> int:
+    """Write ``crops`` as samples of nobody into ``outdir``; returns how many."""
+    from mould.datasets.samples import write_sample
+
+    from mould.camera import Camera
+    from mould.container import Mould
+
+    zeros = np.zeros((SIDE, SIDE), np.float32)
+    camera = Camera("perspective", SIDE, 2.0 * SIDE, (SIDE - 1) / 2, (SIDE - 1) / 2, np.eye(4))
+    black = np.zeros((SIDE, SIDE, 3), np.uint8)
+    empty = Mould(zeros, zeros, np.zeros((SIDE, SIDE), bool), camera, back_image=black)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for index, crop in enumerate(crops):
+        params = {"source": "nobody", "seed": seed}
+        write_sample(outdir, f"n{index:06d}", empty, np.ascontiguousarray(crop), params)
+    return len(crops)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("outdir", type=Path, help="the folder to write the samples into")
+    parser.add_argument("--count", type=int, default=300, help="backgrounds of each kind (default 300)")
+    parser.add_argument("--seed", type=int, default=11, help="seed of the backgrounds (default 11)")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="the network whose framing search picks the crops (default: shipped)"
+    )
+    args = parser.parse_args(argv)
+    from mould.errors import InputError
+
+    if not 1 <= args.count <= 10**6 or not 0 <= args.seed < 2**31:
+        print("nobody_samples: --count 1 to 1,000,000 and --seed 0 to 2^31 - 1 expected", file=sys.stderr)
+        return 2
+    try:
+        written = write_nobody(args.outdir, nobody_crops(args.count, args.seed, args.checkpoint), args.seed)
+    except InputError as error:
+        print(f"nobody_samples: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.outdir}: {written} samples of nobody from {2 * args.count} backgrounds")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
