@@ -3,8 +3,8 @@ stage 4, so that a network can learn that a scene without a person holds nobody.
 
 For each of COUNT backgrounds of the generator (:mod:`mould.datasets.backdrops`, half of them cluttered),
 the whole background at 256², then every crop the framing search predicts on another, 512² background
-with the given network (without its presence judgement: what the silhouette head alone would look at):
-the zoomed-in, magnified places where a network trained on people only paints one. Samples are named
+with the given network: the zoomed-in, magnified places where a network trained on people only paints
+one. Samples are named
 ``nNNNNNN`` and written in the usual sample format, with the camera of an empty framing at 256².
 
 Usage::
