@@ -267,6 +267,15 @@ def paint_backdrops(
     return image.clamp(0, 1)
 
 
+def backdrop_image(seed: int, size: int, clutter: float = 0.0) -> np.ndarray:
+    """(size, size, 3) uint8: one procedural background on its own, drawn from ``seed`` (clutter objects with
+    probability ``clutter``) and painted on the CPU: the scenes without anybody that tests and negatives for
+    training are made of."""
+    draw = draw_backdrop(size, np.random.default_rng(seed), clutter=clutter)
+    image = paint_backdrops([draw], size, [torch.Generator().manual_seed(seed)], "cpu")[0]
+    return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+
 def _paint_clutter(image, draws, u, v, generators, column) -> torch.Tensor:
     """Paint the clutter objects of the draws that have some, then their shading and noise."""
     size = image.shape[1]

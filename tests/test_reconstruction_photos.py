@@ -95,12 +95,9 @@ def _noise(width, height, kind):
 
 def _procedural(seed, clutter):
     """A 512² background of the generator (:mod:`mould.datasets.backdrops`), with or without its clutter."""
-    import torch
-    from mould.datasets.backdrops import draw_backdrop, paint_backdrops
+    from mould.datasets.backdrops import backdrop_image
 
-    draw = draw_backdrop(512, np.random.default_rng(seed), clutter=clutter)
-    image = paint_backdrops([draw], 512, [torch.Generator().manual_seed(seed)], "cpu")[0]
-    return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    return backdrop_image(seed, 512, clutter)
 
 
 GENERATED = {

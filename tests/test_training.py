@@ -252,10 +252,9 @@ def test_the_nobody_samples_tool_writes_crops_of_nobody(tmp_path):
     assert folder.size >= 2  # the whole background, then the crop(s) the search looked at on another
     moulds = [folder.load_mould(index) for index in range(folder.size)]
     assert all(not m.mask.any() and m.image.shape == (256, 256, 3) for m in moulds)
-    sys.path.insert(0, str(root / "tools"))
-    from nobody_samples import background
+    from mould.datasets.backdrops import backdrop_image
 
-    np.testing.assert_array_equal(moulds[0].image, background(3 * 10**6, 256, 0.5))
+    np.testing.assert_array_equal(moulds[0].image, backdrop_image(3 * 10**6, 256, 0.5))
     bad = subprocess.run(
         [*command, "--checkpoint", str(tmp_path / "gone.safetensors")], capture_output=True, text=True
     )

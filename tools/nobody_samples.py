@@ -24,18 +24,9 @@ SIDE = 256
 """Crop side of the samples: the framing search's crops are this size."""
 
 
-def background(seed: int, size: int, clutter: float) -> np.ndarray:
-    """(size, size, 3) uint8: one generator background, cluttered with probability ``clutter``."""
-    import torch
-    from mould.datasets.backdrops import draw_backdrop, paint_backdrops
-
-    draw = draw_backdrop(size, np.random.default_rng(seed), clutter=clutter)
-    image = paint_backdrops([draw], size, [torch.Generator().manual_seed(seed)], "cpu")[0]
-    return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-
-
 def nobody_crops(count: int, seed: int, checkpoint: Path | None) -> list[np.ndarray]:
     """The crops (see the module docstring), each (256, 256, 3) uint8."""
+    from mould.datasets.backdrops import backdrop_image
     from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
     from mould.models.inference import TorchPredictor
 
@@ -50,9 +41,9 @@ def nobody_crops(count: int, seed: int, checkpoint: Path | None) -> list[np.ndar
 
     for index in range(count):
         key = seed * 10**6 + index
-        crops.append(background(key, SIDE, 0.5))
+        crops.append(backdrop_image(key, SIDE, 0.5))
         try:
-            find_person(background(key + 500_000, 2 * SIDE, 1.0 if index % 2 else 0.5), silhouettes)
+            find_person(backdrop_image(key + 500_000, 2 * SIDE, 1.0 if index % 2 else 0.5), silhouettes)
         except NoPersonFound:
             pass
     return crops
