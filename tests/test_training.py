@@ -255,7 +255,7 @@ def test_the_nobody_samples_tool_writes_crops_of_nobody(tmp_path):
     from mould.datasets.backdrops import backdrop_image
 
     np.testing.assert_array_equal(moulds[0].image, backdrop_image(3 * 10**6, 256, 0.5))
-    bad = subprocess.run(
-        [*command, "--checkpoint", str(tmp_path / "gone.safetensors")], capture_output=True, text=True
-    )
+    elsewhere = [*command[:2], str(tmp_path / "never"), "--checkpoint", str(tmp_path / "gone.safetensors")]
+    bad = subprocess.run(elsewhere, capture_output=True, text=True)
     assert bad.returncode == 2 and "gone.safetensors" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "never").exists()  # no partial output

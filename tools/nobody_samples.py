@@ -4,8 +4,8 @@ stage 4, so that a network can learn that a scene without a person holds nobody.
 For each of COUNT backgrounds of the generator (:mod:`mould.datasets.backdrops`, half of them cluttered),
 the whole background at 256², then every crop the framing search predicts on another, 512² background
 with the given network: the zoomed-in, magnified places where a network trained on people only paints
-one. Samples are named
-``nNNNNNN`` and written in the usual sample format, with the camera of an empty framing at 256².
+one. Samples are named ``nNNNNNN`` and written as they are made, in the usual sample format, with the
+camera of an empty framing at 256².
 
 Usage::
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,33 +25,35 @@ SIDE = 256
 """Crop side of the samples: the framing search's crops are this size."""
 
 
-def nobody_crops(count: int, seed: int, checkpoint: Path | None) -> list[np.ndarray]:
-    """The crops (see the module docstring), each (256, 256, 3) uint8."""
+def nobody_crops(predictor, count: int, seed: int) -> Iterator[np.ndarray]:
+    """The crops (see the module docstring), each (256, 256, 3) uint8, one background's at a time.
+
+    Args:
+        predictor: the network (a :class:`~mould.models.maps.Predictor`) whose framing search picks them.
+    """
     from mould.datasets.backdrops import backdrop_image
-    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
-    from mould.models.inference import TorchPredictor
 
     from mould.reconstruction.person import NoPersonFound, find_person
 
-    predictor = TorchPredictor(load_checkpoint(resolve_checkpoint(checkpoint))[0])
-    crops: list[np.ndarray] = []
+    seen: list[np.ndarray] = []
 
     def silhouettes(images: np.ndarray) -> np.ndarray:
-        crops.extend(images)
+        seen.extend(images)
         return predictor.predict_crops(images).mask_prob
 
     for index in range(count):
         key = seed * 10**6 + index
-        crops.append(backdrop_image(key, SIDE, 0.5))
+        yield backdrop_image(key, SIDE, 0.5)
         try:
             find_person(backdrop_image(key + 500_000, 2 * SIDE, 1.0 if index % 2 else 0.5), silhouettes)
         except NoPersonFound:
             pass
-    return crops
+        yield from seen
+        seen.clear()
 
 
-def write_nobody(outdir: Path, crops: list[np.ndarray], seed: int) -> int:
-    """Write ``crops`` as samples of nobody into ``outdir``; returns how many."""
+def write_nobody(outdir: Path, crops: Iterable[np.ndarray], seed: int) -> int:
+    """Write ``crops`` as samples of nobody into ``outdir``, each as it comes; returns how many."""
     from mould.datasets.samples import write_sample
 
     from mould.camera import Camera
@@ -61,10 +64,12 @@ def write_nobody(outdir: Path, crops: list[np.ndarray], seed: int) -> int:
     black = np.zeros((SIDE, SIDE, 3), np.uint8)
     empty = Mould(zeros, zeros, np.zeros((SIDE, SIDE), bool), camera, back_image=black)
     outdir.mkdir(parents=True, exist_ok=True)
-    for index, crop in enumerate(crops):
+    written = 0
+    for crop in crops:
         params = {"source": "nobody", "seed": seed}
-        write_sample(outdir, f"n{index:06d}", empty, np.ascontiguousarray(crop), params)
-    return len(crops)
+        write_sample(outdir, f"n{written:06d}", empty, np.ascontiguousarray(crop), params)
+        written += 1
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.count <= 10**6 or not 0 <= args.seed < 2**31:
         print("nobody_samples: --count 1 to 1,000,000 and --seed 0 to 2^31 - 1 expected", file=sys.stderr)
         return 2
-    try:
-        written = write_nobody(args.outdir, nobody_crops(args.count, args.seed, args.checkpoint), args.seed)
+    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
+    from mould.models.inference import TorchPredictor
+
+    try:  # the network first: a bad checkpoint leaves no folder behind
+        predictor = TorchPredictor(load_checkpoint(resolve_checkpoint(args.checkpoint))[0])
+        written = write_nobody(args.outdir, nobody_crops(predictor, args.count, args.seed), args.seed)
     except InputError as error:
         print(f"nobody_samples: {error}", file=sys.stderr)
         return 2
