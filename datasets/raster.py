@@ -11,7 +11,9 @@ there; ``scatter_reduce`` keeps, per pixel, the smallest and the largest key ``d
 so the depth test and the winning triangle come out of one reduction. Depths and weights are then computed
 once per pixel from the winning triangle. An edge shared by two triangles is evaluated from the same
 endpoint in both (the lower vertex index), so its two evaluations are exact negatives: a pixel centre on
-it falls in one triangle or both, never in neither (no pinholes in a closed mesh).
+it falls in one triangle or both, never in neither (no pinholes in a closed mesh). On a CPU, with numba
+installed, the scan and the reduction run as one compiled loop (:mod:`mould.datasets.raster_kernel`) that
+gives the same keys bit for bit, several times faster.
 
 Conventions (those of :mod:`mould.camera`): camera frame x right, y down, z forward, metres; pixel (u, v)
 = (column, row) has its centre at integers; perspective: ``u = focal x / z + cx``; orthographic:
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from mould.datasets import raster_kernel
 
 NO_HIT = torch.iinfo(torch.int64).max
 """Key of a pixel no triangle covers (the amin reduction's start)."""
@@ -272,6 +275,11 @@ def _reduce(
     vertex_scene = torch.zeros(len(vertices), dtype=torch.int64, device=device)
     vertex_scene[faces.reshape(-1)] = face_scene.repeat_interleave(3)
     uv = project(vertices, intrinsics.index_select(0, vertex_scene), orthographic)
+    if device.type == "cpu" and raster_kernel.available():  # the same keys, compiled (raster_kernel)
+        visible_keys, hidden_keys = raster_kernel.zbuffer_keys(
+            uv, vertices[:, 2], faces, face_scene, batch, n, orthographic, hidden
+        )
+        return visible_keys, hidden_keys, uv
 
     corners = uv.index_select(0, faces.reshape(-1)).reshape(-1, 3, 2)
     low = torch.ceil(torch.minimum(torch.minimum(corners[:, 0], corners[:, 1]), corners[:, 2]))
