@@ -63,6 +63,8 @@ def test_folder_yields_records(tmp_path):
     assert bool(record["has_normals"]) and int(record["skipped"]) == 0
     mould = encoded(base_camera(yaw=15.0))
     assert torch.equal(record["visible"][0], torch.from_numpy(np.where(mould.mask, mould.visible, 0)))
+    pixels = torch.from_numpy(textured(mould)).permute(2, 0, 1).float() / 255.0  # the PNG is lossless
+    assert torch.equal(record["image"], pixels)
 
 
 def test_empty_folder_is_an_input_error(tmp_path):
