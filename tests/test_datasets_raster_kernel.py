@@ -6,6 +6,8 @@ a generated sample must not depend on which path rendered it.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -104,3 +106,23 @@ def test_random_triangle_soups_give_the_torch_keys(seed, count, scale, snap, ort
     compiled, reference = both_paths(vertices, torch.as_tensor(faces), scene, intrinsics, n, orthographic)
     for ours, theirs in zip(compiled[:2], reference[:2]):
         assert torch.equal(ours, theirs)
+
+
+def test_without_numba_the_torch_path_renders(monkeypatch):
+    """A machine without numba (the GPU machine carries the package alone) renders with torch, the same."""
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.4)
+    camera = frame_points(np.asarray(sphere.vertices), 40, yaw_deg=30.0)
+    args = (torch.as_tensor(camera.to_camera(np.asarray(sphere.vertices)), dtype=torch.float32),
+            torch.as_tensor(np.asarray(sphere.faces)), torch.zeros(len(sphere.faces), dtype=torch.int64),
+            torch.tensor([[camera.focal, camera.cx, camera.cy]], dtype=torch.float32), 40)  # fmt: skip
+    compiled = raster.rasterize(*args)
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` now raises ImportError
+    raster_kernel._compiled.cache_clear()
+    try:
+        assert not raster_kernel.available()
+        fallback = raster.rasterize(*args)
+    finally:
+        raster_kernel._compiled.cache_clear()
+    assert bool(compiled.mask.any())
+    for field in ("mask", "visible", "hidden", "visible_face", "hidden_face", "visible_normals"):
+        assert torch.equal(getattr(compiled, field), getattr(fallback, field)), field
