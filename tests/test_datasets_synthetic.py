@@ -364,3 +364,16 @@ def test_the_device_path_writes_the_samples_in_batches(tmp_path, anny_body, monk
         expected_params = json.loads(json.dumps(expected_params))  # as written: tuples become lists
         assert params["pose"] == expected_params["pose"] and params["hair"] == expected_params["hair"]
         assert (mould.mask != expected.mask).mean() < 5e-3  # batches differ from single samples by round-off
+
+
+def test_bench_synth_says_which_z_buffer_rendered(anny_body):
+    """The speed depends on the z-buffer (compiled on a CPU with numba, else torch): the figures name it."""
+    from mould.datasets import raster_kernel
+
+    from mould.benchmarks.synth import BenchSynthConfig, bench_synth
+
+    lines: list[str] = []
+    figures = bench_synth(BenchSynthConfig(seconds=0.5, resolution=32), lines.append)
+    expected = "compiled" if raster_kernel.available() else "torch"
+    assert figures["samples"] > 0 and figures["zbuffer"] == expected
+    assert f"{expected} z-buffer" in lines[0]
