@@ -246,3 +246,37 @@ def test_a_model_without_a_back_head_gets_the_smoothed_front(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         "this model predicts no back colour: the back is textured by 'smooth'"
     ]  # said once
+
+
+def test_the_silhouette_is_snapped_to_the_photos_edges(tmp_path, monkeypatch):
+    """A network whose outline is 2 pixels too wide, as the shipped one's blur makes it: the mould's mask
+    follows the figure's edge with the guided filter (the default) and keeps the network's outline without."""
+    from pathlib import Path
+
+    from mould.models.configs import CONFIGS
+    from scipy.ndimage import binary_dilation
+
+    from mould.framing import CropWindow, crop_image
+    from mould.images import Photo
+    from mould.reconstruction.config import ReconstructConfig
+    from mould.reconstruction.pipeline import Reconstructor
+
+    def fake_predict(self, crops):
+        people = [binary_dilation(crop.mean(axis=2) > 128, iterations=2).astype(np.float32) for crop in crops]
+        return [(np.zeros_like(person), np.full_like(person, 0.4), person, None) for person in people]
+
+    monkeypatch.setattr(Reconstructor, "_predict", fake_predict)
+    rgb = np.full((300, 400, 3), 90, np.uint8)
+    figure = np.zeros((300, 400), bool)
+    figure[20:280, 100:360] = person_figure(260)
+    rgb[figure] = 230
+    model = SimpleNamespace(config=CONFIGS["tiny"])
+    ious = {}
+    for radius in (0, ReconstructConfig.snap_radius):
+        reconstructor = Reconstructor(model, ReconstructConfig(outdir=tmp_path, snap_radius=radius))
+        mould, _, crop = reconstructor.reconstruct(Photo(rgb, None, Path("figure.png")), None, {})
+        truth = crop_image(figure, CropWindow.square(crop.box, 256)) > 0.5
+        ious[radius] = (mould.mask & truth).sum() / (mould.mask | truth).sum()
+    # measured: 0.855 (2 pixels out all round a 260-pixel figure with thin limbs) and 0.959 (the crop's
+    # resampling blurs the figure's own edge by a pixel)
+    assert ious[0] < 0.9 and ious[ReconstructConfig.snap_radius] > 0.95, ious

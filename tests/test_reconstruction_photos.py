@@ -161,7 +161,7 @@ def test_every_test_photo_is_framed_head_to_feet(tmp_path):
     for row in rows.values():
         if row.mask is not None:
             assert row.framed > 0.98, row  # the whole mask inside the final crop
-            # The shipped network's silhouette: 0.83 on the beach, 0.71 on black (target 0.85, not met).
+            # The shipped network's silhouette, snapped: 0.84 on the beach, 0.77 on black (target 0.85, not met).
             assert row.iou > 0.65, row
     for name, (x0, y0, x1, y1) in PERSON_EXTENTS.items():
         u, v, side = rows[name].crop
@@ -186,4 +186,5 @@ def test_synthetic_people_are_framed_whole(tmp_path):
     rows = bench_photos(BenchPhotosConfig(folder, tmp_path / "out"), lambda line: None)
     assert len(rows) == 50 and all(row.status == "ok" for row in rows)
     assert min(row.framed for row in rows) > 0.98  # measured: 0.997 at worst (the chain of crops: 0.61)
-    assert np.mean([row.iou for row in rows]) > 0.88  # measured: 0.914 (the chain: 0.900)
+    # measured: 0.914 as predicted, 0.931 snapped (tools/outline_scores.py); the chain of crops: 0.900
+    assert np.mean([row.iou for row in rows]) > 0.88

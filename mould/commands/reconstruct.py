@@ -71,6 +71,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "default %(default)s",
     )
     p.add_argument("--mask", type=Path, default=None, help="person mask image for a single INPUT (white = person)")
+    p.add_argument(
+        "--snap-radius",
+        type=int,
+        default=ReconstructConfig.snap_radius,
+        help="radius in crop pixels of the guided filter that snaps the network's silhouette to the photo's "
+        "colour edges; 0 keeps the network's outline (default %(default)s; unused with a mask)",
+    )
     p.add_argument("--save-mould", action="store_true", help="also write the predicted mould (.npz)")
     p.add_argument("--no-preview", dest="preview", action="store_false", help="skip the preview PNG")
     p.add_argument(
@@ -104,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         distance=args.distance,
         device=args.device,
         runtime=args.runtime,
+        snap_radius=args.snap_radius,
     )
     inputs = collect_inputs(args.inputs)
     if args.mask is not None and len(inputs) > 1:

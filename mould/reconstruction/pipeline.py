@@ -31,7 +31,8 @@ from mould.files import path_inside
 from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
 from mould.reconstruction.config import ReconstructConfig
-from mould.reconstruction.person import NoPersonFound, find_person
+from mould.reconstruction.guided_filter import snap_silhouette
+from mould.reconstruction.person import NoPersonFound, find_person, inside_photo
 
 if TYPE_CHECKING:
     from mould.models.maps import Predictor
@@ -174,13 +175,16 @@ class Reconstructor:
 
         clock = time.perf_counter()
         visible, hidden, mask_prob, back = self._forward(crop.image)
-        if crop.mask is not None:
-            silhouette = crop.mask
-        else:  # the framing's measures: the probability is 0 on padding beyond the photo's edges
-            silhouette = crop.silhouette.probability > MASK_THRESHOLD
         focal = self.config.focal_factor * max(photo.rgb.shape[:2])
         height, width = photo.rgb.shape[:2]
         window = CropWindow.square(crop.box, self.config.crop.size)
+        if crop.mask is not None:
+            silhouette = crop.mask
+        else:  # the framing's probability, snapped to the photo's edges, never on padding beyond them
+            snapped = snap_silhouette(
+                crop.silhouette.probability, crop.image, self.config.snap_radius, self.config.snap_eps
+            )
+            silhouette = (snapped > MASK_THRESHOLD) & inside_photo(window, height, width)
         camera = window.camera(focal, focal, (width - 1) / 2, (height - 1) / 2)
         mould = maps_to_mould(
             visible,

@@ -1,0 +1,123 @@
+"""Score the outline snapping of ``mould reconstruct`` (the guided filter) against true masks, radius by radius.
+
+For every image of the given folders that has a true mask, the framing search runs once with the network;
+the final crop's silhouette is scored against the true mask mapped into the crop (IoU), as the network gives
+it (radius 0) and snapped with each radius (:func:`mould.reconstruction.guided_filter.snap_silhouette`).
+A folder is either a sample folder (``mould synth``: each PNG's mould in its NPZ holds the true mask) or a
+folder of photos with masks beside them (``NAME_mask.png`` or ``NAME_segmentation.png``, as ``mould bench
+photos`` reads them); photos without a mask are skipped. This is how ``ReconstructConfig.snap_radius`` was
+chosen (``docs/reconstruction.md``, "The outline").
+
+Usage::
+
+    python tools/outline_scores.py FOLDER... [--radii 0,4,8,12] [--eps 1e-4] [--count 120] [--checkpoint CKPT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+
+def images_with_masks(folder: Path, count: int) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, (H, W, 3) uint8 image, (H, W) bool true mask) of a folder's first ``count`` masked images."""
+    from mould.benchmarks.photos import is_mask_file, mask_beside, read_person_mask
+    from mould.container import Mould
+    from mould.images import load_photo
+
+    found = 0
+    for path in sorted(folder.iterdir()):
+        if found >= count or path.suffix.lower() not in (".png", ".jpg", ".jpeg") or is_mask_file(path):
+            continue
+        rgb = load_photo(path).rgb
+        if path.with_suffix(".npz").is_file():
+            truth = Mould.load(path.with_suffix(".npz")).mask
+        elif (mask := mask_beside(path)) is not None:
+            truth = read_person_mask(mask, rgb.shape[:2])
+        else:
+            continue
+        found += 1
+        yield path.name, rgb, truth
+
+
+def outline_scores(predictor, folder: Path, radii: list[int], eps: float, count: int) -> dict[int, list[float]]:
+    """Per radius, the IoU of each masked image's final silhouette (0: the network's own outline)."""
+    from mould.models.maps import MASK_THRESHOLD
+
+    from mould.framing import CropWindow, crop_image
+    from mould.reconstruction.guided_filter import snap_silhouette
+    from mould.reconstruction.person import NoPersonFound, find_person, inside_photo
+
+    scores: dict[int, list[float]] = {radius: [] for radius in radii}
+    for _, rgb, truth in images_with_masks(folder, count):
+        try:
+            crop = find_person(rgb, lambda crops: predictor.predict_crops(crops).mask_prob)
+        except NoPersonFound:
+            continue
+        window = CropWindow.square(crop.box, crop.image.shape[0])
+        expected = crop_image(truth, window) > 0.5
+        inside = inside_photo(window, *rgb.shape[:2])
+        for radius in radii:
+            snapped = snap_silhouette(crop.silhouette.probability, crop.image, radius, eps)
+            silhouette = (snapped > MASK_THRESHOLD) & inside
+            union = int((silhouette | expected).sum())
+            scores[radius].append(float((silhouette & expected).sum() / union) if union else 0.0)
+    return scores
+
+
+def table(rows: dict[str, dict[int, list[float]]], radii: list[int]) -> str:
+    """Markdown: per folder, the mean IoU at each radius and how many images each radius made worse than 0."""
+    head = "| folder | images | " + " | ".join(f"radius {r}" for r in radii) + " |"
+    lines = [head, "| --- " * (len(radii) + 2) + "|"]
+    for name, scores in rows.items():
+        plain = np.array(scores.get(0, []))
+        cells = []
+        for radius in radii:
+            values = np.array(scores[radius])
+            worse = f" ({int((values < plain - 1e-9).sum())} worse)" if radius and len(plain) else ""
+            cells.append(f"{values.mean():.3f}{worse}" if len(values) else "—")
+        lines.append(f"| {name} | {len(scores[radii[0]])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", type=Path, nargs="+", help="sample folders or folders of photos with masks")
+    parser.add_argument("--radii", default="0,4,8,12", help="radii in crop pixels (default %(default)s)")
+    parser.add_argument("--eps", type=float, default=1e-4, help="the filter's regularisation (default 1e-4)")
+    parser.add_argument("--count", type=int, default=120, help="masked images per folder at most (default 120)")
+    parser.add_argument("--checkpoint", type=Path, help="the network (default: the shipped model)")
+    args = parser.parse_args(argv)
+    from mould.errors import InputError
+
+    try:
+        radii = sorted({int(r) for r in args.radii.split(",")})
+    except ValueError:
+        radii = []
+    if not radii or min(radii) < 0 or max(radii) > 64 or not args.eps > 0 or args.count < 1:
+        print("outline_scores: --radii 0 to 64, --eps > 0 and --count >= 1 expected", file=sys.stderr)
+        return 2
+    radii = sorted({0, *radii})  # the network's own outline is the reference
+    missing = [str(f) for f in args.folders if not f.is_dir()]
+    if missing:
+        print(f"outline_scores: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
+    from mould.models.inference import TorchPredictor
+
+    try:
+        predictor = TorchPredictor(load_checkpoint(resolve_checkpoint(args.checkpoint))[0])
+        rows = {str(f): outline_scores(predictor, f, radii, args.eps, args.count) for f in args.folders}
+    except InputError as error:
+        print(f"outline_scores: {error}", file=sys.stderr)
+        return 2
+    print(table(rows, radii))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
