@@ -27,9 +27,12 @@ log = logging.getLogger(__name__)
 def _compiled():
     """The compiled kernel, or None without numba (compiled once per machine: numba caches it on disk)."""
     try:
-        from numba import njit
+        from numba import config, njit
     except ImportError:
         log.info("numba is not installed: the z-buffer runs in torch (several times slower on a CPU)")
+        return None
+    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1 would run the loop in pure Python: minutes a sample
+        log.info("NUMBA_DISABLE_JIT is set: the z-buffer runs in torch")
         return None
     return njit(cache=True, nogil=True)(_zbuffer)
 

@@ -126,3 +126,16 @@ def test_without_numba_the_torch_path_renders(monkeypatch):
     assert bool(compiled.mask.any())
     for field in ("mask", "visible", "hidden", "visible_face", "hidden_face", "visible_normals"):
         assert torch.equal(getattr(compiled, field), getattr(fallback, field)), field
+
+
+def test_with_numba_jit_disabled_the_torch_path_runs(monkeypatch):
+    """NUMBA_DISABLE_JIT=1 (a debugging switch) would run the loop in pure Python, minutes a sample: the
+    torch path runs instead."""
+    import numba
+
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    raster_kernel._compiled.cache_clear()
+    try:
+        assert not raster_kernel.available()
+    finally:
+        raster_kernel._compiled.cache_clear()
