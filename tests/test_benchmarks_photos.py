@@ -132,3 +132,14 @@ def test_bench_photos_refuses_an_output_folder_that_is_a_file(tmp_path, capsys):
     (tmp_path / "taken").write_text("a file")
     assert main(["bench", "photos", str(tmp_path / "photos"), "-o", str(tmp_path / "taken")]) == 2
     assert "taken" in capsys.readouterr().err
+
+
+def test_a_rows_reason_keeps_its_own_colons_and_drops_the_path():
+    from mould.benchmarks.photos import PhotoRow
+
+    def row(error: str) -> str:
+        return PhotoRow("p.png", "no person", error, None, None, None, None, 0.0, None).row()
+
+    refusal = "no person found (the silhouette is unsure: contrast 0.36 < 0.5)"
+    assert f"| no person: {refusal} |" in row(refusal)
+    assert "| no person: not a PNG |" in row("/photos/p.png: not a PNG")

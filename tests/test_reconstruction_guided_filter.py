@@ -88,26 +88,3 @@ def test_bad_arguments_are_refused():
         guided_filter(np.zeros((4, 4)), np.zeros((4, 4)), 1, 1e-3)
     with pytest.raises(ValueError, match="radius, eps"):
         guided_filter(np.zeros((4, 4, 3)), np.zeros((4, 4)), 0, 1e-3)
-
-
-def test_the_outline_scores_tool_scores_each_radius(tmp_path, capsys, anny_body):
-    """tools/outline_scores.py on generated people (their moulds hold the true masks): one row, a column per
-    radius, the network's own outline (radius 0) among them; a missing folder is one line and exit 2."""
-    import importlib.util
-    from pathlib import Path
-
-    from mould.datasets.synth_folder import synthesize
-    from mould.datasets.synthetic import SynthConfig
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "outline_scores.py"
-    spec = importlib.util.spec_from_file_location("outline_scores", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    synthesize(tmp_path / "people", 2, seed=5, config=SynthConfig(resolution=128), progress=False)
-    assert tool.main([str(tmp_path / "people"), "--radii", "8", "--count", "2"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "| folder | images | radius 0 | radius 8 |"
-    cells = [cell.strip() for cell in lines[2].split("|")[1:-1]]
-    assert cells[1] == "2" and 0.5 < float(cells[2]) <= 1 and 0.5 < float(cells[3].split()[0]) <= 1
-    assert tool.main([str(tmp_path / "nowhere")]) == 2
-    assert "not a folder" in capsys.readouterr().err

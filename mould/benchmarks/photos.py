@@ -77,13 +77,21 @@ class PhotoRow:
     crop: tuple[float, float, float] | None = None
     """The final crop in the photo: centre column, centre row and side, in pixels."""
 
+    @property
+    def reason(self) -> str | None:
+        """``error`` without the photo's path in front (a reason may hold ': ' itself)."""
+        if self.error is None:
+            return None
+        head, colon, tail = self.error.partition(": ")
+        return tail if colon and head.endswith(self.name) else self.error
+
     def row(self) -> str:
         """This photo as a row of the markdown table."""
 
         def number(value: float | None, digits: int) -> str:
             return "—" if value is None else f"{value:.{digits}f}"
 
-        status = self.status if self.error is None else f"{self.status}: {self.error.split(': ')[-1]}"
+        status = self.status if self.error is None else f"{self.status}: {self.reason}"
         passes = "—" if self.passes is None else str(self.passes)
         return (
             f"| {self.name} | {status} | {passes} | {number(self.iou, 3)} | {number(self.framed, 2)} | "
