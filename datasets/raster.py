@@ -259,6 +259,11 @@ def _check(
                          f"{tuple(face_scene.shape)}")  # fmt: skip
     if intrinsics.ndim != 2 or intrinsics.shape[1] != 3:
         raise ValueError(f"intrinsics: expected (B, 3), got {tuple(intrinsics.shape)}")
+    # The compiled scan writes where the indices say, unchecked: out-of-range ones must stop here.
+    for name, index, count in (("faces", faces, len(vertices)), ("face_scene", face_scene, len(intrinsics))):
+        low, high = (int(index.min()), int(index.max())) if len(index) else (0, -1)
+        if low < 0 or high >= count:
+            raise ValueError(f"{name}: expected indices in [0, {count}), got {low} to {high}")
 
 
 def _reduce(

@@ -156,6 +156,11 @@ def test_bad_input_is_refused():
         rasterize(vertices[:, :2], faces, scene, torch.tensor([[10.0, 4.0, 4.0]]), 8)
     with pytest.raises(ValueError, match="intrinsics"):
         rasterize(vertices, faces, scene, torch.tensor([10.0, 4.0, 4.0]), 8)
+    vertices = vertices.abs()  # all in front of the pinhole: only the indices are wrong below
+    with pytest.raises(ValueError, match="faces: expected indices in"):
+        rasterize(vertices, torch.tensor([[0, 1, 3]]), scene, torch.tensor([[10.0, 4.0, 4.0]]), 8)
+    with pytest.raises(ValueError, match="face_scene: expected indices in"):
+        rasterize(vertices, faces, torch.ones(1, dtype=torch.int64), torch.tensor([[10.0, 4.0, 4.0]]), 8)
 
 
 SHADOW_DISAGREEMENT = 0.04
