@@ -46,11 +46,10 @@ def images_with_masks(folder: Path, count: int) -> Iterator[tuple[str, np.ndarra
 
 def outline_scores(predictor, folder: Path, radii: list[int], eps: float, count: int) -> dict[int, list[float]]:
     """Per radius, the IoU of each masked image's final silhouette (0: the network's own outline)."""
-    from mould.models.maps import MASK_THRESHOLD
 
-    from mould.framing import CropWindow, crop_image
-    from mould.reconstruction.guided_filter import snap_silhouette
-    from mould.reconstruction.person import NoPersonFound, find_person, inside_photo
+    from mould.benchmarks.photos import mask_scores
+    from mould.framing import CropWindow
+    from mould.reconstruction.person import NoPersonFound, crop_silhouette, find_person
 
     scores: dict[int, list[float]] = {radius: [] for radius in radii}
     for _, rgb, truth in images_with_masks(folder, count):
@@ -58,14 +57,10 @@ def outline_scores(predictor, folder: Path, radii: list[int], eps: float, count:
             crop = find_person(rgb, lambda crops: predictor.predict_crops(crops).mask_prob)
         except NoPersonFound:
             continue
-        window = CropWindow.square(crop.box, crop.image.shape[0])
-        expected = crop_image(truth, window) > 0.5
-        inside = inside_photo(window, *rgb.shape[:2])
+        window = CropWindow.square(crop.box, len(crop.image))
         for radius in radii:
-            snapped = snap_silhouette(crop.silhouette.probability, crop.image, radius, eps)
-            silhouette = (snapped > MASK_THRESHOLD) & inside
-            union = int((silhouette | expected).sum())
-            scores[radius].append(float((silhouette & expected).sum() / union) if union else 0.0)
+            silhouette = crop_silhouette(crop, *rgb.shape[:2], radius, eps)
+            scores[radius].append(mask_scores(truth, silhouette, window)[0])
     return scores
 
 

@@ -31,8 +31,7 @@ from mould.files import path_inside
 from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
 from mould.reconstruction.config import ReconstructConfig
-from mould.reconstruction.guided_filter import snap_silhouette
-from mould.reconstruction.person import NoPersonFound, find_person, inside_photo
+from mould.reconstruction.person import NoPersonFound, crop_silhouette, find_person
 
 if TYPE_CHECKING:
     from mould.models.maps import Predictor
@@ -160,7 +159,7 @@ class Reconstructor:
     # -- one photo ----------------------------------------------------------------------------------------
     def reconstruct(self, photo: Photo, mask: np.ndarray | None, timings: dict[str, float]):
         """Photo -> (mould, textured upright mesh, crop). Fills ``timings`` (seconds) by stage."""
-        from mould.models.maps import MASK_THRESHOLD, maps_to_mould
+        from mould.models.maps import maps_to_mould
         from mould.recon.mesh import camera_to_upright, mould_to_mesh
         from mould.recon.texture import texture_mesh
 
@@ -178,13 +177,7 @@ class Reconstructor:
         focal = self.config.focal_factor * max(photo.rgb.shape[:2])
         height, width = photo.rgb.shape[:2]
         window = CropWindow.square(crop.box, self.config.crop.size)
-        if crop.mask is not None:
-            silhouette = crop.mask
-        else:  # the framing's probability, snapped to the photo's edges, never on padding beyond them
-            snapped = snap_silhouette(
-                crop.silhouette.probability, crop.image, self.config.snap_radius, self.config.snap_eps
-            )
-            silhouette = (snapped > MASK_THRESHOLD) & inside_photo(window, height, width)
+        silhouette = crop_silhouette(crop, height, width, self.config.snap_radius, self.config.snap_eps)
         camera = window.camera(focal, focal, (width - 1) / 2, (height - 1) / 2)
         mould = maps_to_mould(
             visible,
