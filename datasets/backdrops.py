@@ -285,21 +285,27 @@ def _paint_clutter(image, draws, u, v, generators, column) -> torch.Tensor:
     for slot in range(max(len(draws[i].objects) for i in cluttered)):
         present = [i for i in cluttered if slot < len(draws[i].objects)]
         params = np.stack([draws[i].objects[slot] for i in present])
-        grain = torch.stack([
+        # A grain object draws its whole field (the generator's stream does not depend on the window).
+        fields = [
             torch.rand((size, size), generator=generators[i], device=image.device)
-            if draws[i].objects[slot, 7] == 1 else torch.zeros((size, size), device=image.device)
+            if draws[i].objects[slot, 7] == 1 else None
             for i in present
-        ])  # fmt: skip
+        ]  # fmt: skip
         window = _window(*_object_extent(params), size)
         if window is None:
             continue
         p = column(params)
         uw, vw = u[:, window[0], window[1]], v[:, window[0], window[1]]
         region = _region(p, uw, vw, set(params[:, 4].astype(int).tolist()))
+        grain = torch.stack([
+            torch.zeros(region.shape[1:], device=image.device) if f is None else f[window[0], window[1]]
+            for f in fields
+        ])  # fmt: skip
         fills = set(params[:, 7].astype(int).tolist())
-        colours = _fill(p, uw.expand_as(region), vw.expand_as(region), grain[:, window[0], window[1]], fills)
-        part = image[present][:, window[0], window[1]]
-        image[present, window[0], window[1]] = torch.where(region[..., None], colours, part)
+        colours = _fill(p, uw.expand_as(region), vw.expand_as(region), grain, fills)
+        rows = slice(None) if len(present) == len(image) else present
+        part = image[:, window[0], window[1]][rows]
+        image[rows, window[0], window[1]] = torch.where(region[..., None], colours, part)
     shading = column([draws[i].shading for i in cluttered])
     slope_u, slope_v = shading[:, 0, None, None, None], shading[:, 1, None, None, None]
     lit = image[cluttered] * (1 + slope_u * (u[..., None] - 0.5) + slope_v * (v[..., None] - 0.5))
