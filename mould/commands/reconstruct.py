@@ -78,6 +78,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="radius in crop pixels of the guided filter that snaps the network's silhouette to the photo's "
         "colour edges; 0 keeps the network's outline (default %(default)s; unused with a mask)",
     )
+    p.add_argument(
+        "--grabcut-iterations",
+        type=int,
+        default=ReconstructConfig.grabcut_iterations,
+        help="rounds of GrabCut that re-cut the snapped silhouette from the photo's colours; 0 keeps the "
+        "snapped outline (default %(default)s; unused with a mask)",
+    )
     p.add_argument("--save-mould", action="store_true", help="also write the predicted mould (.npz)")
     p.add_argument("--no-preview", dest="preview", action="store_false", help="skip the preview PNG")
     p.add_argument(
@@ -112,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         runtime=args.runtime,
         snap_radius=args.snap_radius,
+        grabcut_iterations=args.grabcut_iterations,
     )
     inputs = collect_inputs(args.inputs)
     if args.mask is not None and len(inputs) > 1:

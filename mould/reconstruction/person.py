@@ -34,6 +34,7 @@ import numpy as np
 from mould.framing import CropWindow, ImagePyramid, SquareBox, crop_image, whole_image_box
 from mould.models.maps import MASK_THRESHOLD
 from mould.reconstruction.config import CropConfig
+from mould.reconstruction.grabcut import grabcut_silhouette
 from mould.reconstruction.guided_filter import snap_silhouette
 from mould.reconstruction.silhouettes import (
     EIGHT_CONNECTED,
@@ -119,15 +120,21 @@ def inside_photo(window: CropWindow, height: int, width: int) -> np.ndarray:
     return ((v >= -0.5) & (v <= height - 0.5))[:, None] & ((u >= -0.5) & (u <= width - 0.5))[None, :]
 
 
-def crop_silhouette(crop: PersonCrop, height: int, width: int, radius: int, eps: float) -> np.ndarray:
+def crop_silhouette(
+    crop: PersonCrop, height: int, width: int, radius: int, eps: float, grabcut_iterations: int = 0
+) -> np.ndarray:
     """(N, N) bool: the person's silhouette in ``crop`` of an (H, W) photo, the mould's mask. A given mask
     as it is; the network's probability snapped to the crop's colour edges (radius and eps of
-    :func:`~mould.reconstruction.guided_filter.snap_silhouette`; radius 0: as predicted), thresholded, and
-    never on the padding beyond the photo's edges (snapping can spread onto it)."""
+    :func:`~mould.reconstruction.guided_filter.snap_silhouette`; radius 0: as predicted), then re-cut by
+    ``grabcut_iterations`` rounds of GrabCut (:mod:`mould.reconstruction.grabcut`; 0: thresholded as it is),
+    and never on the padding beyond the photo's edges (snapping can spread onto it)."""
     if crop.mask is not None:
         return crop.mask
     snapped = snap_silhouette(crop.silhouette.probability, crop.image, radius, eps)
-    return (snapped > MASK_THRESHOLD) & inside_photo(CropWindow.square(crop.box, len(crop.image)), height, width)
+    inside = inside_photo(CropWindow.square(crop.box, len(crop.image)), height, width)
+    if grabcut_iterations:
+        return grabcut_silhouette(snapped, crop.image, grabcut_iterations, inside)
+    return (snapped > MASK_THRESHOLD) & inside
 
 
 def seed_boxes(silhouette: Silhouette, config: CropConfig) -> list[SquareBox]:

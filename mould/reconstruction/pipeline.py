@@ -177,7 +177,9 @@ class Reconstructor:
         focal = self.config.focal_factor * max(photo.rgb.shape[:2])
         height, width = photo.rgb.shape[:2]
         window = CropWindow.square(crop.box, self.config.crop.size)
-        silhouette = crop_silhouette(crop, height, width, self.config.snap_radius, self.config.snap_eps)
+        silhouette = crop_silhouette(
+            crop, height, width, self.config.snap_radius, self.config.snap_eps, self.config.grabcut_iterations
+        )
         camera = window.camera(focal, focal, (width - 1) / 2, (height - 1) / 2)
         mould = maps_to_mould(
             visible,
