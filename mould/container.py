@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from mould.camera import Camera
 from mould.checks import check_array
 from mould.errors import InputError
 from mould.files import write_atomic
-from mould.npz import ArrayHeader, NpzArchive
+from mould.npz import ArrayHeader, NpzArchive, write_npz
 from mould.tolerances import DEFAULT_TOLERANCES
 
 SCHEMA_VERSION = 1
@@ -226,7 +225,4 @@ class Mould:
 
 def _write_npz(handle, arrays: dict[str, np.ndarray], compression: int) -> None:
     """``numpy.savez_compressed`` at a chosen zlib level (the same archive layout: one ``NAME.npy`` each)."""
-    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, compresslevel=compression) as archive:
-        for name, value in arrays.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+    write_npz(handle, arrays, compression)

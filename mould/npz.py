@@ -1,4 +1,4 @@
-"""Reading ``.npz`` archives without believing them.
+"""Reading ``.npz`` archives without believing them, and writing them quickly.
 
 ``numpy.load`` trusts each member's ``.npy`` header: a 300-byte member claiming a 200000² float32 array
 makes it allocate 149 GiB, and a member whose data is a compressed run of zeros is decompressed whole
@@ -6,12 +6,18 @@ before anyone looks at it. :class:`NpzArchive` reads every member's header first
 decompressed), checks the declared shapes, dtypes and sizes, and the uncompressed size the zip directory
 states, against bounds; only then does the caller read the arrays it wants. Decompression of a member
 stops at the size its directory entry states, which the header check has matched to the declared array.
+
+:func:`write_npz` writes the layout ``numpy.savez_compressed`` writes (a zip of ``NAME.npy`` members,
+deflated), compressing each member with :mod:`mould.deflate` (ISA-L when installed: the generator's
+archives in 1.3 ms instead of 8.8).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -20,6 +26,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from mould import deflate
 from mould.errors import InputError
 from mould.limits import LIMITS, SizeLimits
 
@@ -142,3 +149,36 @@ class NpzArchive:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_DOS_EPOCH = (0, (1 << 5) | 1)
+"""(time, date) of 1980-01-01 00:00 in the zip's DOS format: the date zipfile gives members written from
+memory, so that the same arrays give the same bytes."""
+
+
+def write_npz(handle: BinaryIO, arrays: dict[str, np.ndarray], compression: int) -> None:
+    """Write ``arrays`` to ``handle`` as an ``.npz`` archive (``NAME.npy`` members, deflated at zlib level
+    ``compression``, 0-9), readable by ``numpy.load``, zipfile and :class:`NpzArchive`.
+
+    Members are under 4 GiB each and in all (the moulds' arrays are: see :mod:`mould.limits`); a larger
+    archive raises ValueError rather than write a zip64 directory.
+    """
+    directory, offset = [], 0
+    for name, value in arrays.items():
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.asanyarray(value), allow_pickle=False)
+        data = buffer.getbuffer()
+        packed = deflate.compress(data, compression, raw=True)
+        crc, filename = deflate.crc32(data), f"{name}.npy".encode()
+        if max(len(data), offset + len(packed)) >= 0xFFFFFFFF:
+            raise ValueError(f"arrays: {name!r} takes the archive past 4 GiB, which write_npz does not write")
+        fields = (20, 0, 8, *_DOS_EPOCH, crc, len(packed), len(data), len(filename))
+        handle.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, *fields, 0) + filename)
+        handle.write(packed)
+        entry = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, *fields, 0, 0, 0, 0, 0o600 << 16, offset)
+        directory.append(entry + filename)
+        offset += 30 + len(filename) + len(packed)
+    central = b"".join(directory)
+    handle.write(central)
+    count = len(directory)
+    handle.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), offset, 0))

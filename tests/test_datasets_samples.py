@@ -37,3 +37,11 @@ def test_png_bytes_keeps_wrapping_differences_and_strided_views():
 def test_png_bytes_refuses_what_it_cannot_encode(bad):
     with pytest.raises(ValueError, match="uint8"):
         png_bytes(bad)
+
+
+def test_png_bytes_without_isal_is_the_same_image(monkeypatch):
+    from mould import deflate
+
+    image = np.random.default_rng(7).integers(0, 256, (33, 21, 3), dtype=np.uint8)
+    monkeypatch.setattr(deflate, "_isal", None)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(image)))), image)
