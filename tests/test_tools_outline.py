@@ -20,17 +20,19 @@ def load_tool(name: str):
 
 def test_the_outline_scores_tool_scores_each_radius(tmp_path, capsys, anny_body):
     """tools/outline_scores.py on generated people (their moulds hold the true masks): one row, a column per
-    radius, the network's own outline (radius 0) among them; a missing folder is one line and exit 2."""
+    radius, with and without GrabCut, the network's own outline (radius 0) among them; a missing folder is one
+    line and exit 2."""
     from mould.datasets.synth_folder import synthesize
     from mould.datasets.synthetic import SynthConfig
 
     tool = load_tool("outline_scores")
     synthesize(tmp_path / "people", 2, seed=5, config=SynthConfig(resolution=128), progress=False)
-    assert tool.main([str(tmp_path / "people"), "--radii", "8", "--count", "2"]) == 0
+    assert tool.main([str(tmp_path / "people"), "--radii", "8", "--count", "2", "--grabcut", "1"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "| folder | images | radius 0 | radius 8 |"
+    assert lines[0] == "| folder | images | radius 0 | radius 8 | radius 0, grabcut 1 | radius 8, grabcut 1 |"
     cells = [cell.strip() for cell in lines[2].split("|")[1:-1]]
-    assert cells[1] == "2" and 0.5 < float(cells[2]) <= 1 and 0.5 < float(cells[3].split()[0]) <= 1
+    assert cells[1] == "2" and all(0.5 < float(cell.split()[0]) <= 1 for cell in cells[2:])
+    assert "(" in cells[3] and "worse)" in cells[5]  # each variant counted against the network's outline
     assert tool.main([str(tmp_path / "nowhere")]) == 2
     assert "not a folder" in capsys.readouterr().err
 
