@@ -317,3 +317,14 @@ def test_grabcut_gives_back_an_arm_the_network_was_unsure_of(tmp_path, monkeypat
         ious[iterations] = (mould.mask & truth).sum() / (mould.mask | truth).sum()
     # measured: 0.842 (the arm and leg left out) and 0.996
     assert ious[0] < 0.85 and ious[ReconstructConfig.grabcut_iterations] > 0.95, ious
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("grabcut_iterations", -1), ("grabcut_iterations", 21), ("snap_radius", 65)]
+)
+def test_outline_options_out_of_range_are_refused(tmp_path, option, value):
+    from mould.errors import InputError
+    from mould.reconstruction.config import ReconstructConfig
+
+    with pytest.raises(InputError, match=f"--{option.replace('_', '-')}: expected"):
+        ReconstructConfig(outdir=tmp_path, **{option: value})
