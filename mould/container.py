@@ -170,7 +170,7 @@ class Mould:
             value = getattr(self, name)
             if value is not None:
                 arrays[name] = value
-        write_atomic(path, lambda handle: _write_npz(handle, arrays, compression))
+        write_atomic(path, lambda handle: write_npz(handle, arrays, compression))
         return path
 
     @classmethod
@@ -221,8 +221,3 @@ class Mould:
         )
         optional = {name: arrays[name] for name in _OPTIONAL if name in arrays}
         return cls(visible=visible, hidden=arrays["hidden"], mask=arrays["mask"], camera=camera, **optional)
-
-
-def _write_npz(handle, arrays: dict[str, np.ndarray], compression: int) -> None:
-    """``numpy.savez_compressed`` at a chosen zlib level (the same archive layout: one ``NAME.npy`` each)."""
-    write_npz(handle, arrays, compression)

@@ -104,7 +104,7 @@ def test_failed_save_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch)
 
     import mould.container
 
-    monkeypatch.setattr(mould.container, "_write_npz", broken)
+    monkeypatch.setattr(mould.container, "write_npz", broken)
     with pytest.raises(OSError, match="disk full"):
         make_mould(seed=1).save(path)
     with pytest.raises(OSError):

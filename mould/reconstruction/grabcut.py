@@ -66,8 +66,7 @@ def grabcut_silhouette(
     trimap[probability > MASK_THRESHOLD] = cv2.GC_PR_FGD
     trimap[probability > SURE] = cv2.GC_FGD
     trimap[~allowed] = cv2.GC_BGD
-    person = (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
-    if person.sum() < _MIN_SEEDS or (~person).sum() < _MIN_SEEDS:
+    if plain.sum() < _MIN_SEEDS or (~plain).sum() < _MIN_SEEDS:  # plain: the trimap's person pixels
         return plain
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
