@@ -196,7 +196,7 @@ def _pack(surfaces: list[tuple[Surfaces, torch.Tensor, torch.Tensor]]) -> dict[s
     for surface, owners, rows in surfaces:
         count, size = surface.vertices.shape[:2]
         which, face = torch.nonzero(surface.keep, as_tuple=True)
-        faces.append(surface.faces[face] + (which * size + base)[:, None])
+        faces.append(surface.faces.index_select(0, face) + (which * size + base)[:, None])
         face_scene.append(owners[which])
         face_material.append(rows[which])
         vertices.append(surface.vertices.reshape(-1, 3))

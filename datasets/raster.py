@@ -62,7 +62,7 @@ class Hits:
 
 def project(vertices: torch.Tensor, intrinsics: torch.Tensor, orthographic: bool) -> torch.Tensor:
     """(M, 2) pixel coordinates (u, v) of (M, 3) camera-frame points under per-point (M, 3) intrinsics
-    ``(focal, cx, cy)``."""
+    ``(focal, cx, cy)`` (or one row (1, 3) for all)."""
     xy = vertices[:, :2] if orthographic else vertices[:, :2] / vertices[:, 2:3]
     return xy * intrinsics[:, :1] + intrinsics[:, 1:]
 
@@ -277,9 +277,12 @@ def _reduce(
     intrinsics = intrinsics.to(vertices.dtype)
     if not orthographic and len(faces) and bool((vertices[:, 2].index_select(0, faces.reshape(-1)) <= 0).any()):
         raise ValueError("vertices: a triangle reaches behind the pinhole (z <= 0); move the camera back")
-    vertex_scene = torch.zeros(len(vertices), dtype=torch.int64, device=device)
-    vertex_scene[faces.reshape(-1)] = face_scene.repeat_interleave(3)
-    uv = project(vertices, intrinsics.index_select(0, vertex_scene), orthographic)
+    if batch == 1:  # one camera for every vertex (broadcast: the same values, no gathers)
+        uv = project(vertices, intrinsics, orthographic)
+    else:
+        vertex_scene = torch.zeros(len(vertices), dtype=torch.int64, device=device)
+        vertex_scene[faces.reshape(-1)] = face_scene.repeat_interleave(3)
+        uv = project(vertices, intrinsics.index_select(0, vertex_scene), orthographic)
     if device.type == "cpu" and raster_kernel.available():  # the same keys, compiled (raster_kernel)
         visible_keys, hidden_keys = raster_kernel.zbuffer_keys(
             uv, vertices[:, 2], faces, face_scene, batch, n, orthographic, hidden

@@ -79,7 +79,8 @@ def render_batch(
     """
     device, batch, n = dressed.vertices.device, len(draws), resolution
     vertex_scene = torch.zeros(len(dressed.vertices), dtype=torch.int64, device=device)
-    vertex_scene[dressed.faces.reshape(-1)] = dressed.face_scene.repeat_interleave(3)
+    if batch > 1:
+        vertex_scene[dressed.faces.reshape(-1)] = dressed.face_scene.repeat_interleave(3)
     framing = Framing(
         yaw=_column([d.yaw for d in draws], device),
         elevation=_column([d.elevation for d in draws], device),

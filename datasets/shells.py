@@ -69,7 +69,9 @@ def offset_shells(
         faces=faces,
         texcoords=texcoords.expand(len(vertices), -1, -1),
         normals=normals,
-        keep=covered.index_select(1, faces.reshape(-1)).reshape(len(covered), -1, 3).all(-1),
+        keep=covered.index_select(1, faces[:, 0])
+        & covered.index_select(1, faces[:, 1])
+        & covered.index_select(1, faces[:, 2]),
     )
 
 
