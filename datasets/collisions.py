@@ -141,14 +141,13 @@ def body_collisions(vertices: torch.Tensor, bone_heads: torch.Tensor) -> list[li
     start, axis, reach = (t.index_select(1, parts.part) for t in (a, direction, length[..., 0]))
     along = torch.minimum(((points - start) * axis).sum(-1).clamp_min(0), reach)
     distance = (points - (start + along[..., None] * axis)).norm(dim=-1)  # (B, M)
-    # Per-part quantiles from one sort: members sorted by (part, distance).
-    order = torch.sort(distance + parts.part.to(distance.dtype) * (distance.amax() + 1), dim=1).indices
-    ordered = distance.gather(1, order)
-    position = parts.quantile.to(distance.dtype) * (parts.count - 1).to(distance.dtype)
-    low = torch.floor(position).long()
-    high = torch.minimum(low + 1, parts.count - 1)
-    lower, upper = ordered.index_select(1, parts.first + low), ordered.index_select(1, parts.first + high)
-    radius = lower + (upper - lower) * (position - low.to(distance.dtype))  # (B, P), numpy's linear quantile
+    radius = torch.stack(  # (B, P): each part's quantile of its members' distances
+        [
+            _linear_quantile(distance[:, first : first + count], quantile)
+            for first, count, quantile in zip(parts.first.tolist(), parts.count.tolist(), parts.quantile.tolist())
+        ],
+        1,
+    )
     t = torch.linspace(0, 1, 12, dtype=points.dtype, device=points.device)[None, None, :, None]
     samples = a[:, :, None] + t * (b - a)[:, :, None]  # (B, P, 12, 3); a sphere's 12 samples coincide
     gaps = torch.cdist(samples.reshape(batch, -1, 3), samples.reshape(batch, -1, 3)).reshape(
@@ -163,3 +162,14 @@ def body_collisions(vertices: torch.Tensor, bone_heads: torch.Tensor) -> list[li
         [(p, q, float(o)) for (p, q), o in zip(_PAIRS, row) if o > COLLISION_OVERLAP]
         for row in overlap.cpu().tolist()
     ]
+
+
+def _linear_quantile(values: torch.Tensor, q: float) -> torch.Tensor:
+    """(B,) the q-quantile of each row of (B, P) values (P >= 1), interpolated linearly as ``numpy.quantile``
+    does, from the two order statistics around it (``kthvalue``, a selection: ~20x faster than a sort on a
+    CPU)."""
+    position = values.new_tensor(q) * (values.shape[1] - 1)  # in the values' precision
+    low = int(position.floor())
+    lower = torch.kthvalue(values, low + 1, dim=1).values
+    upper = torch.kthvalue(values, min(low + 2, values.shape[1]), dim=1).values
+    return lower + (upper - lower) * (position - low)

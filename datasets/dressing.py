@@ -135,7 +135,7 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
             who = owners[draped]
             hips = (heads[who, bank.bone("upperleg01.L")] + heads[who, bank.bone("upperleg01.R")]) / 2
             ankles = (heads[who, bank.bone("foot.L"), 1] + heads[who, bank.bone("foot.R"), 1]) / 2
-            skirts = skirt_drapes(numbers[draped], vertices[who], hips, ankles, atlas)
+            skirts = skirt_drapes(numbers[draped], vertices.index_select(0, who), hips, ankles, atlas)
             surfaces.append((skirts, who, rows[draped]))
 
     haired = [i for i, d in enumerate(draws) if d.hairstyle.style != "bald"]
@@ -162,7 +162,10 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
         )
         frames = head_frames(vertices.index_select(0, owners), atlas)
         for styles, build in (
-            (("bob", "long"), lambda pick, f: hanging_hair(numbers[pick], vertices[owners[pick]], f, atlas)),
+            (
+                ("bob", "long"),
+                lambda pick, f: hanging_hair(numbers[pick], vertices.index_select(0, owners[pick]), f, atlas),
+            ),
             (("bun",), lambda pick, f: buns(numbers[pick], f)),
             (("ponytail",), lambda pick, f: ponytails(numbers[pick], f)),
         ):
@@ -197,8 +200,8 @@ def _pack(surfaces: list[tuple[Surfaces, torch.Tensor, torch.Tensor]]) -> dict[s
         count, size = surface.vertices.shape[:2]
         which, face = torch.nonzero(surface.keep, as_tuple=True)
         faces.append(surface.faces.index_select(0, face) + (which * size + base)[:, None])
-        face_scene.append(owners[which])
-        face_material.append(rows[which])
+        face_scene.append(owners.index_select(0, which))
+        face_material.append(rows.index_select(0, which))
         vertices.append(surface.vertices.reshape(-1, 3))
         texcoords.append(surface.texcoords.reshape(-1, 3))
         normals.append(surface.normals.reshape(-1, 3))

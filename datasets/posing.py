@@ -176,11 +176,12 @@ def forward_kinematics(
     pose_rotations = torch.empty_like(rotations)
     pose_translations = torch.empty_like(heads)
     pose_rotations[:, 0], pose_translations[:, 0] = root, 0.0
-    for level, up in levels:
-        pose_rotations[:, level] = pose_rotations[:, up] @ local_rotations[:, level]
-        pose_translations[:, level] = (pose_rotations[:, up] @ local_translations[:, level, :, None])[
-            ..., 0
-        ] + pose_translations[:, up]
+    for level, up in levels:  # index_select / index_copy_: the same values as x[:, index], faster on a CPU
+        parent_rotations = pose_rotations.index_select(1, up)
+        rotation = parent_rotations @ local_rotations.index_select(1, level)
+        shift = (parent_rotations @ local_translations.index_select(1, level)[..., None])[..., 0]
+        pose_rotations.index_copy_(1, level, rotation)
+        pose_translations.index_copy_(1, level, shift + pose_translations.index_select(1, up))
     skin_rotations = pose_rotations @ rest_rotations.transpose(-1, -2)
     skin_translations = pose_translations - (skin_rotations @ heads[..., None])[..., 0]
     poses = torch.cat([pose_rotations, pose_translations[..., None]], dim=-1)
