@@ -237,7 +237,12 @@ def paint_backdrops(
         column([getattr(d, k) for d in draws])[:, None, None] for k in ("horizon", "tilt", "gradient")
     )
     below = v > horizon + tilt * (u - 0.5)
-    image = torch.where(below[..., None], floor, wall) * (1 + gradient[..., None] * (v[..., None] - 0.5))
+    # The wall or floor colour of each pixel, gathered from a (2 B, 3) table: the values torch.where would
+    # pick, without its slow broadcast over the colour channels.
+    colours = torch.stack([wall[:, 0, 0], floor[:, 0, 0]], 1).reshape(-1, 3)
+    scene = torch.arange(len(draws), device=device)[:, None, None]
+    image = colours.index_select(0, (2 * scene + below).reshape(-1)).reshape(len(draws), size, size, 3)
+    image = image * (1 + gradient[..., None] * (v[..., None] - 0.5))
     # Smooth noise, computed on a 4x coarser grid and resized (a 10x saving).
     coarse = max(size // 4, 2)
     grid = torch.arange(coarse, device=device, dtype=torch.float32) / coarse * 8
@@ -308,11 +313,17 @@ def _paint_clutter(image, draws, u, v, generators, column) -> torch.Tensor:
         image[rows, window[0], window[1]] = torch.where(region[..., None], colours, part)
     shading = column([draws[i].shading for i in cluttered])
     slope_u, slope_v = shading[:, 0, None, None, None], shading[:, 1, None, None, None]
-    lit = image[cluttered] * (1 + slope_u * (u[..., None] - 0.5) + slope_v * (v[..., None] - 0.5))
+    every = len(cluttered) == len(draws)  # then the whole batch, not a copy of it
+    lit = (image if every else image[cluttered]) * (
+        1 + slope_u * (u[..., None] - 0.5) + slope_v * (v[..., None] - 0.5)
+    )
     noise = torch.stack(
         [torch.randn((size, size, 3), generator=generators[i], device=image.device) for i in cluttered]
     )
-    image[cluttered] = lit + noise * column([draws[i].grain for i in cluttered])[:, None, None, None]
+    lit += noise * column([draws[i].grain for i in cluttered])[:, None, None, None]
+    if every:
+        return lit
+    image[cluttered] = lit
     return image
 
 
