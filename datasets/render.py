@@ -188,7 +188,7 @@ def shadow_maps(points: torch.Tensor, faces: torch.Tensor, face_scene: torch.Ten
     light_points = to_camera(points, vertex_scene, pose)
     # The nearest surface seen from a light faces it (every surface is wound counter-clockwise seen from
     # outside): the faces turned away cannot cast the map's depth, and half the work goes.
-    corners = [points.index_select(0, corner) for corner in faces.T.contiguous()]  # contiguous: ~3x faster
+    corners = [points.index_select(0, corner.contiguous()) for corner in faces.unbind(1)]  # ~3x faster
     towards = direction.index_select(0, face_scene)
     facing = (cross(corners[1] - corners[0], corners[2] - corners[0]) * towards).sum(1) > 0
     lit = torch.nonzero(facing)[:, 0]
