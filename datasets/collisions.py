@@ -143,8 +143,8 @@ def body_collisions(vertices: torch.Tensor, bone_heads: torch.Tensor) -> list[li
     distance = (points - (start + along[..., None] * axis)).norm(dim=-1)  # (B, M)
     radius = torch.stack(  # (B, P): each part's quantile of its members' distances
         [
-            _linear_quantile(distance[:, first : first + count], quantile)
-            for first, count, quantile in zip(parts.first.tolist(), parts.count.tolist(), parts.quantile.tolist())
+            _linear_quantile(distance[:, first : first + size], quantile)
+            for first, size, quantile in zip(parts.first.tolist(), parts.count.tolist(), parts.quantile.tolist())
         ],
         1,
     )
