@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from mould.datasets.poses import SIDES
+from mould.datasets.shells import linear_quantile
 
 _SEGMENTS = {
     # name: (start bone, end bone, bone-name patterns whose vertices give the radius)
@@ -143,7 +144,7 @@ def body_collisions(vertices: torch.Tensor, bone_heads: torch.Tensor) -> list[li
     distance = (points - (start + along[..., None] * axis)).norm(dim=-1)  # (B, M)
     radius = torch.stack(  # (B, P): each part's quantile of its members' distances
         [
-            _linear_quantile(distance[:, first : first + size], quantile)
+            linear_quantile(distance[:, first : first + size], quantile)
             for first, size, quantile in zip(parts.first.tolist(), parts.count.tolist(), parts.quantile.tolist())
         ],
         1,
@@ -162,14 +163,3 @@ def body_collisions(vertices: torch.Tensor, bone_heads: torch.Tensor) -> list[li
         [(p, q, float(o)) for (p, q), o in zip(_PAIRS, row) if o > COLLISION_OVERLAP]
         for row in overlap.cpu().tolist()
     ]
-
-
-def _linear_quantile(values: torch.Tensor, q: float) -> torch.Tensor:
-    """(B,) the q-quantile of each row of (B, P) values (P >= 1), interpolated linearly as ``numpy.quantile``
-    does, from the two order statistics around it (``kthvalue``, a selection: ~20x faster than a sort on a
-    CPU)."""
-    position = values.new_tensor(q) * (values.shape[1] - 1)  # in the values' precision
-    low = int(position.floor())
-    lower = torch.kthvalue(values, low + 1, dim=1).values
-    upper = torch.kthvalue(values, min(low + 2, values.shape[1]), dim=1).values
-    return lower + (upper - lower) * (position - low)

@@ -74,6 +74,14 @@ def cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
 
 
+def corner_columns(faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The (F,) first, second and third corners of (F, 3) faces, each contiguous: ``index_select`` with a
+    strided index such as ``faces[:, k]`` costs ~3x more on a CPU, and copying the columns one by one ~4x
+    less than a transposed copy of the faces."""
+    first, second, third = (column.contiguous() for column in faces.unbind(1))
+    return first, second, third
+
+
 def _depth_keys(depth: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
     """int64 keys ordered by depth (as float32, > 0), then by triangle index."""
     bits = depth.to(torch.float32).clamp_min(1e-30).view(torch.int32).to(torch.int64)

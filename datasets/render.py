@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mould.datasets.raster import cross, nearest_depth
+from mould.datasets.raster import corner_columns, cross, nearest_depth
 
 SHADOW_OFFSET = 2e-3
 """Shadow queries start this far out along the shading normal (metres), off their own surface."""
@@ -130,10 +130,7 @@ def frame_cameras(
     rotation = torch.stack([right, down, forward], 2)  # columns: camera axes in world coordinates
     cam_to_world = torch.eye(4, dtype=torch.float64, device=points.device).repeat(batch, 1, 1)
     cam_to_world[:, :3, :3], cam_to_world[:, :3, 3] = rotation, eye
-    if batch == 1:
-        camera = (points - eye[0]) @ rotation[0]
-    else:
-        camera = ((points - eye[scene])[:, None] @ rotation[scene])[:, 0]
+    camera = to_camera(points, scene, cam_to_world)
     uv = camera[:, :2] / camera[:, 2:3]
     uv_low, uv_high = scene_bounds(torch.cat([uv, torch.zeros_like(uv[:, :1])], 1), scene, batch)
     side = (uv_high - uv_low)[:, :2].amax(1) / (1 - 2 * margin) * framing.box_scale.double()
@@ -188,7 +185,7 @@ def shadow_maps(points: torch.Tensor, faces: torch.Tensor, face_scene: torch.Ten
     light_points = to_camera(points, vertex_scene, pose)
     # The nearest surface seen from a light faces it (every surface is wound counter-clockwise seen from
     # outside): the faces turned away cannot cast the map's depth, and half the work goes.
-    corners = [points.index_select(0, corner.contiguous()) for corner in faces.unbind(1)]  # ~3x faster
+    corners = [points.index_select(0, corner) for corner in corner_columns(faces)]
     towards = direction.index_select(0, face_scene)
     facing = (cross(corners[1] - corners[0], corners[2] - corners[0]) * towards).sum(1) > 0
     lit = torch.nonzero(facing)[:, 0]

@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 
 import torch
-from mould.datasets.raster import cross
+from mould.datasets.raster import corner_columns, cross
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,8 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     counter-clockwise winding; zero at unused vertices)."""
     count, size = vertices.shape[:2]
     flat = vertices.reshape(-1, 3)
-    # Corner indices as contiguous columns: index_select with a strided index costs ~3x more on a CPU (and
-    # copying the columns one by one ~4x less than a transposed copy).
     shift = size * torch.arange(count, device=faces.device)[:, None]
-    corners = [(column.contiguous()[None] + shift).reshape(-1) for column in faces.unbind(1)]
+    corners = [(column[None] + shift).reshape(-1) for column in corner_columns(faces)]
     a, b, c = (flat.index_select(0, corner) for corner in corners)
     face_normals = cross(b - a, c - a)
     normals = torch.zeros_like(flat)
@@ -78,7 +76,7 @@ def offset_shells(
 
 def _all_corners(covered: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """(S, F) bool: the faces whose three corners are ``covered`` ((S, V) bool)."""
-    first, second, third = (column.contiguous() for column in faces.unbind(1))  # gathers ~3x faster on a CPU
+    first, second, third = corner_columns(faces)
     return covered.index_select(1, first) & covered.index_select(1, second) & covered.index_select(1, third)
 
 
@@ -235,9 +233,21 @@ def ellipsoid(centres: torch.Tensor, radii: torch.Tensor, rows: int = 10, column
     return Surfaces(vertices, faces, vertices, vertex_normals(vertices, faces), _all_faces(len(centres), faces))
 
 
+def linear_quantile(values: torch.Tensor, q: float) -> torch.Tensor:
+    """(B,) the q-quantile of each row of (B, P) values (P >= 1), interpolated linearly as ``numpy.quantile``
+    does, from the two order statistics around it (``kthvalue``, a selection: ~20x faster than a sort on a
+    CPU)."""
+    position = values.new_tensor(q) * (values.shape[1] - 1)  # in the values' precision
+    low = int(position.floor())
+    lower = torch.kthvalue(values, low + 1, dim=1).values
+    upper = torch.kthvalue(values, min(low + 2, values.shape[1]), dim=1).values
+    return lower + (upper - lower) * (position - low)
+
+
 def masked_quantile(values: torch.Tensor, mask: torch.Tensor, q: float) -> torch.Tensor:
     """(S,) the q-quantile of each row's masked values, interpolated linearly as ``numpy.quantile`` does
-    (q = 0.5: the median); NaN for a row without values.
+    (q = 0.5: the median); NaN for a row without values. The rows' counts differ, so one sort serves them
+    all (:func:`linear_quantile` selects instead, for rows of whole values).
 
     Args:
         values: (S, P) float.

@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -42,13 +41,11 @@ class Worker:
     """One version's generator in its own process, generating samples on request."""
 
     def __init__(self, python: str, seed: int, resolution: int) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         self.process = subprocess.Popen(
             [python, "-c", WORKER, str(seed), str(resolution)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env=env,
         )
         if self._answer() != "ready":
             raise RuntimeError(f"{python}: the generator did not start (exit status {self.process.wait()})")
