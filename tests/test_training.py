@@ -87,6 +87,72 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert lr_factor(500, 10, 100, 0.05) == pytest.approx(0.05)
 
 
+def test_learning_rate_decays_with_the_time_spent_when_it_runs_ahead_of_the_steps():
+    from mould.training.setup import lr_factor
+
+    assert lr_factor(5, 10, 100, 0.05, time_fraction=0.9) == pytest.approx(0.6)  # warming up: steps rule
+    assert lr_factor(55, 10, 100, 0.05, time_fraction=0.1) == lr_factor(55, 10, 100, 0.05)  # steps ahead
+    assert lr_factor(20, 10, 100, 0.05, time_fraction=0.5) == pytest.approx(0.05 + 0.95 * 0.5)
+    assert lr_factor(20, 10, 100, 0.05, time_fraction=1.0) == pytest.approx(0.05)
+
+
+class StepClock:
+    """A stand-in for the training loop's ``time`` module whose clock moves one second per training step and
+    never otherwise: a time-limited run then stops at a known step on any machine."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now, self.strftime = 0.0, time.strftime
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_a_time_limit_ends_the_run_decayed_validated_and_saved(tmp_path, data, monkeypatch):
+    from mould.training import loop
+    from mould.training.setup import lr_factor
+    from mould.training.state import latest_checkpoint
+    from mould.training.updater import Updater
+
+    clock = StepClock()
+    monkeypatch.setattr(loop, "time", clock)
+    real_step = Updater.step
+
+    def step_of_one_second(self, *args, **kwargs):
+        values = real_step(self, *args, **kwargs)
+        clock.now += 1.0
+        return values
+
+    monkeypatch.setattr(Updater, "step", step_of_one_second)
+    run = tmp_path / "run"
+    options = ["--steps", "100", "--warmup-steps", "1", "--lr", "1e-3", "--adversarial-start", "0.5"]
+    options += ["--val", str(data[1]), "--val-meshes", "0", "--val-every", "1000", "--ckpt-every", "1000"]
+    assert train(run, data[0], *options, "--time-limit", "5.5") == 0
+    # 5.5 s at one second a step: the run ends after step 6, with a checkpoint and a validation pass.
+    assert latest_checkpoint(run).name == "step_000006.safetensors"
+    rows = metrics(run)
+    assert {int(row["step"]) for row in rows if row["tag"] == "val/visible_l1_mm"} == {6}
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and info["step"] == 6 and info["elapsed_s"] == 6.0
+    # Step j (0-based) ran at the rate the schedule set after step j - 1, when (j - 1) s of 5.5 were spent;
+    # without the limit it would still be at the top of a 100-step cosine.
+    lr = {int(row["step"]) - 1: float(row["value"]) for row in rows if row["tag"] == "train/lr"}
+    expected = {j: 1e-3 * lr_factor(j, 1, 100, 0.05, max(j - 1, 0) / 5.5) for j in range(6)}
+    assert lr == pytest.approx(expected, rel=1e-6)
+    assert lr[5] < 0.3e-3 < 0.99e-3 < 1e-3 * lr_factor(5, 1, 100, 0.05)
+    # The adversarial term switched on at half the time (step 3: 3 s of 5.5 spent), not half the steps (50).
+    adversarial = {int(row["step"]) - 1: float(row["value"]) for row in rows if row["tag"] == "train/adversarial"}
+    assert adversarial == {0: 0.0, 1: 0.0, 2: 0.0, 3: 1.0, 4: 1.0, 5: 1.0}
+
+    # Resumed with a longer limit, the run counts the time already spent: 8.5 s ends it after step 9.
+    assert train(run, data[0], *options, "--time-limit", "8.5", "--resume") == 0
+    assert latest_checkpoint(run).name == "step_000009.safetensors"
+    # Out of time already: nothing to do.
+    assert train(run, data[0], *options, "--time-limit", "8.5", "--resume") == 0
+    assert latest_checkpoint(run).name == "step_000009.safetensors"
+
+
 def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
     import random
 

@@ -37,6 +37,24 @@ def test_two_cpu_processes_keep_identical_replicas(tmp_path):
     assert sorted(path.name for path in run.iterdir() if path.name.startswith("metrics")) == ["metrics.csv"]
 
 
+def test_a_time_limit_stops_every_rank_at_the_same_step(tmp_path):
+    # Whatever step the limit falls on (it depends on the machine's speed), the ranks follow rank 0's clock:
+    # the same learning rates, the same last step, identical replicas.
+    data = make_samples(tmp_path / "train", 8)
+    run = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "mould.cli", "-q", "train", *TINY, "--steps", "100000", "--time-limit", "3", "--warmup-steps", "1",
+        "--adversarial-start", "0.5", "--data", str(data), "--out", str(run),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and 1 <= info["step"] < 100000 and info["elapsed_s"] >= 3
+    assert info["replica_difference"] == 0.0
+    assert (run / "checkpoints" / f"step_{info['step']:06d}.safetensors").is_file()
+
+
 def _collectives(rank: int, port: int, out: str) -> None:
     import os
 
@@ -55,9 +73,11 @@ def _collectives(rank: int, port: int, out: str) -> None:
     difference = distributed.replica_difference(processes, module)
     distributed.average_gradients(processes, module)
     flags = [distributed.any_rank(processes, rank == 1), distributed.any_rank(processes, False)]
+    clock = distributed.main_value(processes, 10.0 + rank)
     distributed.stop_processes(processes)
     with open(f"{out}.{rank}", "w") as file:
-        json.dump({"difference": difference, "grad": module.weight.grad.tolist(), "flags": flags}, file)
+        grad = module.weight.grad.tolist()
+        json.dump({"difference": difference, "grad": grad, "flags": flags, "clock": clock}, file)
 
 
 def test_collectives_see_every_rank(tmp_path):
@@ -74,3 +94,4 @@ def test_collectives_see_every_rank(tmp_path):
         assert result["difference"] == 1.0  # a replica difference is seen, not hidden
         assert result["grad"] == [[1.5, 1.5]]  # gradients averaged over the ranks
         assert result["flags"] == [True, False]  # a stop request on any rank reaches every rank
+        assert result["clock"] == 10.0  # rank 0's clock on every rank

@@ -7,24 +7,26 @@
 # metrics.csv, train.log, summary.txt and the last weights (split in two parts if over 15 MB).
 #
 #   tools/gpu_stream_train.sh --out "$OUT" --time-limit 540 --bank body-bank.safetensors \
-#       --config paper --init runs/paper/step_XXXXXX.safetensors
+#       --config medium --init runs/medium/step_XXXXXX.safetensors
 #
 # Steps: stage the package (stage/mould, stage/mould/models, ...; PYTHONPATH=stage), `mould bench synth` for
 # --bench-seconds, `mould synth` of --synth-count samples (the rate with files written), a validation folder
-# of --val-count samples, then `mould train --data synth@RES` until --time-limit minus a margin, when
-# SIGTERM makes the trainer write a checkpoint and stop. Bad arguments: one line on stderr and exit 2.
+# of --val-count samples, then `mould train --data synth@RES --time-limit T` with T the time left less a
+# margin: the trainer decays its learning rate over T, validates, writes a checkpoint and stops (a `timeout`
+# with SIGTERM, which also makes it save and stop, is the safety net). Peak learning rate: 1e-3 for a new run
+# (the shipped model's GPU stage), 3e-4 when continuing from --init. Bad arguments: one line on stderr, exit 2.
 set -euo pipefail
 
-usage() { echo "usage: $0 --out DIR --time-limit SECONDS [--bank FILE] [--config paper|small|tiny] [--init CKPT]" \
-    "[--device cuda|cpu] [--resolution N] [--batch-size B] [--gen-batch B] [--workers W] [--bench-seconds S]" \
-    "[--synth-count N] [--val-count N] [--seed S] [--python PY]" >&2; exit 2; }
+usage() { echo "usage: $0 --out DIR --time-limit SECONDS [--bank FILE] [--config medium|paper|small|tiny]" \
+    "[--init CKPT] [--lr LR] [--device cuda|cpu] [--resolution N] [--batch-size B] [--gen-batch B] [--workers W]" \
+    "[--bench-seconds S] [--synth-count N] [--val-count N] [--seed S] [--python PY]" >&2; exit 2; }
 
-OUT="" LIMIT="" BANK="${MOULD_BODY_BANK:-}" CONFIG=paper INIT="" DEVICE=cuda RES=256 BATCH=64 GEN_BATCH=""
+OUT="" LIMIT="" BANK="${MOULD_BODY_BANK:-}" CONFIG=medium INIT="" LR="" DEVICE=cuda RES=256 BATCH=64 GEN_BATCH=""
 WORKERS="" BENCH=30 SYNTH=4000 VAL=200 SEED=0 PYTHON=python3
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT="$2" ;; --time-limit) LIMIT="$2" ;; --bank) BANK="$2" ;; --config) CONFIG="$2" ;;
-        --init) INIT="$2" ;; --device) DEVICE="$2" ;; --resolution) RES="$2" ;; --batch-size) BATCH="$2" ;;
+        --init) INIT="$2" ;; --lr) LR="$2" ;; --device) DEVICE="$2" ;; --resolution) RES="$2" ;; --batch-size) BATCH="$2" ;;
         --gen-batch) GEN_BATCH="$2" ;; --workers) WORKERS="$2" ;; --bench-seconds) BENCH="$2" ;;
         --synth-count) SYNTH="$2" ;; --val-count) VAL="$2" ;; --seed) SEED="$2" ;; --python) PYTHON="$2" ;;
         *) echo "$0: unknown argument $1" >&2; usage ;;
@@ -40,6 +42,7 @@ WORK=$(mktemp -d)
 CORES=$(nproc)
 WORKERS=${WORKERS:-$(( CORES > 2 ? CORES - 1 : 1 ))}
 GEN_BATCH=${GEN_BATCH:-$([ "$DEVICE" = cuda ] && echo 128 || echo 4)}
+LR=${LR:-$([ -n "$INIT" ] && echo 3e-4 || echo 1e-3)}
 mkdir -p "$OUT"
 
 # The package from a plain copy: the top-level folders are subpackages of mould.
@@ -62,16 +65,20 @@ rm -rf "$WORK/written"
 mould -q synth "$WORK/val" --count "$VAL" --seed 2 --device "$DEVICE" --batch "$GEN_BATCH" --workers "$WORKERS" \
     --resolution "$RES" >> "$OUT/synth.log"
 
-# Train until the time limit, keeping a margin for the checkpoint, the copies and the transfer back.
+# Train until the time limit, keeping a margin for the copies and the transfer back; the trainer's own limit
+# leaves STARTUP seconds of the budget for its start (imports, CUDA, data workers) and its last validation
+# and checkpoint.
 MARGIN=$(( LIMIT / 6 > 90 ? 90 : LIMIT / 6 ))
 BUDGET=$(( $(left) - MARGIN ))
-[ "$BUDGET" -gt 10 ] || { echo "$0: no time left to train (limit $LIMIT s)" >&2; exit 1; }
-EVERY=$([ "$CONFIG" = paper ] && echo 500 || echo 50)
+STARTUP=$(( BUDGET / 8 > 45 ? 45 : BUDGET / 8 ))
+[ "$(( BUDGET - STARTUP ))" -gt 10 ] || { echo "$0: no time left to train (limit $LIMIT s)" >&2; exit 1; }
+EVERY=$([ "$DEVICE" = cuda ] && echo 500 || echo 50)  # ~1.5 minutes of steps on the H200
 set +e
 timeout --preserve-status --signal=TERM --kill-after=60 "$BUDGET" "$PYTHON" -c \
     'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' -q train --config "$CONFIG" \
     --data "synth@$RES" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" --device "$DEVICE" --batch-size "$BATCH" \
-    --workers "$WORKERS" --steps 200000 --ckpt-every "$EVERY" --val-every "$EVERY" --seed "$SEED" \
+    --workers "$WORKERS" --steps 200000 --time-limit "$(( BUDGET - STARTUP ))" --lr "$LR" --warmup-steps 200 \
+    --ckpt-every "$EVERY" --val-every "$EVERY" --seed "$SEED" \
     ${INIT:+--init "$INIT"} > "$WORK/train.out" 2>&1
 STATUS=$?
 set -e

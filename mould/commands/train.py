@@ -37,6 +37,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--steps", type=int, help="total steps (default: tiny 200, small and medium 3000, paper 200000)"
     )
     p.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="SECONDS",
+        help="end the run after this much wall time (all sessions, validation and checkpoints included) if it "
+        "has not reached --steps, with a validation pass and a checkpoint; the learning-rate decay and the "
+        "adversarial start then follow the time spent, so the run ends decayed (e.g. a GPU lease)",
+    )
+    p.add_argument(
         "--batch-size", type=int, help="samples per step and process (default: tiny 4, small, medium 8, paper 16)"
     )
     p.add_argument("--lr", type=float, help="peak learning rate of Adam (default 2e-4; paper 2.5e-4)")
@@ -44,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--adversarial-start",
         type=float,
-        help="when the adversarial loss switches on: a fraction of --steps if < 1, else a step (default 0.3)",
+        help="when the adversarial loss switches on: a fraction of --steps (or of --time-limit, whichever is "
+        "reached first) if < 1, else a step (default 0.3)",
     )
     p.add_argument(
         "--adversarial-weight", type=float, help="weight of the adversarial loss (default: the model's; 0: none)"
@@ -106,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         data=tuple(_parse_data(args.data)),
         out=args.out,
         steps=args.steps,
+        time_limit=args.time_limit,
         batch_size=args.batch_size,
         lr=args.lr,
         warmup_steps=args.warmup_steps,
@@ -136,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         return 130 if result.interrupted else 0
     figures = ", ".join(f"{k.split('/')[-1]} {v:.4g}" for k, v in result.validation.items())
     state = "interrupted at" if result.interrupted else "finished at"
+    if not result.interrupted and result.step < config.steps:
+        state = "time limit: finished at"
     print(
         f"{state} step {result.step}: {result.checkpoint} ({result.steps_per_s:.2f} steps/s this session, "
         f"{result.elapsed_s / 60:.1f} min in all){'; ' + figures if figures else ''}"

@@ -25,6 +25,8 @@ MAX_WORKERS = 64
 """Data workers per training process: each is a process with its own copy of the dataset's state."""
 MAX_VAL_SAMPLES = 100_000
 """Samples of one validation pass (each is a forward pass, and a meshing with --val-meshes)."""
+MAX_TIME_LIMIT = 366 * 24 * 3600.0
+"""Longest ``--time-limit``, seconds (a year: anything longer is a typo)."""
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -57,6 +59,11 @@ class TrainConfig:
     """The run folder: checkpoints, logs, metrics; nothing is written outside it."""
     steps: int = 20_000
     """Total optimisation steps (one generator update, plus one discriminator update once adversarial)."""
+    time_limit: float | None = None
+    """Wall time of the whole run in seconds (every session, validation and checkpoints included), or None:
+    the run ends at ``steps`` or at this time, whichever comes first, with a validation pass and a
+    checkpoint. The cosine decay and the adversarial start follow the larger of the fractions of steps and
+    of time done, so a run given a time budget (a GPU lease) ends with its learning rate decayed."""
     batch_size: int = 8
     """Samples per step and per process (under torchrun the global batch is this times the processes)."""
     lr: float = 2e-4
@@ -136,6 +143,8 @@ class TrainConfig:
         }  # fmt: skip
         for name, (low, high) in bounds.items():
             check_option(f"--{name.replace('_', '-')}", getattr(self, name), low, high)
+        if self.time_limit is not None and not 0 < self.time_limit <= MAX_TIME_LIMIT:
+            raise InputError(f"--time-limit: expected 0 < seconds <= {MAX_TIME_LIMIT:.0f}, got {self.time_limit}")
         for name in ("lr", "discriminator_lr"):
             value = getattr(self, name)
             if value is not None and not 0 < value < 1:
@@ -157,10 +166,23 @@ class TrainConfig:
 
     @property
     def adversarial_step(self) -> int:
-        """The first step with the adversarial term."""
+        """The first step with the adversarial term (earlier under a time limit: :meth:`adversarial_on`)."""
         if self.adversarial_start < 1:
             return int(round(self.adversarial_start * self.steps))
         return int(self.adversarial_start)
+
+    def adversarial_on(self, step: int, time_fraction: float = 0.0) -> bool:
+        """Whether step ``step`` (0-based) has the adversarial term, ``time_fraction`` of ``time_limit``
+        being spent (0 without one): from :attr:`adversarial_step`, or once that fraction of the time has
+        passed when ``adversarial_start`` is a fraction."""
+        by_time = self.adversarial_start < 1 and time_fraction >= self.adversarial_start
+        return step >= self.adversarial_step or by_time
+
+    def discriminator_time_fraction(self, time_fraction: float) -> float:
+        """The share of the discriminator's own schedule that ``time_fraction`` of the time limit has run:
+        it starts with the adversarial term and ends with the run."""
+        start = self.adversarial_start if self.adversarial_start < 1 else 0.0
+        return min(max((time_fraction - start) / (1 - start), 0.0), 1.0)
 
     def to_json(self) -> str:
         """The options as JSON (paths as strings), recorded in the run folder and the checkpoints."""

@@ -99,6 +99,15 @@ def any_rank(processes: Processes, flag: bool) -> bool:
     return bool(value.item() > 0)
 
 
+def main_value(processes: Processes, value: float) -> float:
+    """Rank 0's ``value`` on every rank (e.g. its clock, so that every rank follows the same schedule)."""
+    if not processes.distributed:
+        return value
+    tensor = torch.tensor([float(value)], dtype=torch.float64, device=processes.device)
+    dist.broadcast(tensor, src=0)
+    return float(tensor.item())
+
+
 def barrier(processes: Processes) -> None:
     if processes.distributed:
         dist.barrier()

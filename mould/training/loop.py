@@ -253,9 +253,11 @@ class Trainer:
             from mould.training.state import restore_rng
 
             restore_rng(self._rng_to_restore)  # last, so nothing between here and the first step draws
-        if self.step >= config.steps:
+        fraction = self._time_fraction()
+        if self.step >= config.steps or fraction >= 1:
             if processes.main:
-                log.info("the run is already at step %d of %d", self.step, config.steps)
+                log.info("the run is already at step %d of %d (%.0f s of training)", self.step, config.steps,
+                         self._elapsed())  # fmt: skip
             return False
         bar = tqdm(
             total=config.steps, initial=self.step, disable=not processes.main, unit="step", dynamic_ncols=True,
@@ -264,9 +266,9 @@ class Trainer:
         means = RunningMeans()
         interval_start, interval_steps, data_seconds = time.perf_counter(), 0, 0.0
         fetcher = self._batches()
-        stop, failure = False, None
+        stop, failure, done = False, None, False  # done: at --steps or out of --time-limit
         try:
-            while self.step < config.steps and not stop:
+            while not done and not stop:
                 started = time.perf_counter()
                 try:
                     batch = next(fetcher)
@@ -280,7 +282,7 @@ class Trainer:
                 fetched = time.perf_counter()
                 batch = to_device(batch, self.device)
                 skipped = float(batch.pop("skipped").sum()) if "skipped" in batch else 0.0
-                values = {**self.updater.step(batch, self.step), "skipped_samples": skipped}
+                values = {**self.updater.step(batch, self.step, fraction), "skipped_samples": skipped}
                 self.step += 1
                 self.consumed += config.batch_size * processes.world_size
                 step_seconds = time.perf_counter() - started
@@ -291,7 +293,9 @@ class Trainer:
                 means.add(values)
                 bar.update(1)
                 bar.set_postfix(loss=f"{values['total']:.4f}", lr=f"{values['lr']:.2e}", refresh=False)
-                if self.step % config.log_every == 0 or self.step == config.steps:
+                fraction = self._time_fraction()
+                done = self.step >= config.steps or fraction >= 1
+                if self.step % config.log_every == 0 or done:
                     wall = max(time.perf_counter() - interval_start, 1e-9)
                     figures = {f"train/{k}": v for k, v in means.pop().items()}
                     figures["train/steps_per_s"] = interval_steps / wall
@@ -300,10 +304,10 @@ class Trainer:
                         self.runlog.scalars(self.step, self._elapsed(), figures)
                     interval_start, interval_steps, data_seconds = time.perf_counter(), 0, 0.0
                 stop = dist_tools.any_rank(processes, self.signals.count > 0)
-                if self.step % config.val_every == 0 or self.step == config.steps:
+                if self.step % config.val_every == 0 or done:
                     self._validate(batch)
                     interval_start = time.perf_counter()
-                if self.step % config.ckpt_every == 0 or self.step == config.steps or stop:
+                if self.step % config.ckpt_every == 0 or done or stop:
                     self._save()
                     interval_start = time.perf_counter()
         finally:
@@ -312,9 +316,11 @@ class Trainer:
         if failure is not None:
             self._write_info("failed")
             raise failure.stopped_at(self.step, saved=self._saved_step == self.step)
-        if stop and processes.main:
+        if done and self.step < config.steps and processes.main:
+            log.info("time limit: stopped at step %d after %.0f s of training", self.step, self._elapsed())
+        if stop and not done and processes.main:
             log.warning("interrupted: stopped at step %d with a checkpoint; --resume continues", self.step)
-        return self.step < config.steps
+        return not done
 
     # -- validation, checkpoints, records -------------------------------------------------------------------
     def _validate(self, batch: dict[str, torch.Tensor]) -> None:
@@ -367,6 +373,14 @@ class Trainer:
 
     def _elapsed(self) -> float:
         return self.elapsed_before + (time.perf_counter() - self.session_start)
+
+    def _time_fraction(self) -> float:
+        """The share of ``--time-limit`` spent (0 without one), in [0, 1], by rank 0's clock on every rank: the
+        ranks must follow the same learning rate and stop at the same step (a collective under torchrun)."""
+        limit = self.config.time_limit
+        if limit is None:
+            return 0.0
+        return dist_tools.main_value(self.processes, min(self._elapsed() / limit, 1.0))
 
     def _speed(self) -> float:
         return self.session_steps / self.train_seconds if self.train_seconds else 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,19 +15,28 @@ from mould.errors import InputError
 from mould.training.config import TrainConfig
 
 
-def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float, time_fraction: float = 0.0) -> float:
     """Learning rate of step ``step`` over the peak: linear warm-up over ``warmup`` steps, then a cosine
-    from 1 down to ``min_ratio`` at step ``total`` (constant after it)."""
+    from 1 down to ``min_ratio`` at step ``total`` (constant after it), or sooner: the cosine's progress is
+    the larger of the steps' and ``time_fraction``, the share of a time limit spent (0 without one)."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(max((step - warmup) / max(total - warmup, 1), 0.0), 1.0)
+    progress = max((step - warmup) / max(total - warmup, 1), time_fraction)
+    progress = min(max(progress, 0.0), 1.0)
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int, min_ratio: float):
-    """A ``LambdaLR`` following :func:`lr_factor` (its state dict holds only numbers)."""
+def schedule(
+    optimizer: torch.optim.Optimizer,
+    warmup: int,
+    total: int,
+    min_ratio: float,
+    time_fraction: Callable[[], float] = lambda: 0.0,
+):
+    """A ``LambdaLR`` following :func:`lr_factor`, asking ``time_fraction()`` at each step (its state dict
+    holds only numbers: the callables are not saved)."""
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, min(warmup, max(total, 1)), total, min_ratio)
+        optimizer, lambda step: lr_factor(step, min(warmup, max(total, 1)), total, min_ratio, time_fraction())
     )
 
 

@@ -57,9 +57,11 @@ class Updater:
         self.model, self.discriminator, self.loss_config = model, discriminator, loss_config
         self.config, self.precision, self.processes = config, precision, processes
         self.device = processes.device
+        self.time_fraction = 0.0
+        """The share of ``config.time_limit`` spent (0 without one), set by :meth:`step`; the schedules read it."""
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
         self.scheduler = train_setup.schedule(
-            self.optimizer, config.warmup_steps, config.steps, config.min_lr_ratio
+            self.optimizer, config.warmup_steps, config.steps, config.min_lr_ratio, lambda: self.time_fraction
         )
         fp16 = precision == "fp16"
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
@@ -72,8 +74,9 @@ class Updater:
             )
             d_steps = max(config.steps - config.adversarial_step, 1)
             self.d_scheduler = train_setup.schedule(
-                self.d_optimizer, config.warmup_steps, d_steps, config.min_lr_ratio
-            )
+                self.d_optimizer, config.warmup_steps, d_steps, config.min_lr_ratio,
+                lambda: config.discriminator_time_fraction(self.time_fraction),
+            )  # fmt: skip
         self.net = model
         self._bad_steps = 0
 
@@ -85,8 +88,9 @@ class Updater:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
 
-    def step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        """Update on one batch (already on the device; ``skipped`` removed) as step number ``step`` (0-based).
+    def step(self, batch: dict[str, torch.Tensor], step: int, time_fraction: float = 0.0) -> dict[str, float]:
+        """Update on one batch (already on the device; ``skipped`` removed) as step number ``step`` (0-based),
+        ``time_fraction`` of the run's time limit being spent (0 without one).
 
         Returns:
             Every loss term (generator: its names; discriminator: ``d_<name>``), ``lr``, ``grad_norm``,
@@ -95,7 +99,8 @@ class Updater:
         from mould.models.losses import discriminator_losses, generator_losses
 
         discriminator = self.discriminator
-        adversarial = discriminator is not None and step >= self.config.adversarial_step
+        self.time_fraction = time_fraction
+        adversarial = discriminator is not None and self.config.adversarial_on(step, time_fraction)
         lr = self.optimizer.param_groups[0]["lr"]
         image = batch["image"].contiguous(memory_format=torch.channels_last)
         self.optimizer.zero_grad(set_to_none=True)
