@@ -228,20 +228,22 @@ def convert_checkpoint(
 
 
 def load_weights_for(
-    path: str | os.PathLike, config: ModelConfig, purpose: str = ""
+    path: str | os.PathLike, config: ModelConfig, purpose: str = "", *, widen: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The weights of the checkpoint ``path`` for a network of ``config`` (``state_dict``, on the CPU) and its
     metadata: how training starts from, or resumes, given weights.
 
     A checkpoint of the same network without the back-colour head (a model trained before the head existed,
     such as the first shipped ``small``) is completed with the head as zeros (:func:`add_back_colour`): it
-    predicts what it did, and until trained the front's colour (or grey) as the back's.
+    predicts what it did, and until trained the front's colour (or grey) as the back's. With ``widen``, a
+    checkpoint of a config with fewer hourglass features and nothing else different (``small`` for
+    ``medium``) is grown into ``config`` computing the same function (:func:`widen_features`).
 
     Raises:
         InputError: ``path`` is no readable checkpoint, or holds another network (the message ends with
             ``purpose``, e.g. " for --init").
     """
-    from mould.models.hourglass import add_back_colour
+    from mould.models.hourglass import add_back_colour, widen_features
 
     loaded, loaded_config, metadata = load_checkpoint(path, device="cpu")
     state = loaded.state_dict()
@@ -254,6 +256,12 @@ def load_weights_for(
         )
         log.info("%s has no back-colour head: added, starting from %s", path,
                  "the front's colour" if config.back_from_front else "a grey back")  # fmt: skip
+    narrower = dataclasses.replace(loaded_config, name=config.name, features=config.features) == config
+    if widen and narrower and loaded_config.features < config.features:
+        state = widen_features(state, loaded_config, config)
+        log.info("%s: %r widened from %d to %d features (the same function to start with)", path,
+                 loaded_config.name, loaded_config.features, config.features)  # fmt: skip
+        loaded_config = config
     if loaded_config != config:
         raise InputError(
             f"{path}: incompatible checkpoint{purpose}: it holds model config {loaded_config.name!r}, "

@@ -337,3 +337,50 @@ def add_back_colour(
         grown[tuple(slice(0, size) for size in old.shape)] = old
         completed[name] = grown
     return completed, new_config
+
+
+def widen_features(
+    state: dict[str, torch.Tensor], config: ModelConfig, wider: ModelConfig
+) -> dict[str, torch.Tensor]:
+    """The weights of a network of ``config`` grown into one of ``wider``, a config that differs only by more
+    hourglass ``features`` (``small`` into ``medium``), computing the same function: the wider network starts
+    where the narrow one stopped instead of from nothing.
+
+    Every tensor keeps the old weights in its leading block. A new channel gets a fresh initialisation of
+    its own (from ``MouldNet(wider)``, so it learns), and the old channels read it through zero weights:
+    convolutions' input columns of new channels are zero for old output channels. Channels never mix
+    otherwise (BatchNorm, ReLU, pooling, resampling and the residual sums are per channel), so every old
+    channel, and every output, is what it was (to rounding: the sums run over more, zero, terms). The back
+    branch reads the features followed by the pooled crop: its crop columns move behind the new features.
+
+    Args:
+        state: the narrow network's ``state_dict()``. config: its config. wider: the target config.
+
+    Returns:
+        The ``state_dict`` of a ``MouldNet(wider)``.
+
+    Raises:
+        ValueError: ``wider`` differs from ``config`` by more than (more) features.
+    """
+    if dataclasses.replace(config, name=wider.name, features=wider.features) != wider:
+        raise ValueError(f"config {wider.name!r}: differs from {config.name!r} by more than its features")
+    if wider.features < config.features:
+        raise ValueError(f"config {wider.name!r}: {wider.features} features, fewer than {config.features}")
+    old_width, new_width = config.features, wider.features
+    grown = {}
+    for name, template in MouldNet(wider).state_dict().items():
+        old = state[name]
+        if old.shape == template.shape:
+            grown[name] = old.clone()
+            continue
+        new = template.clone()
+        if name == "back_branch.coarse.0.weight":  # columns: features, then the crop's 3 colours
+            new[:, :old_width] = old[:, :old_width]
+            new[:, new_width:] = old[:, old_width:]
+            new[:, old_width:new_width] = 0
+        else:
+            new[tuple(slice(0, size) for size in old.shape)] = old
+            if new.ndim == 4:  # a convolution (out, in, k, k): old outputs read nothing from new inputs
+                new[: old.shape[0], old.shape[1] :] = 0
+        grown[name] = new
+    return grown

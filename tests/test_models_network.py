@@ -145,6 +145,45 @@ def test_adding_the_back_colour_head_keeps_every_other_output(from_front, branch
 
 
 @pytest.mark.parametrize("branch", [0, 4])
+def test_a_widened_network_computes_what_the_narrow_one_did_and_its_new_channels_learn(branch):
+    from mould.models.hourglass import widen_features
+
+    narrow_config = dataclasses.replace(CONFIGS["tiny"], back_branch=branch)
+    wide_config = dataclasses.replace(narrow_config, name="wide", features=2 * narrow_config.features)
+    torch.manual_seed(5)
+    narrow = build_model(narrow_config)
+    for module in narrow.modules():  # statistics and affine terms that are not the identity
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.3, 0.3)
+            module.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(module.bias, -0.2, 0.2)
+    if branch:  # a trained branch: nothing at zero, so a misplaced crop column would show
+        for parameter in narrow.back_branch.parameters():
+            torch.nn.init.uniform_(parameter, -0.3, 0.3)
+    wide = build_model(wide_config)
+    wide.load_state_dict(widen_features(narrow.state_dict(), narrow_config, wide_config))
+    assert count_parameters(wide) > 2 * count_parameters(narrow)
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    for mode in ("eval", "train"):  # running statistics, then the batch's
+        getattr(narrow, mode)(), getattr(wide, mode)()
+        with torch.no_grad():
+            for before, after in zip(narrow(images), wide(images)):
+                for key in before:
+                    torch.testing.assert_close(after[key], before[key], rtol=1e-5, atol=1e-6)
+    # The new channels are not dead: a loss sends gradient into the zero weights through which old channels
+    # read them, and a step makes the wider network differ.
+    wide.train()
+    loss = sum(prediction[key].square().mean() for prediction in wide(images) for key in prediction)
+    loss.backward()
+    width = narrow_config.features
+    reads_new = wide.stacks[0].hourglass.upper.body[2].weight.grad[: width // 2, width:]  # old rows, new inputs
+    assert float(reads_new.abs().max()) > 0
+    with pytest.raises(ValueError, match="more than its features"):
+        widen_features(narrow.state_dict(), narrow_config, dataclasses.replace(wide_config, stacks=3))
+
+
+@pytest.mark.parametrize("branch", [0, 4])
 def test_the_back_from_the_front_is_a_correction_that_trains(branch):
     """The back, a correction to the front's colour, sends its gradient into the layers that make it: the
     last stack's head (output rows), or the branch's last layer (which starts at zero, so the layers before

@@ -268,6 +268,32 @@ def test_init_starts_from_given_weights_and_refuses_another_config(tmp_path, dat
     assert float((after["stem_full.weight"] - old_model.stem_full.weight).detach().abs().max()) < 1e-6
 
 
+def test_init_widens_a_narrower_model_and_refuses_to_narrow(tmp_path, data, capsys):
+    from mould.models import build_model
+    from mould.models.checkpoint import load_checkpoint, save_checkpoint
+    from mould.models.configs import CONFIGS
+
+    from mould.training.state import latest_checkpoint
+
+    torch.manual_seed(2)
+    small = build_model("small")
+    save_checkpoint(tmp_path / "small.safetensors", small, CONFIGS["small"])
+    options = ["--workers", "0", "--threads", "1", "--batch-size", "2", "--data", str(data[0]), "--steps", "1"]
+    run = tmp_path / "medium"
+    command = ["-q", "train", "--config", "medium", *options, "--out", str(run), "--lr", "1e-9"]
+    assert main([*command, "--init", str(tmp_path / "small.safetensors")]) == 0
+    medium, config, _ = load_checkpoint(latest_checkpoint(run))
+    assert config.name == "medium"
+    weight, old = medium.stacks[1].after[1].weight.detach(), small.stacks[1].after[1].weight.detach()
+    assert weight.shape[0] == 2 * old.shape[0]
+    assert float((weight[:64, :64] - old).abs().max()) < 1e-6  # the old block, one step of lr 1e-9 later
+    assert float(weight[:64, 64:].abs().max()) < 1e-6  # read through zeros
+    capsys.readouterr()
+    narrow = ["-q", "train", "--config", "small", *options, "--out", str(tmp_path / "narrow")]
+    assert main([*narrow, "--init", str(latest_checkpoint(run))]) == 2
+    assert "incompatible checkpoint for --init" in capsys.readouterr().err
+
+
 def test_trainable_back_trains_the_back_colour_branch_and_nothing_else(tmp_path, capsys):
     from mould.models.checkpoint import load_checkpoint
 

@@ -79,7 +79,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--init",
         type=Path,
         metavar="CHECKPOINT",
-        help="start from these weights (same --config) instead of random ones: fine-tune, e.g. the shipped model",
+        help="start from these weights instead of random ones: fine-tune, e.g. the shipped model; weights of a "
+        "narrower config (small for --config medium) are widened, computing the same function to start with",
     )
     p.add_argument(
         "--trainable",

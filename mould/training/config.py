@@ -121,8 +121,9 @@ class TrainConfig:
     resume: bool = False
     """Continue the run in ``out`` from its latest checkpoint."""
     init: Path | None = None
-    """Start from these weights (a ``.safetensors`` checkpoint of the same model config) instead of a random
-    initialisation: fine-tuning, e.g. of the shipped model. Optimisers, schedule, discriminator and step
+    """Start from these weights (a ``.safetensors`` checkpoint of the same model config, or of a config with
+    fewer hourglass features, widened: ``small`` for ``medium``) instead of a random initialisation:
+    fine-tuning, e.g. of the shipped model. Optimisers, schedule, discriminator and step
     start afresh. Ignored by ``resume``, whose checkpoint already holds the fine-tuned weights."""
     trainable: Trainable = "all"
     """What the run trains: ``all`` the weights, or ``back`` the back-colour branch alone

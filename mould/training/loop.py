@@ -150,7 +150,7 @@ class Trainer:
     def _initialise(self, weights: Path) -> None:
         from mould.models.checkpoint import load_weights_for
 
-        state, metadata = load_weights_for(weights, self.model_config, " for --init")
+        state, metadata = load_weights_for(weights, self.model_config, " for --init", widen=True)
         self.model.load_state_dict(state)
         if self.processes.main:
             log.info("starting from %s (trained %s steps)", weights, metadata.get("step", "?"))
