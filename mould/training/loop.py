@@ -29,7 +29,7 @@ from mould.training import run_info
 from mould.training import setup as train_setup
 from mould.training.config import TrainConfig
 from mould.training.fetch import BatchFetcher, DataFailure
-from mould.training.run_log import RunLog, RunningMeans
+from mould.training.run_log import RunLog, RunningMeans, file_log
 from mould.training.state import (
     STATE_FORMAT,
     capture_rng,
@@ -209,30 +209,27 @@ class Trainer:
         # A new run drops every figure a killed predecessor logged (resume_step 0); a resumed one, those
         # logged after its checkpoint.
         self.runlog = RunLog(self.run_dir, resume_step=self.step) if main else None
-        file_log = self._start_file_log() if main else None
-        self.session = {
-            "id": uuid.uuid4().hex[:12],
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "first_step": self.step,
-            "command": run_info.command_line(),
-            "processes": self.processes.world_size,
-        }
-        self.session_start = time.perf_counter()
-        self.train_seconds, self.session_steps = 0.0, 0
-        self._write_info("running")
-        if main and not config.resume and self.runlog:
-            self.runlog.text("config", f"```\n{config.to_json()}\n{self.model_config.to_json()}\n```")
-        try:
-            with self.signals:
-                interrupted = self._loop()
-        finally:
-            if self.runlog:
-                self.runlog.close()
-        difference = dist_tools.replica_difference(self.processes, self.model)
-        self._write_info("interrupted" if interrupted else "finished", replica_difference=difference)
-        if file_log:
-            logging.getLogger().removeHandler(file_log)
-            file_log.close()
+        with file_log(self.run_dir if main else None):
+            self.session = {
+                "id": uuid.uuid4().hex[:12],
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "first_step": self.step,
+                "command": run_info.command_line(),
+                "processes": self.processes.world_size,
+            }
+            self.session_start = time.perf_counter()
+            self.train_seconds, self.session_steps = 0.0, 0
+            self._write_info("running")
+            if main and not config.resume and self.runlog:
+                self.runlog.text("config", f"```\n{config.to_json()}\n{self.model_config.to_json()}\n```")
+            try:
+                with self.signals:
+                    interrupted = self._loop()
+            finally:
+                if self.runlog:
+                    self.runlog.close()
+            difference = dist_tools.replica_difference(self.processes, self.model)
+            self._write_info("interrupted" if interrupted else "finished", replica_difference=difference)
         checkpoint = latest_checkpoint(self.run_dir) if main else None
         return TrainResult(
             self.run_dir,
@@ -415,10 +412,3 @@ class Trainer:
             **({"last_validation": self.validation} if self.validation else {}),
             **extra,
         )
-
-    def _start_file_log(self) -> logging.Handler:
-        handler = logging.FileHandler(self.run_dir / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(logging.INFO)
-        logging.getLogger().addHandler(handler)
-        return handler

@@ -13,11 +13,13 @@ checkpoint, so the file reads as if the run had never stopped; TensorBoard is to
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +150,20 @@ class RunningMeans:
 
 def all_finite(values: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in values.values())
+
+
+@contextlib.contextmanager
+def file_log(run_dir: Path | None) -> Iterator[None]:
+    """While the block runs, the log (INFO and above) also goes to ``run_dir/train.log``; None: nowhere else."""
+    if run_dir is None:
+        yield
+        return
+    handler = logging.FileHandler(Path(run_dir) / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
