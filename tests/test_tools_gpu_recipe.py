@@ -24,13 +24,19 @@ def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
     (blocker / "sitecustomize.py").write_text(
         "import sys\nfor name in ('anny', 'open3d', 'warp', 'pymeshlab'):\n    sys.modules[name] = None\n"
     )
-    out = tmp_path / "out"
+    from mould.models import build_model
+    from mould.models.checkpoint import save_checkpoint
+    from mould.models.configs import CONFIGS
+
+    save_checkpoint(tmp_path / "start.safetensors", build_model("tiny"), CONFIGS["tiny"])
+    # Relative paths, as a user types them: the script runs its commands elsewhere.
     command = [
-        "bash", str(ROOT / "tools" / "gpu_stream_train.sh"), "--out", str(out), "--time-limit", "300",
-        "--bank", str(bank_path()), "--config", "tiny", "--device", "cpu", "--resolution", "64",
-        "--batch-size", "2", "--workers", "1", "--bench-seconds", "3", "--synth-count", "3", "--val-count", "2",
-        "--python", sys.executable,
+        "bash", str(ROOT / "tools" / "gpu_stream_train.sh"), "--out", "out", "--time-limit", "300",
+        "--bank", str(bank_path()), "--config", "tiny", "--init", "start.safetensors", "--device", "cpu",
+        "--resolution", "64", "--batch-size", "2", "--workers", "1", "--bench-seconds", "3", "--synth-count", "3",
+        "--val-count", "2", "--python", sys.executable,
     ]  # fmt: skip
+    out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(blocker)}
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -41,6 +47,12 @@ def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
     assert "waiting for data" in (out / "summary.txt").read_text()
     run = json.loads((out / "run.json").read_text())
     assert run["data"][0]["path"] == "synth" and run["step"] >= 1
+    # The trainer stopped itself at its time limit (not by the safety net's SIGTERM), decayed, from --init.
+    assert run["status"] == "finished" and run["train_config"]["time_limit"] > 0
+    assert run["train_config"]["init"] == str(tmp_path / "start.safetensors")
+    rows = (out / "metrics.csv").read_text().splitlines()
+    lr = [float(row.split(",")[3]) for row in rows if ",train/lr," in row]
+    assert lr[-1] < 0.5 * max(lr)
 
 
 def test_gpu_recipe_refuses_a_missing_bank(tmp_path):

@@ -44,13 +44,17 @@ WORKERS=${WORKERS:-$(( CORES > 2 ? CORES - 1 : 1 ))}
 GEN_BATCH=${GEN_BATCH:-$([ "$DEVICE" = cuda ] && echo 128 || echo 4)}
 LR=${LR:-$([ -n "$INIT" ] && echo 3e-4 || echo 1e-3)}
 mkdir -p "$OUT"
+# Absolute paths: the commands below run in $WORK.
+absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+OUT=$(cd "$OUT" && pwd)
+[ -z "$INIT" ] || INIT=$(absolute "$INIT")
 
 # The package from a plain copy: the top-level folders are subpackages of mould.
 STAGE="$WORK/stage"
 mkdir -p "$STAGE"
 cp -r "$ROOT/mould" "$STAGE/mould"
 for part in models recon datasets; do cp -r "$ROOT/$part" "$STAGE/mould/$part"; done
-export PYTHONPATH="$STAGE${PYTHONPATH:+:$PYTHONPATH}" MOULD_BODY_BANK=$(cd "$(dirname "$BANK")" && pwd)/$(basename "$BANK")
+export PYTHONPATH="$STAGE${PYTHONPATH:+:$PYTHONPATH}" MOULD_BODY_BANK=$(absolute "$BANK")
 export OMP_WAIT_POLICY=PASSIVE WARP_QUIET=1
 cd "$WORK"
 mould() { "$PYTHON" -c 'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' "$@"; }
