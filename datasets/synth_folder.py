@@ -189,14 +189,15 @@ def synthesize(
         force: accept a folder holding other files or another run's samples (samples of another seed,
             resolution or generator version are regenerated where the names collide; foreign files are
             left alone).
-        progress: show a tqdm progress bar on stderr.
+        progress: show a progress bar on stderr (tqdm's, where installed).
 
     Raises:
         InputError: bad count, workers or batch, or a refused folder (see :func:`check_output_folder`),
             or no body bank.
     """
     from mould.datasets.bank import bank_path
-    from tqdm import tqdm
+
+    from mould.progress import progress_bar
 
     config = config or SynthConfig()
     if count < 1:
@@ -221,7 +222,7 @@ def synthesize(
     failed: list[str] = []
     start = time.perf_counter()
     cpu_start = _cpu_seconds()
-    bar = tqdm(total=len(todo), unit="sample", disable=not progress, desc="synth")
+    bar = progress_bar(total=len(todo), unit="sample", disable=not progress, desc="synth")
 
     def report(index: int, error: str | None) -> None:
         if error:

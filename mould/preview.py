@@ -16,6 +16,13 @@ from mould.files import write_atomic
 
 DEPTH_COLOURMAP = "viridis_r"
 """matplotlib colour map of depth, near to far: near is bright."""
+VIRIDIS_R = np.array([
+    [253, 231, 37], [213, 226, 26], [170, 220, 50], [129, 211, 77], [92, 200, 99], [61, 188, 116],
+    [39, 173, 129], [31, 159, 136], [33, 144, 141], [38, 129, 142], [44, 113, 142], [51, 98, 141],
+    [59, 81, 139], [66, 63, 133], [71, 44, 122], [72, 23, 105], [68, 1, 84],
+], np.float64)  # fmt: skip
+"""(17, 3) the same map at 17 even steps, 8-bit RGB, drawn by linear interpolation where matplotlib is not
+installed (a GPU machine with a plain copy of the package): at most 6 levels from matplotlib's colours."""
 BACKGROUND_GREY = 40
 """Grey level of pixels outside the mask in depth pictures."""
 
@@ -30,10 +37,15 @@ def depth_colours(depth: np.ndarray, mask: np.ndarray, near: float, far: float) 
     Returns:
         (H, W, 3) uint8.
     """
-    from matplotlib import colormaps
-
     scaled = np.clip((np.nan_to_num(depth) - near) / max(far - near, 1e-6), 0, 1)
-    rgb = (colormaps[DEPTH_COLOURMAP](scaled)[..., :3] * 255 + 0.5).astype(np.uint8)
+    try:
+        from matplotlib import colormaps
+    except ImportError:
+        steps = np.linspace(0, 1, len(VIRIDIS_R))
+        rgb = np.stack([np.interp(scaled, steps, VIRIDIS_R[:, k]) for k in range(3)], -1)
+        rgb = (rgb + 0.5).astype(np.uint8)
+    else:
+        rgb = (colormaps[DEPTH_COLOURMAP](scaled)[..., :3] * 255 + 0.5).astype(np.uint8)
     rgb[~mask] = BACKGROUND_GREY
     return rgb
 

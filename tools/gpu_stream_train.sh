@@ -69,16 +69,17 @@ rm -rf "$WORK/written"
 mould -q synth "$WORK/val" --count "$VAL" --seed 2 --device "$DEVICE" --batch "$GEN_BATCH" --workers "$WORKERS" \
     --resolution "$RES" >> "$OUT/synth.log"
 
-# Train until the time limit, keeping a margin for the copies and the transfer back; the trainer's own limit
-# leaves STARTUP seconds of the budget for its start (imports, CUDA, data workers) and its last validation
-# and checkpoint.
+# Train until the time limit, keeping a margin for the copies and the transfer back. The trainer stops itself
+# at its own limit, STARTUP seconds short of the budget (its start: imports, CUDA, data workers; its end: the
+# last validation and checkpoint); `timeout` is only the safety net, half the margin later. Whatever ends
+# the run, the last checkpoint comes back.
 MARGIN=$(( LIMIT / 6 > 90 ? 90 : LIMIT / 6 ))
 BUDGET=$(( $(left) - MARGIN ))
 STARTUP=$(( BUDGET / 8 > 45 ? 45 : BUDGET / 8 ))
 [ "$(( BUDGET - STARTUP ))" -gt 10 ] || { echo "$0: no time left to train (limit $LIMIT s)" >&2; exit 1; }
 EVERY=$([ "$DEVICE" = cuda ] && echo 500 || echo 50)  # ~1.5 minutes of steps on the H200
 set +e
-timeout --preserve-status --signal=TERM --kill-after=60 "$BUDGET" "$PYTHON" -c \
+timeout --preserve-status --signal=TERM --kill-after=30 "$(( BUDGET + MARGIN / 2 ))" "$PYTHON" -c \
     'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' -q train --config "$CONFIG" \
     --data "synth@$RES" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" --device "$DEVICE" --batch-size "$BATCH" \
     --workers "$WORKERS" --steps 200000 --time-limit "$(( BUDGET - STARTUP ))" --lr "$LR" --warmup-steps 200 \
@@ -87,7 +88,12 @@ timeout --preserve-status --signal=TERM --kill-after=60 "$BUDGET" "$PYTHON" -c \
 STATUS=$?
 set -e
 tail -n 5 "$WORK/train.out"
-case $STATUS in 0|130) ;; *) echo "$0: training failed (exit $STATUS)" >&2; cp "$WORK/train.out" "$OUT/train.log"; exit 1 ;; esac
+if [ ! -e "$WORK/run/checkpoints/latest" ]; then
+    echo "$0: training failed (exit $STATUS) before its first checkpoint" >&2
+    cp "$WORK/train.out" "$OUT/train.log"
+    exit 1
+fi
+case $STATUS in 0|130) ;; *) echo "$0: training ended with exit status $STATUS; its last checkpoint comes back" >&2 ;; esac
 
 # What comes back: figures and the last weights.
 cp "$WORK/run/run.json" "$WORK/run/metrics.csv" "$OUT/"

@@ -267,9 +267,9 @@ def run_batch(
     reports = []
     items = list(zip(inputs, output_stems(inputs, reconstructor.config)))
     if len(items) > 1:  # one photo needs no bar, nor tqdm's import
-        from tqdm import tqdm
+        from mould.progress import progress_bar
 
-        items = tqdm(items, desc="reconstruct", unit="image", leave=False)
+        items = progress_bar(items, desc="reconstruct", unit="image", leave=False)
     for path, stem in items:
         report = reconstructor.run_one(path, stem, mask)
         reports.append(report)

@@ -243,7 +243,7 @@ class Trainer:
         )
 
     def _loop(self) -> bool:
-        from tqdm import tqdm
+        from mould.progress import progress_bar
 
         config, processes = self.config, self.processes
         if self._rng_to_restore is not None:
@@ -256,7 +256,7 @@ class Trainer:
                 log.info("the run is already at step %d of %d (%.0f s of training)", self.step, config.steps,
                          self._elapsed())  # fmt: skip
             return False
-        bar = tqdm(
+        bar = progress_bar(
             total=config.steps, initial=self.step, disable=not processes.main, unit="step", dynamic_ncols=True,
             mininterval=1.0 if sys.stderr.isatty() else 30.0, desc="train",
         )  # fmt: skip

@@ -74,14 +74,14 @@ class RunLog:
 
     def image(self, step: int, tag: str, picture: np.ndarray) -> None:
         """Record a picture, (H, W, 3) uint8, in TensorBoard and as ``images/<tag>_<step>.png``."""
-        import imageio.v3 as iio
+        from PIL import Image
 
         if self.writer is not None:
             self.writer.add_image(tag, picture, step, dataformats="HWC")
         folder = self.run_dir / "images"
         folder.mkdir(exist_ok=True)
         buffer = io.BytesIO()
-        iio.imwrite(buffer, picture, extension=".png")
+        Image.fromarray(np.ascontiguousarray(picture, np.uint8)).save(buffer, format="PNG")
         name = f"{tag.replace('/', '_')}_{step:06d}.png"
         write_atomic(folder / name, lambda handle: handle.write(buffer.getvalue()))
 
