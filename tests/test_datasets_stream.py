@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,3 +124,17 @@ def test_bad_stream_specs_are_refused(tmp_path):
         assert main(["train", "--config", "tiny", "--data", spec, "--out", str(tmp_path / "run")]) == 2
     with pytest.raises(InputError, match="synth@8"):
         open_stream(8, 0, torch.device("cpu"))
+
+
+def test_a_gpu_run_renders_its_stream_on_the_gpu_unless_told_the_workers_make_it(tmp_path):
+    # The fallback should the GPU renderer fail (tools/gpu_stream_train.sh retries with it): a torch.device
+    # named cuda is only a name here, nothing is allocated on it.
+    from mould.training.config import make_train_config
+    from mould.training.setup import open_training_data
+
+    cuda = torch.device("cuda")
+    for render, mode in (("device", "draws"), ("workers", "records")):
+        config = make_train_config("tiny", data=((Path("synth@64"), 1.0),), out=tmp_path, stream_render=render)
+        assert open_training_data(config, 64, cuda).stream.mode == mode
+    config = make_train_config("tiny", data=((Path("synth@64"), 1.0),), out=tmp_path)
+    assert open_training_data(config, 64, torch.device("cpu")).stream.mode == "records"

@@ -18,15 +18,19 @@ ABSENT = ("anny", "open3d", "warp", "pymeshlab", "trimesh", "imageio", "tqdm", "
 """Packages the GPU machine may lack: the recipe must run with torch, numpy, scipy, Pillow and safetensors."""
 
 
-@pytest.mark.slow  # ~2-3 minutes on the 2-core machine: three commands start worker processes
-def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
-    from mould.datasets.bank import bank_path
-
+def blocked_environment(tmp_path: Path) -> dict[str, str]:
+    """The environment of a Python that cannot import the :data:`ABSENT` packages."""
     blocker = tmp_path / "block"
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text(
         "import sys\nfor name in " + repr(ABSENT) + ":\n    sys.modules[name] = None\n"
     )
+    return {**os.environ, "PYTHONPATH": str(blocker)}
+
+
+@pytest.mark.slow  # ~2-3 minutes on the 2-core machine: three commands start worker processes
+def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
+    from mould.datasets.bank import bank_path
     from mould.models import build_model
     from mould.models.checkpoint import save_checkpoint
     from mould.models.configs import CONFIGS
@@ -40,8 +44,8 @@ def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
         "--val-count", "2", "--python", sys.executable,
     ]  # fmt: skip
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(blocker)}
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=tmp_path, env=blocked_environment(tmp_path), capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     files = sorted(path.name for path in out.iterdir())
     assert {"bench.json", "metrics.csv", "run.json", "summary.txt", "synth.log", "train.log"} <= set(files)
@@ -56,6 +60,26 @@ def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
     rows = (out / "metrics.csv").read_text().splitlines()
     lr = [float(row.split(",")[3]) for row in rows if ",train/lr," in row]
     assert lr[-1] < 0.5 * max(lr)
+
+
+@pytest.mark.slow  # ~2 minutes
+def test_gpu_recipe_trains_on_the_workers_samples_when_the_generator_fails_on_its_device(tmp_path):
+    from mould.datasets.bank import bank_path
+
+    # A generator batch of 0 makes the benchmark fail, as a broken GPU renderer would.
+    command = [
+        "bash", str(ROOT / "tools" / "gpu_stream_train.sh"), "--out", str(tmp_path / "out"),
+        "--time-limit", "150", "--bank", str(bank_path()), "--config", "tiny", "--device", "cpu",
+        "--gen-batch", "0", "--resolution", "64", "--batch-size", "2", "--workers", "1", "--bench-seconds", "3",
+        "--val-count", "2", "--python", sys.executable,
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=blocked_environment(tmp_path), capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "the CPU workers make the samples" in (tmp_path / "out" / "synth.log").read_text()
+    assert "benchmark failed" in (tmp_path / "out" / "summary.txt").read_text()
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["status"] == "finished" and run["step"] >= 1 and run["train_config"]["stream_render"] == "workers"
 
 
 def test_gpu_recipe_refuses_a_missing_bank(tmp_path):

@@ -61,31 +61,53 @@ mould() { "$PYTHON" -c 'import sys; from mould.cli import main; sys.exit(main(sy
 left() { echo $(( LIMIT - ($(date +%s) - START) )); }
 
 echo "staged $(du -sh "$STAGE" | cut -f1) of package, bank $(du -h "$MOULD_BODY_BANK" | cut -f1); $WORKERS workers"
-mould -q bench synth --device "$DEVICE" --seconds "$BENCH" --batch "$GEN_BATCH" --workers "$WORKERS" \
-    --resolution "$RES" --json "$OUT/bench.json" | tee "$OUT/synth.log"
-mould -q synth "$WORK/written" --count "$SYNTH" --device "$DEVICE" --batch "$GEN_BATCH" --workers "$WORKERS" \
-    --resolution "$RES" | tee -a "$OUT/synth.log"
-rm -rf "$WORK/written"
-mould -q synth "$WORK/val" --count "$VAL" --seed 2 --device "$DEVICE" --batch "$GEN_BATCH" --workers "$WORKERS" \
-    --resolution "$RES" >> "$OUT/synth.log"
+# The generator on $DEVICE; should it fail there (its CUDA path was first written without a GPU), the CPU
+# workers make the samples instead, so that the block still trains.
+GEN_DEVICE=$DEVICE RENDER=device
+if ! mould -q bench synth --device "$DEVICE" --seconds "$BENCH" --batch "$GEN_BATCH" --workers "$WORKERS" \
+        --resolution "$RES" --json "$OUT/bench.json" 2>&1 | tee "$OUT/synth.log"; then
+    echo "the generator failed on $DEVICE: the CPU workers make the samples" | tee -a "$OUT/synth.log" >&2
+    GEN_DEVICE=cpu RENDER=workers GEN_BATCH=4
+else
+    mould -q synth "$WORK/written" --count "$SYNTH" --device "$DEVICE" --batch "$GEN_BATCH" --workers "$WORKERS" \
+        --resolution "$RES" 2>&1 | tee -a "$OUT/synth.log" || echo "writing samples failed" >> "$OUT/synth.log"
+    rm -rf "$WORK/written"
+fi
+mould -q synth "$WORK/val" --count "$VAL" --seed 2 --device "$GEN_DEVICE" --batch "$GEN_BATCH" --workers "$WORKERS" \
+    --resolution "$RES" >> "$OUT/synth.log" 2>&1 || {
+    echo "validation samples failed on $GEN_DEVICE: made by the CPU workers" >> "$OUT/synth.log"
+    GEN_DEVICE=cpu RENDER=workers
+    mould -q synth "$WORK/val" --count "$VAL" --seed 2 --device cpu --workers "$WORKERS" --resolution "$RES" \
+        >> "$OUT/synth.log" 2>&1
+}
 
 # Train until the time limit, keeping a margin for the copies and the transfer back. The trainer stops itself
 # at its own limit, STARTUP seconds short of the budget (its start: imports, CUDA, data workers; its end: the
 # last validation and checkpoint); `timeout` is only the safety net, half the margin later. Whatever ends
-# the run, the last checkpoint comes back.
+# the run, the last checkpoint comes back; a run on GPU-rendered samples that fails before its first
+# checkpoint is started again, for the time left, on samples the CPU workers make.
 MARGIN=$(( LIMIT / 6 > 90 ? 90 : LIMIT / 6 ))
-BUDGET=$(( $(left) - MARGIN ))
-STARTUP=$(( BUDGET / 8 > 45 ? 45 : BUDGET / 8 ))
-[ "$(( BUDGET - STARTUP ))" -gt 10 ] || { echo "$0: no time left to train (limit $LIMIT s)" >&2; exit 1; }
 EVERY=$([ "$DEVICE" = cuda ] && echo 500 || echo 50)  # ~1.5 minutes of steps on the H200
+train() {  # train RENDER: returns the trainer's exit status
+    local budget=$(( $(left) - MARGIN ))
+    local startup=$(( budget / 8 > 45 ? 45 : budget / 8 ))
+    [ "$(( budget - startup ))" -gt 10 ] || { echo "$0: no time left to train (limit $LIMIT s)" >&2; return 1; }
+    rm -rf "$WORK/run"
+    timeout --preserve-status --signal=TERM --kill-after=30 "$(( budget + MARGIN / 2 ))" "$PYTHON" -c \
+        'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' -q train --config "$CONFIG" \
+        --data "synth@$RES" --stream-render "$1" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" \
+        --device "$DEVICE" --batch-size "$BATCH" --workers "$WORKERS" --steps 200000 \
+        --time-limit "$(( budget - startup ))" --lr "$LR" --warmup-steps 200 --ckpt-every "$EVERY" \
+        --val-every "$EVERY" --seed "$SEED" ${INIT:+--init "$INIT"} >> "$WORK/train.out" 2>&1
+}
 set +e
-timeout --preserve-status --signal=TERM --kill-after=30 "$(( BUDGET + MARGIN / 2 ))" "$PYTHON" -c \
-    'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' -q train --config "$CONFIG" \
-    --data "synth@$RES" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" --device "$DEVICE" --batch-size "$BATCH" \
-    --workers "$WORKERS" --steps 200000 --time-limit "$(( BUDGET - STARTUP ))" --lr "$LR" --warmup-steps 200 \
-    --ckpt-every "$EVERY" --val-every "$EVERY" --seed "$SEED" \
-    ${INIT:+--init "$INIT"} > "$WORK/train.out" 2>&1
+train "$RENDER"
 STATUS=$?
+if [ ! -e "$WORK/run/checkpoints/latest" ] && [ "$RENDER" = device ]; then
+    echo "training on GPU-rendered samples failed (exit $STATUS): again on the CPU workers' samples" | tee -a "$OUT/synth.log" >&2
+    train workers
+    STATUS=$?
+fi
 set -e
 tail -n 5 "$WORK/train.out"
 if [ ! -e "$WORK/run/checkpoints/latest" ]; then
@@ -110,8 +132,12 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 waits = [float(r["value"]) for r in rows if r["tag"] == "train/data_wait_fraction"]
 speed = [float(r["value"]) for r in rows if r["tag"] == "train/steps_per_s"]
 val = {r["tag"]: r["value"] for r in rows if r["tag"].startswith("val/")}
-bench = json.load(open(sys.argv[2]))
-print(f"generator: {bench['samples_per_second']} samples/s on {bench['machine']} (batch {bench['batch']}, {bench['workers']} workers)")
+try:
+    bench = json.load(open(sys.argv[2]))
+    print(f"generator: {bench['samples_per_second']} samples/s on {bench['machine']} (batch {bench['batch']}, "
+          f"{bench['workers']} workers)")
+except (OSError, ValueError, KeyError):
+    print("generator: its benchmark failed (synth.log)")
 if waits:
     print(f"training: {len(waits)} log intervals, waiting for data {sum(waits) / len(waits):.1%} of the time, "
           f"{sum(w > 0.05 for w in waits) / len(waits):.0%} of intervals over 5 %; {sum(speed) / len(speed):.2f} steps/s")

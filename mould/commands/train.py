@@ -13,7 +13,7 @@ from pathlib import Path
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from mould.devices import DEVICES
     from mould.recon.mesh import MESHERS
-    from mould.training.config import PRECISIONS, TRAINABLE, TrainConfig
+    from mould.training.config import PRECISIONS, STREAM_RENDERS, TRAINABLE, TrainConfig
 
     p = subparsers.add_parser(
         "train",
@@ -104,6 +104,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=int, help="data-loading processes per training process (default: spare cores, 1 to 8)"
     )
     p.add_argument("--threads", type=int, help="torch CPU threads per process (default: cores / processes - 1)")
+    p.add_argument(
+        "--stream-render",
+        choices=STREAM_RENDERS,
+        help="where a synth stream's samples are rendered: device (default: on the training GPU) or workers "
+        "(whole samples made by the CPU data workers: slower, a fallback)",
+    )
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no augmentation")
     p.set_defaults(run=run)
 
@@ -139,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads=args.threads,
         augment=args.augment,
+        stream_render=args.stream_render,
     )
     from mould.training.loop import train
 

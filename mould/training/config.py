@@ -32,6 +32,8 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
 Trainable = Literal["all", "back"]
 TRAINABLE: tuple[Trainable, ...] = ("all", "back")
+StreamRender = Literal["device", "workers"]
+STREAM_RENDERS: tuple[StreamRender, ...] = ("device", "workers")
 
 PRESETS: dict[str, dict[str, object]] = {
     # Per model size, the defaults that differ from TrainConfig's own; the command line overrides them.
@@ -99,6 +101,10 @@ class TrainConfig:
     augment, against 1.3-1.9 s per step of the small model on one CPU core)."""
     threads: int | None = None
     """torch CPU threads per process; None: the process's share of the cores less one (1 on 2 cores)."""
+    stream_render: StreamRender = "device"
+    """Where a ``synth`` stream's samples are rendered: ``device``, on the training GPU (the data workers only
+    draw the random choices; on a CPU the workers make whole samples anyway), or ``workers``, whole samples
+    made by the CPU data workers, slower (a fallback should the GPU renderer fail)."""
     augment: bool = True
     """Augment training records (crop jitter, flips, colour, occluders: mould.datasets.augment)."""
     val: Path | None = None
@@ -156,6 +162,8 @@ class TrainConfig:
             raise InputError(f"--precision: expected auto, fp32, bf16 or fp16, got {self.precision}")
         if self.device not in DEVICES:
             raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
+        if self.stream_render not in STREAM_RENDERS:
+            raise InputError(f"--stream-render: expected device or workers, got {self.stream_render}")
         if self.trainable not in TRAINABLE:
             raise InputError(f"--trainable: expected all or back, got {self.trainable}")
         if self.trainable == "back":

@@ -113,7 +113,8 @@ def open_training_data(
 
     Args:
         input_multiple: the model's required multiple of the crop side.
-        device: the training device (a stream's samples are rendered there when it is a GPU).
+        device: the training device (a stream's samples are rendered there when it is a GPU, unless
+            ``config.stream_render`` is ``workers``).
 
     Raises:
         InputError: a folder is missing or empty, the resolutions differ, or the resolution does not suit
@@ -147,7 +148,8 @@ def open_training_data(
         raise InputError("--data: name synth once (its weight sets its share)")
     stream = None
     if streams:
-        stream = open_stream(resolution, config.seed, device or torch.device("cpu"))
+        render_on = device if device is not None and config.stream_render == "device" else torch.device("cpu")
+        stream = open_stream(resolution, config.seed, render_on)
         parts.append((stream, streams[0][1]))
         folders.append({"path": "synth", "weight": streams[0][1], "samples": "stream", "resolution": resolution,
                         "seed": stream.seed})  # fmt: skip
