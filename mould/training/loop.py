@@ -256,8 +256,9 @@ class Trainer:
                 log.info("the run is already at step %d of %d (%.0f s of training)", self.step, config.steps,
                          self._elapsed())  # fmt: skip
             return False
+        total = config.steps if config.time_limit is None else None  # a time limit: no bar length, no ETA
         bar = progress_bar(
-            total=config.steps, initial=self.step, disable=not processes.main, unit="step", dynamic_ncols=True,
+            total=total, initial=self.step, disable=not processes.main, unit="step", dynamic_ncols=True,
             mininterval=1.0 if sys.stderr.isatty() else 30.0, desc="train",
         )  # fmt: skip
         means = RunningMeans()
