@@ -167,7 +167,9 @@ CONFIGS: dict[str, ModelConfig] = {
     # mode; 192 features (~0.46 s) and paper (0.47-0.8 s) crowd or break the 0.5 s budget. Only the hourglasses
     # widen: the full-resolution stem and heads dominate a small model's cost, and widening them (32/32/16)
     # cost 1.8x the forward time for the same hourglasses. 3.9x small's parameters, 2.9x its FLOPs; a CPU
-    # training step (128², batch 8) costs 1.6x small's.
+    # training step (128², batch 8) costs 1.6x small's. Since the outline snap and re-cut, measured whole:
+    # `mould bench photos` median 0.72-0.73 s a photo against small's 0.55-0.56 s back to back (2026-11-30):
+    # over the budget, so the GPU recipe trains small (docs/gpu-recipe.md).
     "medium": ModelConfig(
         name="medium",
         stacks=2,

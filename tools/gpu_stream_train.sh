@@ -7,7 +7,10 @@
 # metrics.csv, train.log, summary.txt and the last weights (split in two parts if over 15 MB).
 #
 #   tools/gpu_stream_train.sh --out "$OUT" --time-limit 540 --bank body-bank.safetensors \
-#       --config medium --init runs/medium/step_XXXXXX.safetensors
+#       --config small --init models/weights/small.safetensors
+#
+# The default config is `small`, the one the CPU's 0.5 s a photo allows: `medium` widened from it takes
+# 0.72-0.73 s a photo with the framing search, against 0.55-0.56 s for `small` (docs/gpu-recipe.md).
 #
 # Steps: stage the package (stage/mould, stage/mould/models, ...; PYTHONPATH=stage), `mould bench synth` for
 # --bench-seconds, `mould synth` of --synth-count samples (the rate with files written), a validation folder
@@ -17,11 +20,11 @@
 # (the shipped model's GPU stage), 3e-4 when continuing from --init. Bad arguments: one line on stderr, exit 2.
 set -euo pipefail
 
-usage() { echo "usage: $0 --out DIR --time-limit SECONDS [--bank FILE] [--config medium|paper|small|tiny]" \
+usage() { echo "usage: $0 --out DIR --time-limit SECONDS [--bank FILE] [--config small|medium|paper|tiny]" \
     "[--init CKPT] [--lr LR] [--device cuda|cpu] [--resolution N] [--batch-size B] [--gen-batch B] [--workers W]" \
     "[--bench-seconds S] [--synth-count N] [--val-count N] [--seed S] [--python PY]" >&2; exit 2; }
 
-OUT="" LIMIT="" BANK="${MOULD_BODY_BANK:-}" CONFIG=medium INIT="" LR="" DEVICE=cuda RES=256 BATCH=64 GEN_BATCH=""
+OUT="" LIMIT="" BANK="${MOULD_BODY_BANK:-}" CONFIG=small INIT="" LR="" DEVICE=cuda RES=256 BATCH=64 GEN_BATCH=""
 WORKERS="" BENCH=30 SYNTH=4000 VAL=200 SEED=0 PYTHON=python3
 while [ $# -gt 0 ]; do
     case "$1" in
