@@ -60,7 +60,8 @@ for part in models recon datasets; do cp -r "$ROOT/$part" "$STAGE/mould/$part"; 
 export PYTHONPATH="$STAGE${PYTHONPATH:+:$PYTHONPATH}" MOULD_BODY_BANK=$(absolute "$BANK")
 export OMP_WAIT_POLICY=PASSIVE WARP_QUIET=1
 cd "$WORK"
-mould() { "$PYTHON" -c 'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' "$@"; }
+MOULD=("$PYTHON" -c 'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))')  # the CLI, uninstalled
+mould() { "${MOULD[@]}" "$@"; }
 left() { echo $(( LIMIT - ($(date +%s) - START) )); }
 
 echo "staged $(du -sh "$STAGE" | cut -f1) of package, bank $(du -h "$MOULD_BODY_BANK" | cut -f1); $WORKERS workers"
@@ -96,8 +97,8 @@ train() {  # train RENDER: returns the trainer's exit status
     local startup=$(( budget / 8 > 45 ? 45 : budget / 8 ))
     [ "$(( budget - startup ))" -gt 10 ] || { echo "$0: no time left to train (limit $LIMIT s)" >&2; return 1; }
     rm -rf "$WORK/run"
-    timeout --preserve-status --signal=TERM --kill-after=30 "$(( budget + MARGIN / 2 ))" "$PYTHON" -c \
-        'import sys; from mould.cli import main; sys.exit(main(sys.argv[1:]))' -q train --config "$CONFIG" \
+    timeout --preserve-status --signal=TERM --kill-after=30 "$(( budget + MARGIN / 2 ))" "${MOULD[@]}" \
+        -q train --config "$CONFIG" \
         --data "synth@$RES" --stream-render "$1" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" \
         --device "$DEVICE" --batch-size "$BATCH" --workers "$WORKERS" --steps 200000 \
         --time-limit "$(( budget - startup ))" --lr "$LR" --warmup-steps 200 --ckpt-every "$EVERY" \
