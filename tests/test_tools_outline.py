@@ -3,19 +3,8 @@ tools/pasted_people.py (generated people pasted onto person-free photos, with th
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
-
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+from tool_modules import load_tool
 
 
 def test_the_outline_scores_tool_scores_each_radius(tmp_path, capsys, anny_body):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from conftest import make_samples
 from mould.datasets.samples import read_sample, sample_names
+from tool_modules import load_tool
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "pack_samples.py"
 
@@ -50,7 +51,6 @@ def test_unpack_refuses_a_file_that_is_not_packed_in_one_line(tmp_path):
 
 def test_unpack_refuses_a_decompression_bomb_and_a_lying_header(tmp_path, monkeypatch):
     """Issue #15: the whole LZMA stream was decompressed, then numpy believed the arrays' headers."""
-    import importlib.util
     import lzma
     import zipfile
 
@@ -59,9 +59,7 @@ def test_unpack_refuses_a_decompression_bomb_and_a_lying_header(tmp_path, monkey
 
     from mould.errors import InputError
 
-    spec = importlib.util.spec_from_file_location("pack_samples", TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("pack_samples")
     monkeypatch.setattr(tool, "MAX_UNPACKED_BYTES", 1 << 20)
     (tmp_path / "bomb.mpk").write_bytes(lzma.compress(bytes(2 << 20)))  # 2 MiB of zeros in 400 bytes
     with pytest.raises(ValueError, match="decompresses to more than"):
