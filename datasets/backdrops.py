@@ -327,10 +327,19 @@ def _paint_clutter(image, draws, u, v, generators, column) -> torch.Tensor:
     return image
 
 
-def background_images(folder: Path) -> list[Path]:
-    """The PNG and JPEG files of a folder (recursively), sorted for reproducibility."""
+def background_images(folder: Path) -> tuple[Path, ...]:
+    """The PNG and JPEG files of a ``--backgrounds`` folder (recursively), sorted for reproducibility.
+
+    Raises:
+        InputError: the folder holds none.
+    """
+    from mould.errors import InputError
+
     suffixes = {".png", ".jpg", ".jpeg"}
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+    images = tuple(sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file()))
+    if not images:
+        raise InputError(f"--backgrounds: {folder} holds no PNG or JPEG image")
+    return images
 
 
 _REFUSED_BACKGROUNDS: set[str] = set()

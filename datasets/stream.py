@@ -213,16 +213,19 @@ class DeviceBatches:
             self.source.close()
 
 
-def open_stream(resolution: int, seed: int, device: torch.device) -> SynthStream:
-    """The stream of a run: draws on a GPU, records on a CPU.
+def open_stream(resolution: int, seed: int, device: torch.device, backgrounds: Path | None = None) -> SynthStream:
+    """The stream of a run: draws on a GPU, records on a CPU; its backgrounds are crops of the photos in
+    the folder ``backgrounds`` (procedural when None).
 
     Raises:
-        InputError: a resolution the generator cannot make.
+        InputError: a resolution the generator cannot make, or a backgrounds folder without images.
     """
+    from mould.datasets.backdrops import background_images
     from mould.datasets.synthetic import SynthConfig
 
+    images = background_images(backgrounds) if backgrounds is not None else ()
     try:
-        config = SynthConfig(resolution=resolution)
+        config = SynthConfig(resolution=resolution, backgrounds=images)
     except ValueError as error:
         raise InputError(f"--data synth@{resolution}: {error}") from None
     return SynthStream(seed, config, mode="draws" if device.type == "cuda" else "records")

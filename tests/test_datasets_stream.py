@@ -138,3 +138,35 @@ def test_a_gpu_run_renders_its_stream_on_the_gpu_unless_told_the_workers_make_it
         assert open_training_data(config, 64, cuda).stream.mode == mode
     config = make_train_config("tiny", data=((Path("synth@64"), 1.0),), out=tmp_path)
     assert open_training_data(config, 64, torch.device("cpu")).stream.mode == "records"
+
+
+def test_a_stream_crops_its_backgrounds_from_the_photos_of_backgrounds(tmp_path, capsys):
+    """``mould train --backgrounds DIR``: 90 % of a stream's samples stand on crops of DIR's photos (a
+    uniform green photo here, so a crop's pixels are known), the rest on procedural backgrounds; the option
+    without a stream, or a folder without images, is one line and exit 2."""
+    from PIL import Image
+
+    from mould.cli import main
+    from mould.training.config import make_train_config
+    from mould.training.setup import open_training_data
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (90, 60), (10, 200, 30)).save(photos / "lawn.png")
+    config = make_train_config("tiny", data=((Path("synth@64"), 1.0),), out=tmp_path / "run", backgrounds=photos)
+    stream = open_training_data(config, 64, torch.device("cpu")).stream
+    assert stream.config.backgrounds == (photos / "lawn.png",)
+    lawn = torch.tensor([10, 200, 30]) / 255
+    on_the_lawn = 0
+    for key in range(10):
+        corners = stream.draw(key)["image"][:, [0, 0, -1, -1], [0, -1, 0, -1]].T  # (4, 3) RGB in [0, 1]
+        on_the_lawn += bool(torch.allclose(corners, lawn.expand(4, 3), atol=0.08))  # sensor noise: ~0.03
+    assert on_the_lawn >= 6  # 9 of 10 expected; a procedural background is never this green at 4 corners
+
+    folder = make_samples(tmp_path / "folder", 2)
+    run = ["train", "--config", "tiny", "--out", str(tmp_path / "run2"), "--steps", "1"]
+    assert main([*run, "--data", str(folder), "--backgrounds", str(photos)]) == 2
+    assert "only a synth stream draws backgrounds" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main([*run, "--data", "synth@64", "--backgrounds", str(tmp_path / "empty")]) == 2
+    assert "holds no PNG or JPEG image" in capsys.readouterr().err

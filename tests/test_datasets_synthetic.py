@@ -235,6 +235,9 @@ def test_backgrounds_from_images(tmp_path):
     (tmp_path / "notes.txt").write_text("ignored")
     images = background_images(tmp_path)
     assert [p.name for p in images] == ["broken.jpg", "room.png"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="empty holds no PNG or JPEG image"):
+        background_images(tmp_path / "empty")
     draws = [draw_backdrop(24, np.random.default_rng(seed), images) for seed in range(12)]
     pictures = _paint(draws, 24)
     assert pictures.shape == (12, 24, 24, 3) and 0 <= pictures.min() and pictures.max() <= 1

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 ABSENT = ("anny", "open3d", "warp", "pymeshlab", "trimesh", "imageio", "tqdm", "tensorboard", "matplotlib",
@@ -36,12 +37,14 @@ def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
     from mould.models.configs import CONFIGS
 
     save_checkpoint(tmp_path / "start.safetensors", build_model("tiny"), CONFIGS["tiny"])
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (90, 60), (10, 200, 30)).save(tmp_path / "photos" / "lawn.png")
     # Relative paths, as a user types them: the script runs its commands elsewhere.
     command = [
         "bash", str(ROOT / "tools" / "gpu_stream_train.sh"), "--out", "out", "--time-limit", "300",
         "--bank", str(bank_path()), "--config", "tiny", "--init", "start.safetensors", "--device", "cpu",
         "--resolution", "64", "--batch-size", "2", "--workers", "1", "--bench-seconds", "3", "--synth-count", "3",
-        "--val-count", "2", "--python", sys.executable,
+        "--val-count", "2", "--python", sys.executable, "--backgrounds", "photos",
     ]  # fmt: skip
     out = tmp_path / "out"
     done = subprocess.run(command, cwd=tmp_path, env=blocked_environment(tmp_path), capture_output=True, text=True,
@@ -57,6 +60,7 @@ def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
     # The trainer stopped itself at its time limit (not by the safety net's SIGTERM), decayed, from --init.
     assert run["status"] == "finished" and run["train_config"]["time_limit"] > 0
     assert run["train_config"]["init"] == str(tmp_path / "start.safetensors")
+    assert run["train_config"]["backgrounds"] == str(tmp_path / "photos")
     rows = (out / "metrics.csv").read_text().splitlines()
     lr = [float(row.split(",")[3]) for row in rows if ",train/lr," in row]
     assert lr[-1] < 0.5 * max(lr)
@@ -87,3 +91,13 @@ def test_gpu_recipe_refuses_a_missing_bank(tmp_path):
     done = subprocess.run(["bash", str(script), "--out", str(tmp_path), "--time-limit", "60", "--bank",
                            str(tmp_path / "nope.safetensors")], capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2 and "body bank" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_gpu_recipe_refuses_a_missing_backgrounds_folder(tmp_path):
+    script = ROOT / "tools" / "gpu_stream_train.sh"
+    (tmp_path / "bank.safetensors").write_bytes(b"")  # only its presence is checked before the folder
+    done = subprocess.run(["bash", str(script), "--out", str(tmp_path), "--time-limit", "60", "--bank",
+                           str(tmp_path / "bank.safetensors"), "--backgrounds", str(tmp_path / "nope")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "--backgrounds: no such folder" in done.stderr
+    assert len(done.stderr.splitlines()) == 1

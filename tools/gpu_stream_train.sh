@@ -7,7 +7,11 @@
 # metrics.csv, train.log, summary.txt and the last weights (split in two parts if over 15 MB).
 #
 #   tools/gpu_stream_train.sh --out "$OUT" --time-limit 540 --bank body-bank.safetensors \
-#       --config small --init models/weights/small.safetensors
+#       --config small --init models/weights/small.safetensors [--backgrounds realbg]
+#
+# --backgrounds DIR: person-free photos (tools/background_photos.py writes 55, 12 MB) whose crops the streamed
+# training samples stand on, 90 % of them; the validation folder keeps procedural backgrounds, comparable
+# from run to run.
 #
 # The default config is `small`, the one the CPU's 0.5 s a photo allows: `medium` widened from it takes
 # 0.72-0.73 s a photo with the framing search, against 0.55-0.56 s for `small` (docs/gpu-recipe.md).
@@ -21,15 +25,15 @@
 set -euo pipefail
 
 usage() { echo "usage: $0 --out DIR --time-limit SECONDS [--bank FILE] [--config small|medium|paper|tiny]" \
-    "[--init CKPT] [--lr LR] [--device cuda|cpu] [--resolution N] [--batch-size B] [--gen-batch B] [--workers W]" \
+    "[--init CKPT] [--backgrounds DIR] [--lr LR] [--device cuda|cpu] [--resolution N] [--batch-size B] [--gen-batch B] [--workers W]" \
     "[--bench-seconds S] [--synth-count N] [--val-count N] [--seed S] [--python PY]" >&2; exit 2; }
 
-OUT="" LIMIT="" BANK="${MOULD_BODY_BANK:-}" CONFIG=small INIT="" LR="" DEVICE=cuda RES=256 BATCH=64 GEN_BATCH=""
+OUT="" LIMIT="" BANK="${MOULD_BODY_BANK:-}" CONFIG=small INIT="" BACKGROUNDS="" LR="" DEVICE=cuda RES=256 BATCH=64 GEN_BATCH=""
 WORKERS="" BENCH=30 SYNTH=4000 VAL=200 SEED=0 PYTHON=python3
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT="$2" ;; --time-limit) LIMIT="$2" ;; --bank) BANK="$2" ;; --config) CONFIG="$2" ;;
-        --init) INIT="$2" ;; --lr) LR="$2" ;; --device) DEVICE="$2" ;; --resolution) RES="$2" ;; --batch-size) BATCH="$2" ;;
+        --init) INIT="$2" ;; --backgrounds) BACKGROUNDS="$2" ;; --lr) LR="$2" ;; --device) DEVICE="$2" ;; --resolution) RES="$2" ;; --batch-size) BATCH="$2" ;;
         --gen-batch) GEN_BATCH="$2" ;; --workers) WORKERS="$2" ;; --bench-seconds) BENCH="$2" ;;
         --synth-count) SYNTH="$2" ;; --val-count) VAL="$2" ;; --seed) SEED="$2" ;; --python) PYTHON="$2" ;;
         *) echo "$0: unknown argument $1" >&2; usage ;;
@@ -39,6 +43,7 @@ done
 [ -n "$OUT" ] && [ -n "$LIMIT" ] || usage
 [ -n "$BANK" ] && [ -f "$BANK" ] || { echo "$0: --bank: no body bank file '$BANK' (make one with \`mould synth bank FILE\`)" >&2; exit 2; }
 [ -z "$INIT" ] || [ -f "$INIT" ] || { echo "$0: --init: no such checkpoint $INIT" >&2; exit 2; }
+[ -z "$BACKGROUNDS" ] || [ -d "$BACKGROUNDS" ] || { echo "$0: --backgrounds: no such folder $BACKGROUNDS" >&2; exit 2; }
 START=$(date +%s)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
@@ -51,6 +56,7 @@ mkdir -p "$OUT"
 absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 OUT=$(cd "$OUT" && pwd)
 [ -z "$INIT" ] || INIT=$(absolute "$INIT")
+[ -z "$BACKGROUNDS" ] || BACKGROUNDS=$(absolute "$BACKGROUNDS")
 
 # The package from a plain copy: the top-level folders are subpackages of mould.
 STAGE="$WORK/stage"
@@ -102,7 +108,8 @@ train() {  # train RENDER: returns the trainer's exit status
         --data "synth@$RES" --stream-render "$1" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" \
         --device "$DEVICE" --batch-size "$BATCH" --workers "$WORKERS" --steps 200000 \
         --time-limit "$(( budget - startup ))" --lr "$LR" --warmup-steps 200 --ckpt-every "$EVERY" \
-        --val-every "$EVERY" --seed "$SEED" ${INIT:+--init "$INIT"} >> "$WORK/train.out" 2>&1
+        --val-every "$EVERY" --seed "$SEED" ${INIT:+--init "$INIT"} ${BACKGROUNDS:+--backgrounds "$BACKGROUNDS"} \
+        >> "$WORK/train.out" 2>&1
 }
 set +e
 train "$RENDER"

@@ -160,11 +160,7 @@ def run(args: argparse.Namespace) -> int:
     from mould.datasets.synth_folder import synthesize
     from mould.datasets.synthetic import SynthConfig
 
-    images: tuple[Path, ...] = ()
-    if config.backgrounds is not None:
-        images = tuple(background_images(config.backgrounds))
-        if not images:
-            raise InputError(f"--backgrounds: {config.backgrounds} holds no PNG or JPEG image")
+    images = background_images(config.backgrounds) if config.backgrounds is not None else ()
     summary = synthesize(
         config.outdir,
         config.count,

@@ -110,6 +110,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="where a synth stream's samples are rendered: device (default: on the training GPU) or workers "
         "(whole samples made by the CPU data workers: slower, a fallback)",
     )
+    p.add_argument(
+        "--backgrounds",
+        type=Path,
+        metavar="DIR",
+        help="folder of person-free photos whose crops are the backgrounds of a synth stream (procedural "
+        "backgrounds otherwise), e.g. tools/background_photos.py's",
+    )
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no augmentation")
     p.set_defaults(run=run)
 
@@ -146,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         augment=args.augment,
         stream_render=args.stream_render,
+        backgrounds=args.backgrounds,
     )
     from mould.training.loop import train
 

@@ -105,6 +105,9 @@ class TrainConfig:
     """Where a ``synth`` stream's samples are rendered: ``device``, on the training GPU (the data workers only
     draw the random choices; on a CPU the workers make whole samples anyway), or ``workers``, whole samples
     made by the CPU data workers, slower (a fallback should the GPU renderer fail)."""
+    backgrounds: Path | None = None
+    """Folder of photos whose random crops are the backgrounds of a ``synth`` stream's samples (90 % of them;
+    procedural backgrounds otherwise, and always when None), e.g. ``tools/background_photos.py``'s."""
     augment: bool = True
     """Augment training records (crop jitter, flips, colour, occluders: mould.datasets.augment)."""
     val: Path | None = None
@@ -164,6 +167,8 @@ class TrainConfig:
             raise InputError(f"--device: expected auto, cpu or cuda, got {self.device}")
         if self.stream_render not in STREAM_RENDERS:
             raise InputError(f"--stream-render: expected device or workers, got {self.stream_render}")
+        if self.backgrounds is not None and not self.backgrounds.is_dir():
+            raise InputError(f"--backgrounds: {self.backgrounds} is not a folder")
         if self.trainable not in TRAINABLE:
             raise InputError(f"--trainable: expected all or back, got {self.trainable}")
         if self.trainable == "back":

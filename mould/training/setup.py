@@ -146,10 +146,12 @@ def open_training_data(
         )
     if len(streams) > 1:
         raise InputError("--data: name synth once (its weight sets its share)")
+    if config.backgrounds is not None and not streams:
+        raise InputError("--backgrounds: only a synth stream draws backgrounds; add synth to --data")
     stream = None
     if streams:
         render_on = device if device is not None and config.stream_render == "device" else torch.device("cpu")
-        stream = open_stream(resolution, config.seed, render_on)
+        stream = open_stream(resolution, config.seed, render_on, config.backgrounds)
         parts.append((stream, streams[0][1]))
         folders.append({"path": "synth", "weight": streams[0][1], "samples": "stream", "resolution": resolution,
                         "seed": stream.seed})  # fmt: skip
