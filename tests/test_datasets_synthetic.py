@@ -249,6 +249,30 @@ def test_backgrounds_from_images(tmp_path):
     assert {draw.info["kind"] for draw in draws} == {"image", "procedural"}
 
 
+def test_background_photos_are_decoded_once_while_the_budget_lasts(tmp_path, monkeypatch):
+    """A decoded photo is kept per process (a GPU run's workers crop ~600 a second): the same draws give
+    the same crops from the kept copy, and past the byte budget a photo is decoded again each time."""
+    from mould.datasets import backdrops
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(rng.integers(0, 256, (70, 50, 3), dtype=np.uint8)).save(tmp_path / "b.png")
+    images = list(backdrops.background_images(tmp_path))
+    monkeypatch.setattr(backdrops, "_DECODED", {})
+
+    def crops() -> list:
+        draws = [backdrops.draw_backdrop(32, np.random.default_rng(seed), images) for seed in range(8)]
+        return [draw.photo for draw in draws if draw.photo is not None]
+
+    monkeypatch.setattr(backdrops, "DECODED_BUDGET", 0)
+    uncached = crops()
+    assert backdrops._DECODED == {} and len(uncached) >= 5
+    monkeypatch.setattr(backdrops, "DECODED_BUDGET", 60 * 90 * 3)  # room for one of the two, not both
+    assert all(np.array_equal(a, b) for a, b in zip(crops(), uncached, strict=True))
+    assert len(backdrops._DECODED) == 1
+
+
 def test_clutter_puts_fine_detail_into_procedural_backgrounds():
     # The point of clutter: the background is no longer smooth where the person is detailed.
     from mould.datasets.backdrops import draw_backdrop
