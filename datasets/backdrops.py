@@ -272,11 +272,12 @@ def paint_backdrops(
     return image.clamp(0, 1)
 
 
-def backdrop_image(seed: int, size: int, clutter: float = 0.0) -> np.ndarray:
-    """(size, size, 3) uint8: one procedural background on its own, drawn from ``seed`` (clutter objects with
-    probability ``clutter``) and painted on the CPU: the scenes without anybody that tests and negatives for
-    training are made of."""
-    draw = draw_backdrop(size, np.random.default_rng(seed), clutter=clutter)
+def backdrop_image(seed: int, size: int, clutter: float = 0.0, images: tuple[Path, ...] = ()) -> np.ndarray:
+    """(size, size, 3) uint8: one background on its own, drawn from ``seed`` (a crop of one of ``images``
+    90 % of the time when some are given; else procedural, with clutter objects with probability
+    ``clutter``) and painted on the CPU: the scenes without anybody that tests and negatives for training
+    are made of."""
+    draw = draw_backdrop(size, np.random.default_rng(seed), list(images), clutter=clutter)
     image = paint_backdrops([draw], size, [torch.Generator().manual_seed(seed)], "cpu")[0]
     return (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
 

@@ -347,6 +347,18 @@ def test_the_nobody_samples_tool_writes_crops_of_nobody(tmp_path):
     from mould.datasets.backdrops import backdrop_image
 
     np.testing.assert_array_equal(moulds[0].image, backdrop_image(3 * 10**6, 256, 0.5))
+    # With --backgrounds, most backgrounds are crops of the photos (a uniform one here: its colour).
+    from PIL import Image
+
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(tmp_path / "photos" / "lawn.png")
+    photos = ["--backgrounds", str(tmp_path / "photos"), "--checkpoint", str(net)]
+    done = subprocess.run([*command[:2], str(tmp_path / "real"), "--count", "3", "--seed", "3", *photos],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    folder = SampleFolder(tmp_path / "real")
+    images = [folder.load_mould(index).image for index in range(folder.size)]
+    assert sum(bool((image == [10, 200, 30]).all()) for image in images) >= folder.size // 2
     elsewhere = [*command[:2], str(tmp_path / "never"), "--checkpoint", str(tmp_path / "gone.safetensors")]
     bad = subprocess.run(elsewhere, capture_output=True, text=True)
     assert bad.returncode == 2 and "gone.safetensors" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,7 +1,8 @@
 """Write crops of nobody as training samples (an empty mask, no depth): the negatives of the model card's
 stage 4, so that a network can learn that a scene without a person holds nobody.
 
-For each of COUNT backgrounds of the generator (:mod:`mould.datasets.backdrops`, half of them cluttered),
+For each of COUNT backgrounds of the generator (:mod:`mould.datasets.backdrops`, half of them cluttered;
+with ``--backgrounds DIR``, 90 % of them crops of DIR's person-free photos instead),
 the whole background at 256², then every crop the framing search predicts on another, 512² background
 with the given network: the zoomed-in, magnified places where a network trained on people only paints
 one. Samples are named ``nNNNNNN`` and written as they are made, in the usual sample format, with the
@@ -9,7 +10,7 @@ camera of an empty framing at 256².
 
 Usage::
 
-    python tools/nobody_samples.py OUTDIR --count 300 --seed 11 [--checkpoint CKPT]
+    python tools/nobody_samples.py OUTDIR --count 300 --seed 11 [--checkpoint CKPT] [--backgrounds DIR]
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ SIDE = 256
 """Crop side of the samples: the framing search's crops are this size."""
 
 
-def nobody_crops(predictor, count: int, seed: int) -> Iterator[np.ndarray]:
+def nobody_crops(predictor, count: int, seed: int, images: tuple[Path, ...] = ()) -> Iterator[np.ndarray]:
     """The crops (see the module docstring), each (256, 256, 3) uint8, one background's at a time.
 
     Args:
         predictor: the network (a :class:`~mould.models.maps.Predictor`) whose framing search picks them.
+        images: person-free photos to crop most backgrounds from (none: procedural backgrounds only).
     """
     from mould.datasets.backdrops import backdrop_image
 
@@ -43,9 +45,9 @@ def nobody_crops(predictor, count: int, seed: int) -> Iterator[np.ndarray]:
 
     for index in range(count):
         key = seed * 10**6 + index
-        yield backdrop_image(key, SIDE, 0.5)
+        yield backdrop_image(key, SIDE, 0.5, images)
         try:
-            find_person(backdrop_image(key + 500_000, 2 * SIDE, 1.0 if index % 2 else 0.5), silhouettes)
+            find_person(backdrop_image(key + 500_000, 2 * SIDE, 1.0 if index % 2 else 0.5, images), silhouettes)
         except NoPersonFound:
             pass
         yield from seen
@@ -80,18 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoint", type=Path, help="the network whose framing search picks the crops (default: shipped)"
     )
+    parser.add_argument("--backgrounds", type=Path, help="a folder of person-free photos to crop from")
     args = parser.parse_args(argv)
     from mould.errors import InputError
 
     if not 1 <= args.count <= 10**6 or not 0 <= args.seed < 2**31:
         print("nobody_samples: --count 1 to 1,000,000 and --seed 0 to 2^31 - 1 expected", file=sys.stderr)
         return 2
+    from mould.datasets.backdrops import background_images
     from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
     from mould.models.inference import TorchPredictor
 
-    try:  # the network first: a bad checkpoint leaves no folder behind
+    try:  # the network and the photos first: a bad checkpoint or folder leaves no folder behind
         predictor = TorchPredictor(load_checkpoint(resolve_checkpoint(args.checkpoint))[0])
-        written = write_nobody(args.outdir, nobody_crops(predictor, args.count, args.seed), args.seed)
+        images = background_images(args.backgrounds) if args.backgrounds is not None else ()
+        crops = nobody_crops(predictor, args.count, args.seed, images)
+        written = write_nobody(args.outdir, crops, args.seed)
     except InputError as error:
         print(f"nobody_samples: {error}", file=sys.stderr)
         return 2
