@@ -7,7 +7,7 @@
 # metrics.csv, train.log, summary.txt and the last weights (split in two parts if over 15 MB).
 #
 #   tools/gpu_stream_train.sh --out "$OUT" --time-limit 540 --bank body-bank.safetensors \
-#       --config small --init models/weights/small.safetensors [--backgrounds realbg]
+#       --config small --init models/weights/small.safetensors [--backgrounds background-photos]
 #
 # --backgrounds DIR: person-free photos (tools/background_photos.py writes 55, 12 MB) whose crops the streamed
 # training samples stand on, 90 % of them; the validation folder keeps procedural backgrounds, comparable
