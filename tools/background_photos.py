@@ -99,12 +99,13 @@ def write_image(blob: bytes, target: Path, longest: int) -> None:
     """Decode ``blob``, convert it to RGB, shrink it to ``longest`` pixels at most and save it at ``target``."""
     from PIL import Image
 
+    from mould.files import write_atomic
+
     with Image.open(io.BytesIO(blob)) as image:
         image = image.convert("RGB")
         image.thumbnail((longest, longest), Image.LANCZOS)
-        partial = target.with_name(target.name + ".partial")
-        image.save(partial, format="JPEG" if target.suffix == ".jpg" else "PNG", quality=92)
-        partial.replace(target)
+        kind = "JPEG" if target.suffix == ".jpg" else "PNG"
+        write_atomic(target, lambda handle: image.save(handle, format=kind, quality=92))
 
 
 def download(packages: Path) -> None:
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packages", type=Path, help="a folder already holding the wheel and .deb files")
     parser.add_argument("--longest", type=int, default=1280, help="longest side in pixels (default 1280)")
     args = parser.parse_args(argv)
+    from mould.errors import InputError
+
     logging.basicConfig(level=logging.INFO, format="background_photos: %(message)s")
     if not 64 <= args.longest <= 8192:
         print("background_photos: --longest 64 to 8192 expected", file=sys.stderr)
@@ -155,11 +158,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.packages is None:
                 download(packages)
             written = gather(packages, args.outdir, args.longest)
-    except (OSError, ValueError, subprocess.CalledProcessError, tarfile.TarError, zipfile.BadZipFile) as error:
+    except (InputError, OSError, ValueError, subprocess.CalledProcessError, tarfile.TarError,
+            zipfile.BadZipFile) as error:  # fmt: skip
         print(f"background_photos: {error}", file=sys.stderr)
         return 2
     if written == 0:
-        print(f"background_photos: none of the listed images is in {args.packages}", file=sys.stderr)
+        print(f"background_photos: none of the listed images is in {args.packages or 'the packages'}",
+              file=sys.stderr)  # fmt: skip
         return 2
     print(f"{args.outdir}: {written} person-free photographs")
     return 0
