@@ -7,6 +7,10 @@ dresses are **draped tubes** hanging from the waist around the legs (:func:`moul
 so they span the gap between the legs as fabric does. Both change the silhouette and the back surface,
 not only the colour.
 
+A garment may instead be one modelled by people: MakeHuman's suits, shoes and hats, bound to the body's
+surface (:mod:`mould.datasets.wardrobe`); :func:`wardrobe_outfit` swaps them in. Such a :class:`Garment`
+names its mesh in ``asset`` and keeps only its kind and material.
+
 A :class:`Garment` holds every number that built it (JSON-ready, stored with each sample).
 """
 
@@ -21,7 +25,7 @@ from mould.datasets.appearance import Material, garment_material
 from mould.datasets.atlas import NOISE_SCALES, NOISE_VARIANTS, AtlasTensors
 from mould.datasets.shells import Surfaces, drape, masked_quantile, offset_shells, vertex_normals
 
-KINDS = ("top", "jacket", "trousers", "shorts", "skirt", "dress", "shoes")
+KINDS = ("top", "jacket", "trousers", "shorts", "skirt", "dress", "shoes", "hat")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class Garment:
         folds: amplitude of the folds, metres.
         length: skirt or dress length below the waist, as a fraction of the hip-to-ankle length.
         material: its colour and pattern.
+        asset: the MakeHuman mesh it is (:mod:`mould.datasets.wardrobe`), or "" for a procedural one; a
+            suit's ``top`` is the mesh's upper half, its ``trousers`` the lower half (the numbers above
+            are then unused).
     """
 
     kind: str
@@ -53,6 +60,7 @@ class Garment:
     folds: float = 0.0
     length: float = 0.0
     material: Material | None = None
+    asset: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -156,6 +164,39 @@ def sample_outfit(rng: np.random.Generator, *, upright: bool) -> list[Garment]:
             )
         )
     return outfit
+
+
+def wardrobe_outfit(rng: np.random.Generator, outfit: tuple[Garment, ...], share: float) -> tuple[Garment, ...]:
+    """The outfit with MakeHuman garments swapped in (:mod:`mould.datasets.wardrobe`).
+
+    With probability ``share`` the clothes become a MakeHuman suit, its top and trousers halves in two
+    materials (one in three suits in a single one); independently, with probability ``share`` the shoes
+    (or bare feet in four cases of ten) become MakeHuman shoes, and with probability ``share / 8`` a hat is
+    added. ``share`` 0 keeps the outfit as it is.
+    """
+    from mould.datasets.wardrobe import garment_names
+
+    u = rng.uniform
+    suit, shoes, hat = (
+        u() < share,
+        u() < share and (any(g.kind == "shoes" for g in outfit) or u() < 0.4),
+        (u() < share / 8),
+    )
+    dressed = list(outfit)
+    if suit:
+        name = str(rng.choice(garment_names("suit")))
+        top = garment_material(rng)
+        bottom = top if u() < 1 / 3 else garment_material(rng)
+        dressed = [Garment("top", material=top, asset=name), Garment("trousers", material=bottom, asset=name)]
+        dressed += [g for g in outfit if g.kind == "shoes"]
+    if shoes:
+        name = str(rng.choice(garment_names("shoes")))
+        dressed = [g for g in dressed if g.kind != "shoes"]
+        dressed.append(Garment("shoes", material=garment_material(rng), asset=name))
+    if hat:
+        name = str(rng.choice(garment_names("hat")))
+        dressed.append(Garment("hat", material=garment_material(rng), asset=name))
+    return tuple(dressed)
 
 
 GARMENT_FIELDS = ("sleeve", "leg", "hem", "waist", "collar", "ease", "flare", "folds", "length")

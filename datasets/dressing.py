@@ -2,9 +2,10 @@
 
 From B :class:`~mould.datasets.scenes.SceneDraw` s, on any torch device: shape each body (one blend per
 sample), pose the candidate poses in rounds (round t poses candidate t of the samples whose earlier
-candidates collided, so most samples pose once), then build every garment shell, skirt drape, scalp,
-curtain of hair, bun and ponytail of the batch with one batched call per kind, and pack all surfaces into
-one triangle soup with per-triangle scene and material, ready for :func:`mould.datasets.raster.rasterize`.
+candidates collided, so most samples pose once), then build every garment shell, skirt drape, MakeHuman
+garment (:mod:`mould.datasets.wardrobe`; the skin it hides is left out), scalp, curtain of hair, bun and
+ponytail of the batch with one batched call per kind, and pack all surfaces into one triangle soup
+with per-triangle scene and material, ready for :func:`mould.datasets.raster.rasterize`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import numpy as np
 import torch
 from mould.datasets.appearance import NOISE_OCTAVES, material_table
 from mould.datasets.atlas import atlas_tensors
-from mould.datasets.clothing import KINDS, garment_shells, garment_table, skirt_drapes
+from mould.datasets.clothing import KINDS, Garment, garment_shells, garment_table, skirt_drapes
 from mould.datasets.collisions import body_collisions
 from mould.datasets.hair import STYLES, buns, hair_table, hanging_hair, head_frames, ponytails, scalp_shells
 from mould.datasets.noise import noise_offsets
 from mould.datasets.posing import posed_from_rest, rest_bodies
 from mould.datasets.scenes import SceneDraw
 from mould.datasets.shells import Surfaces, vertex_normals
+from mould.datasets.wardrobe import garment_surfaces, hidden_faces, wardrobe
 
 
 @dataclass(frozen=True)
@@ -117,11 +119,14 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
         return torch.arange(first, len(materials), device=device)
 
     everyone = torch.arange(len(draws), device=device)
-    body = Surfaces(vertices, atlas.faces, atlas.rest.expand(len(draws), -1, -1), normals,
-                    torch.ones((len(draws), len(atlas.faces)), dtype=torch.bool, device=device))  # fmt: skip
+    modelled = wardrobe(device)
+    skin = torch.stack([
+        ~hidden_faces([modelled[g.asset] for g in outfit if g.asset], atlas.faces) for outfit in outfits
+    ])  # fmt: skip
+    body = Surfaces(vertices, atlas.faces, atlas.rest.expand(len(draws), -1, -1), normals, skin)
     surfaces.append((body, everyone, add_materials([d.skin for d in draws])))
 
-    worn = [(i, g) for i, outfit in enumerate(outfits) for g in outfit]
+    worn = [(i, g) for i, outfit in enumerate(outfits) for g in outfit if not g.asset]
     if worn:
         owners = torch.tensor([i for i, _ in worn], device=device)
         kinds, numbers, variants = (torch.as_tensor(a, device=device) for a in garment_table([g for _, g in worn]))
@@ -137,6 +142,21 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
             ankles = (heads[who, bank.bone("foot.L"), 1] + heads[who, bank.bone("foot.R"), 1]) / 2
             skirts = skirt_drapes(numbers[draped], vertices.index_select(0, who), hips, ankles, atlas)
             surfaces.append((skirts, who, rows[draped]))
+
+    # MakeHuman's garments: one batched build per mesh and half.
+    pieces: dict[tuple[str, str], list[tuple[int, Garment]]] = {}
+    for i, outfit in enumerate(outfits):
+        for g in outfit:
+            if g.asset:
+                part = {"top": "upper", "trousers": "lower"}.get(g.kind, "whole")
+                pieces.setdefault((g.asset, part), []).append((i, g))
+    if pieces:
+        rest_normals = vertex_normals(atlas.rest[None], atlas.faces)[0]
+    for (name, part), items in pieces.items():
+        owners = torch.tensor([i for i, _ in items], device=device)
+        built = garment_surfaces(modelled[name], vertices.index_select(0, owners), normals.index_select(0, owners),
+                                 atlas.faces, atlas.rest, rest_normals, part)  # fmt: skip
+        surfaces.append((built, owners, add_materials([g.material for _, g in items])))
 
     haired = [i for i, d in enumerate(draws) if d.hairstyle.style != "bald"]
     if haired:

@@ -37,7 +37,7 @@ def folder_stats(folder: str | os.PathLike, limit: int | None = None) -> dict[st
     if not names:
         raise InputError(f"{folder}: no samples found")
     areas, spreads, thickness, yaws, elevations = [], [], [], [], []
-    bands, families, garments, hair, zoomed = Counter(), Counter(), Counter(), Counter(), 0
+    bands, families, garments, hair, zoomed, modelled = Counter(), Counter(), Counter(), Counter(), 0, Counter()
     for name in names:
         mould = Mould.load(folder / f"{name}.npz")
         params = json.loads((folder / f"{name}.json").read_text())
@@ -55,6 +55,7 @@ def folder_stats(folder: str | os.PathLike, limit: int | None = None) -> dict[st
         zoomed += float(camera.get("box_scale", 1.0)) > 1.2
         families[params.get("pose", {}).get("family", "?")] += 1
         garments.update({g["kind"] for g in params.get("outfit", [])})
+        modelled.update({g["kind"] for g in params.get("outfit", []) if g.get("asset")})
         hair[params.get("hair", {}).get("style", "?")] += 1
     count = len(names)
     out = {
@@ -70,6 +71,8 @@ def folder_stats(folder: str | os.PathLike, limit: int | None = None) -> dict[st
     out.update({f"view {band}": bands[band] / count for band in ("front", "side", "back")})
     out.update({f"pose {family}": families[family] / count for family in sorted(families)})
     out.update({f"wears {kind}": garments[kind] / count for kind in GARMENT_KINDS})
+    labels = {"top": "a MakeHuman suit", "shoes": "MakeHuman shoes", "hat": "a MakeHuman hat"}
+    out.update({f"wears {label}": modelled[kind] / count for kind, label in labels.items()})
     out.update({f"hair {style}": hair[style] / count for style in HAIR_STYLES})
     return out
 

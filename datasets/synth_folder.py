@@ -68,6 +68,7 @@ def _manifest(seed: int, config: SynthConfig) -> dict:
         "seed": int(seed),
         "resolution": config.resolution,
         "views": config.views,
+        "wardrobe": config.wardrobe,
         "backgrounds": [str(p) for p in config.backgrounds],
     }
 
@@ -93,7 +94,7 @@ def check_output_folder(outdir: Path, seed: int, config: SynthConfig, *, force: 
         except ValueError:
             raise InputError(f"{manifest_path}: unreadable; use --force to overwrite") from None
         current = _manifest(seed, config)
-        for key in ("generator_version", "seed", "resolution", "views"):
+        for key in ("generator_version", "seed", "resolution", "views", "wardrobe"):
             if previous.get(key) != current[key]:
                 raise InputError(
                     f"{outdir}: holds samples made with {key} = {previous.get(key)}, not {current[key]}; "

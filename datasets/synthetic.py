@@ -31,7 +31,7 @@ from mould.container import Mould
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 """Bumped whenever the same (seed, index) would give a different sample; stored in every sample."""
 
 
@@ -62,6 +62,9 @@ class SynthConfig:
     """Zoom-out range of those crops."""
     clutter: float = 0.5
     """Probability that a procedural background gets clutter (:func:`~mould.datasets.appearance.add_clutter`)."""
+    wardrobe: float = 0.4
+    """Share of people dressed in MakeHuman's modelled suits, and of shoes swapped for its modelled shoes
+    (:func:`~mould.datasets.clothing.wardrobe_outfit`); 0: procedural garments only."""
     box_shift: float = 0.03
     """Crop shift jitter, fraction of the side, each axis."""
     max_noise: float = 0.02
@@ -78,6 +81,8 @@ class SynthConfig:
             raise ValueError(f"max_pose_tries: expected >= 1, got {self.max_pose_tries}")
         if self.shadow_map is not None and not 16 <= self.shadow_map <= 4096:
             raise ValueError(f"shadow_map: expected 16 to 4096 texels, got {self.shadow_map}")
+        if not 0 <= self.wardrobe <= 1:
+            raise ValueError(f"wardrobe: expected 0 to 1, got {self.wardrobe}")
         if self.views not in VIEW_MIXES:
             raise ValueError(f"views: expected one of {', '.join(VIEW_MIXES)}, got {self.views!r}")
 

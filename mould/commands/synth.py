@@ -39,6 +39,8 @@ class SynthCommandConfig:
     """Probability of zoomed-out crops (see ``SynthConfig.zoom_out``)."""
     views: str = "photo"
     """Camera yaw distribution (see ``SynthConfig.views``)."""
+    wardrobe: float = 0.4
+    """Share of MakeHuman suits and shoes (see ``SynthConfig.wardrobe``)."""
     device: str = "cpu"
     """Where samples are built and rendered: ``cpu`` or ``cuda`` (batches on the GPU)."""
     batch: int | None = None
@@ -55,7 +57,7 @@ class SynthCommandConfig:
         if not 1 <= self.workers <= 256:
             raise InputError(f"--workers: expected 1 to 256, got {self.workers}")
         check_option("--seed", self.seed, 0, 2**63 - 1)
-        for name in ("clutter", "zoom_out"):
+        for name in ("clutter", "zoom_out", "wardrobe"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InputError(
                     f"--{name.replace('_', '-')}: expected a probability in [0, 1], got {getattr(self, name)}"
@@ -69,7 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "synth",
         help="generate synthetic clothed people with their moulds (training data)",
         description="Generate training samples: anny bodies of random shape in sampled poses, dressed in "
-        "procedural garments and hair (geometry, not paint), ray-cast from a random perspective camera. "
+        "procedural and MakeHuman garments and hair (geometry, not paint), ray-cast from a random perspective "
+        "camera. "
         "Each sample is NAME.png (the crop), NAME.npz (its mould with ground-truth normals) and NAME.json "
         "(every parameter, seed included). The same --seed gives the same data; an interrupted run resumes "
         "where it stopped.",
@@ -104,6 +107,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="photo",
         help="camera yaw distribution: photo (70%% front, 22%% side, 8%% back, as photographs of people; the "
         "default) or uniform over 360 degrees",
+    )
+    p.add_argument(
+        "--wardrobe",
+        type=float,
+        default=0.4,
+        help="share of people in MakeHuman's modelled suits (collars, lapels, pockets), and of shoes swapped for "
+        "its modelled shoes; 0: procedural garments only (default 0.4)",
     )
     p.add_argument(
         "--device",
@@ -153,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         clutter=args.clutter,
         zoom_out=args.zoom_out,
         views=args.views,
+        wardrobe=args.wardrobe,
         device=args.device,
         batch=args.batch,
     )
@@ -171,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             clutter=config.clutter,
             zoom_out=config.zoom_out,
             views=config.views,
+            wardrobe=config.wardrobe,
         ),
         workers=config.workers,
         device=config.device,
