@@ -183,3 +183,15 @@ def test_a_person_in_a_modelled_suit_is_rendered_and_recorded():
     assets = {g["asset"] for g in params["outfit"]} - {""}
     assert assets and not {g["asset"] for g in plain_params["outfit"]} - {""}
     assert (mould.mask != plain.mask).any()  # the modelled suit's outline is not the procedural outfit's
+
+
+def test_a_folder_of_one_wardrobe_share_is_not_topped_up_with_another(tmp_path):
+    from mould.datasets.synth_folder import synthesize
+    from mould.datasets.synthetic import SynthConfig
+
+    from mould.errors import InputError
+
+    synthesize(tmp_path / "data", 1, 5, SynthConfig(resolution=32, wardrobe=0.0), progress=False)
+    with pytest.raises(InputError, match="wardrobe = 0.0, not 0.4"):
+        synthesize(tmp_path / "data", 2, 5, SynthConfig(resolution=32), progress=False)
+    assert len(list((tmp_path / "data").glob("*.npz"))) == 1  # nothing written
