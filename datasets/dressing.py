@@ -18,7 +18,16 @@ from mould.datasets.appearance import NOISE_OCTAVES, material_table
 from mould.datasets.atlas import atlas_tensors
 from mould.datasets.clothing import KINDS, Garment, garment_shells, garment_table, skirt_drapes
 from mould.datasets.collisions import body_collisions
-from mould.datasets.hair import STYLES, buns, hair_table, hanging_hair, head_frames, ponytails, scalp_shells
+from mould.datasets.hair import (
+    STYLES,
+    Hairstyle,
+    buns,
+    hair_table,
+    hanging_hair,
+    head_frames,
+    ponytails,
+    scalp_shells,
+)
 from mould.datasets.noise import noise_offsets
 from mould.datasets.posing import posed_from_rest, rest_bodies
 from mould.datasets.scenes import SceneDraw
@@ -143,13 +152,15 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
             skirts = skirt_drapes(numbers[draped], vertices.index_select(0, who), hips, ankles, atlas)
             surfaces.append((skirts, who, rows[draped]))
 
-    # MakeHuman's garments: one batched build per mesh and half.
-    pieces: dict[tuple[str, str], list[tuple[int, Garment]]] = {}
+    # MakeHuman's garments and hair: one batched build per mesh and half.
+    pieces: dict[tuple[str, str], list[tuple[int, Garment | Hairstyle]]] = {}
     for i, outfit in enumerate(outfits):
         for g in outfit:
             if g.asset:
                 part = {"top": "upper", "trousers": "lower"}.get(g.kind, "whole")
                 pieces.setdefault((g.asset, part), []).append((i, g))
+        if draws[i].hairstyle.asset:
+            pieces.setdefault((draws[i].hairstyle.asset, "whole"), []).append((i, draws[i].hairstyle))
     if pieces:
         rest_normals = vertex_normals(atlas.rest[None], atlas.faces)[0]
     for (name, part), items in pieces.items():
@@ -158,7 +169,7 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
                                  atlas.faces, atlas.rest, rest_normals, part)  # fmt: skip
         surfaces.append((built, owners, add_materials([g.material for _, g in items])))
 
-    haired = [i for i, d in enumerate(draws) if d.hairstyle.style != "bald"]
+    haired = [i for i, d in enumerate(draws) if d.hairstyle.style != "bald" and not d.hairstyle.asset]
     if haired:
         owners = torch.tensor(haired, device=device)
         codes, numbers, variants = (

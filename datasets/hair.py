@@ -33,6 +33,8 @@ class Hairstyle:
         length: how far bob, long hair or a ponytail hangs below the head's centre, metres.
         volume: curl amplitude (curly), bun radius, ponytail radius, metres.
         material: its colour.
+        asset: a MakeHuman hair mesh of this style worn instead of the procedural hair
+            (:mod:`mould.datasets.wardrobe`; the numbers above are then unused), or "".
     """
 
     style: str
@@ -42,9 +44,21 @@ class Hairstyle:
     length: float = 0.0
     volume: float = 0.0
     material: Material | None = None
+    asset: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def wardrobe_hair(rng: np.random.Generator, hairstyle: Hairstyle, share: float) -> Hairstyle:
+    """With probability ``share``, the hairstyle drawn as one of MakeHuman's hair meshes of its style (short,
+    curly, bob, long or ponytail; bald and buns stay as they are), in its colour."""
+    from mould.datasets.wardrobe import garment_names
+
+    meshes = garment_names("hair", hairstyle.style)
+    if rng.uniform() >= share or not meshes:
+        return hairstyle
+    return dataclasses.replace(hairstyle, asset=str(rng.choice(meshes)))
 
 
 def sample_hairstyle(rng: np.random.Generator) -> Hairstyle:

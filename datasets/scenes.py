@@ -16,7 +16,7 @@ import numpy as np
 from mould.datasets.appearance import Material, skin_material
 from mould.datasets.backdrops import BackdropDraw, draw_backdrop
 from mould.datasets.clothing import Garment, sample_outfit, wardrobe_outfit
-from mould.datasets.hair import Hairstyle, sample_hairstyle
+from mould.datasets.hair import Hairstyle, sample_hairstyle, wardrobe_hair
 from mould.datasets.poses import UPRIGHT_FAMILIES, Pose, pose_deltas, sample_pose
 from mould.datasets.render import Lighting, sample_lighting
 from mould.datasets.views import sample_yaw
@@ -118,10 +118,11 @@ def draw_scene(seed: int, index: int, config) -> SceneDraw:
     phenotype = sample_phenotype(rng)
     skin = skin_material(rng)
     outfits = (tuple(sample_outfit(rng, upright=True)), tuple(sample_outfit(rng, upright=False)))
+    hairstyle = sample_hairstyle(rng)
     if config.wardrobe:  # from a stream of its own, so that the other choices stay those of wardrobe 0
         wardrobe_rng = np.random.default_rng([int(seed), int(index), 2])
         outfits = tuple(wardrobe_outfit(wardrobe_rng, outfit, config.wardrobe) for outfit in outfits)
-    hairstyle = sample_hairstyle(rng)
+        hairstyle = wardrobe_hair(wardrobe_rng, hairstyle, config.wardrobe)
     yaw = sample_yaw(rng, config.views)
     elevation = float(np.clip(rng.normal(5, 10), *config.elevation))
     distance_factor = float(rng.uniform(*config.distance_factor))

@@ -57,6 +57,7 @@ def folder_stats(folder: str | os.PathLike, limit: int | None = None) -> dict[st
         garments.update({g["kind"] for g in params.get("outfit", [])})
         modelled.update({g["kind"] for g in params.get("outfit", []) if g.get("asset")})
         hair[params.get("hair", {}).get("style", "?")] += 1
+        modelled["hair"] += bool(params.get("hair", {}).get("asset"))
     count = len(names)
     out = {
         "samples": float(count),
@@ -71,7 +72,12 @@ def folder_stats(folder: str | os.PathLike, limit: int | None = None) -> dict[st
     out.update({f"view {band}": bands[band] / count for band in ("front", "side", "back")})
     out.update({f"pose {family}": families[family] / count for family in sorted(families)})
     out.update({f"wears {kind}": garments[kind] / count for kind in GARMENT_KINDS})
-    labels = {"top": "a MakeHuman suit", "shoes": "MakeHuman shoes", "hat": "a MakeHuman hat"}
+    labels = {
+        "top": "a MakeHuman suit",
+        "shoes": "MakeHuman shoes",
+        "hat": "a MakeHuman hat",
+        "hair": "MakeHuman hair",
+    }
     out.update({f"wears {label}": modelled[kind] / count for kind, label in labels.items()})
     out.update({f"hair {style}": hair[style] / count for style in HAIR_STYLES})
     return out

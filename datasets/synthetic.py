@@ -31,7 +31,7 @@ from mould.container import Mould
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 """Bumped whenever the same (seed, index) would give a different sample; stored in every sample."""
 
 
@@ -63,8 +63,9 @@ class SynthConfig:
     clutter: float = 0.5
     """Probability that a procedural background gets clutter (:func:`~mould.datasets.appearance.add_clutter`)."""
     wardrobe: float = 0.4
-    """Share of people dressed in MakeHuman's modelled suits, and of shoes swapped for its modelled shoes
-    (:func:`~mould.datasets.clothing.wardrobe_outfit`); 0: procedural garments only."""
+    """Share of people dressed in MakeHuman's modelled suits, of shoes swapped for its modelled shoes
+    (:func:`~mould.datasets.clothing.wardrobe_outfit`) and of hair drawn as its modelled haircuts
+    (:func:`~mould.datasets.hair.wardrobe_hair`); 0: procedural garments and hair only."""
     box_shift: float = 0.03
     """Crop shift jitter, fraction of the side, each axis."""
     max_noise: float = 0.02

@@ -1,4 +1,4 @@
-"""MakeHuman's garments, shoes and hats (CC0), rebuilt on any posed body: clothes modelled by people.
+"""MakeHuman's garments, shoes, hats and hair (CC0), rebuilt on any posed body: clothes modelled by people.
 
 The procedural garments of :mod:`mould.datasets.clothing` are offset shells of the skin; real clothes have
 collars, lapels, pockets, cuffs, hoods and soles. MakeHuman's assets are such meshes, modelled for the base
@@ -27,7 +27,7 @@ from mould.datasets.shells import Surfaces, vertex_normals
 WARDROBE_FILE = "makehuman-garments.safetensors"
 """The bound garments, in ``mould/datasets/assets/``."""
 
-WARDROBE_FORMAT, WARDROBE_VERSION = "mould-wardrobe", "1"
+WARDROBE_FORMAT, WARDROBE_VERSION = "mould-wardrobe", "2"
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,7 +35,8 @@ class BoundGarment:
     """One MakeHuman garment bound to the body's surface (see the module docstring).
 
     Attributes:
-        name: the MakeHuman asset's name (``male_casualsuit06``); kind: ``suit``, ``shoes`` or ``hat``.
+        name: the MakeHuman asset's name (``male_casualsuit06``); kind: ``suit``, ``shoes``, ``hat`` or
+            ``hair``; style: for hair, the procedural style it stands in for (:data:`mould.datasets.hair.STYLES`).
         faces: (F, 3) int64 triangles, counter-clockwise seen from outside.
         triangle: (G,) int64 body triangles the G vertices are bound to (rows of the body's faces).
         barycentric: (G, 3) float32 weights of their corners; lift: (G,) float32 metres along the
@@ -46,6 +47,7 @@ class BoundGarment:
 
     name: str
     kind: str
+    style: str
     faces: torch.Tensor
     triangle: torch.Tensor
     barycentric: torch.Tensor
@@ -76,6 +78,7 @@ def wardrobe(device: torch.device | None = None) -> dict[str, BoundGarment]:
             garments[name] = BoundGarment(
                 name=name,
                 kind=entry["kind"],
+                style=entry["style"],
                 faces=tensor("faces", torch.int64),
                 triangle=tensor("triangle", torch.int64),
                 barycentric=tensor("barycentric"),
@@ -87,9 +90,9 @@ def wardrobe(device: torch.device | None = None) -> dict[str, BoundGarment]:
     return garments
 
 
-def garment_names(kind: str) -> tuple[str, ...]:
-    """The shipped garments of one kind, in the asset's order."""
-    return tuple(name for name, garment in wardrobe().items() if garment.kind == kind)
+def garment_names(kind: str, style: str | None = None) -> tuple[str, ...]:
+    """The shipped garments of one kind (hair: of one style, if given), in the asset's order."""
+    return tuple(name for name, g in wardrobe().items() if g.kind == kind and (style is None or g.style == style))
 
 
 def wrap(

@@ -1,6 +1,6 @@
 """Bind MakeHuman's CC0 garments to anny's body surface: the wardrobe asset the generator dresses people in.
 
-MakeHuman ships garments, shoes and hats modelled for its base mesh ``hm08``, which anny shares (anny's
+MakeHuman ships garments, shoes, hats and hair modelled for its base mesh ``hm08``, which anny shares (anny's
 ``data/mpfb2/3dobjs/base.obj`` is that mesh, helper geometry included). Each garment's ``.mhclo`` file places
 every garment vertex on the base mesh: a weighted sum of three reference vertices (often of the "tights"
 helper, a skin-tight layer around the body) plus an offset scaled by the body's size along each axis.
@@ -42,9 +42,19 @@ GARMENTS = {
     ),
     "shoes": ("shoes01", "shoes02", "shoes03"),
     "hat": ("fedora01",),
+    "hair": ("short01", "short02", "short03", "short04", "afro01", "bob01", "bob02", "long01", "braid01",
+             "ponytail01"),
 }  # fmt: skip
-"""The garments bound, by kind (every clothes folder of the MakeHuman assets; hair is left out: its meshes
-are cards that need their alpha textures, which the assets do not include)."""
+"""The garments bound, by kind: every clothes folder of the MakeHuman assets (shoes04-06 are the meshes of
+shoes01 and 02 with other textures) and every hair folder. The hair meshes are layers of cards made to be
+drawn with alpha textures, which the assets do not include; drawn opaque, their outer layer is the hair's
+surface (checked by eye on people rendered with each)."""
+
+HAIR_STYLES = {
+    "short01": "short", "short02": "short", "short03": "short", "short04": "short", "afro01": "curly",
+    "bob01": "bob", "bob02": "bob", "long01": "long", "braid01": "long", "ponytail01": "ponytail",
+}  # fmt: skip
+"""The procedural hairstyle (:data:`mould.datasets.hair.STYLES`) each hair mesh can stand in for."""
 
 HM08_BODY_VERTICES = 13380
 """Vertices 0-13379 of ``hm08`` are the body; the rest are helpers (eyes, tongue, tights, skirt, hair)."""
@@ -222,7 +232,7 @@ def build(assets: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     tensors, entries = {}, []
     for kind, names in GARMENTS.items():
         for name in names:
-            folder = assets / "clothes" / name
+            folder = assets / ("hair" if kind == "hair" else "clothes") / name
             proxy = read_proxy(next(folder.glob("*.mhclo")))
             fitted = fit(proxy, base) @ BASE_TO_ANNY.T
             binding = bind(fitted, template, faces)
@@ -243,7 +253,7 @@ def build(assets: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
                 f"{name}.hidden": hidden.astype(np.int32),
                 f"{name}.lower": lower,
             })  # fmt: skip
-            entries.append({"name": name, "kind": kind})
+            entries.append({"name": name, "kind": kind, "style": HAIR_STYLES.get(name, "")})
             log.info(
                 "%s: %d vertices, %d triangles, lift %.1f-%.1f mm (median %.1f), %d body vertices hidden, "
                 "%.0f%% lower, %.0f%% of vertex normals outwards",
@@ -253,7 +263,7 @@ def build(assets: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     tensors = {key: torch.as_tensor(np.ascontiguousarray(value)) for key, value in tensors.items()}
     metadata = {
         "format": "mould-wardrobe",
-        "version": "1",
+        "version": "2",
         "garments": json.dumps(entries),
         "source": "MakeHuman assets (CC0), bound to anny " + bank.anny_version,
         "body_vertices": str(bank.vertex_count),
@@ -263,7 +273,7 @@ def build(assets: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("assets", type=Path, help="the MakeHuman asset folder (holding clothes/)")
+    parser.add_argument("assets", type=Path, help="the MakeHuman asset folder (holding clothes/ and hair/)")
     parser.add_argument("out", type=Path, help="the .safetensors file to write")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -40,7 +40,7 @@ class SynthCommandConfig:
     views: str = "photo"
     """Camera yaw distribution (see ``SynthConfig.views``)."""
     wardrobe: float = 0.4
-    """Share of MakeHuman suits and shoes (see ``SynthConfig.wardrobe``)."""
+    """Share of MakeHuman suits, shoes and hair (see ``SynthConfig.wardrobe``)."""
     device: str = "cpu"
     """Where samples are built and rendered: ``cpu`` or ``cuda`` (batches on the GPU)."""
     batch: int | None = None
@@ -112,8 +112,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--wardrobe",
         type=float,
         default=0.4,
-        help="share of people in MakeHuman's modelled suits (collars, lapels, pockets), and of shoes swapped for "
-        "its modelled shoes; 0: procedural garments only (default 0.4)",
+        help="share of people in MakeHuman's modelled suits (collars, lapels, pockets), of shoes swapped for its "
+        "modelled shoes and of hair drawn as its modelled haircuts; 0: procedural garments and hair only "
+        "(default 0.4)",
     )
     p.add_argument(
         "--device",
