@@ -161,12 +161,10 @@ def dress(draws: list[SceneDraw], device: torch.device | str = "cpu") -> Dressed
                 pieces.setdefault((g.asset, part), []).append((i, g))
         if draws[i].hairstyle.asset:
             pieces.setdefault((draws[i].hairstyle.asset, "whole"), []).append((i, draws[i].hairstyle))
-    if pieces:
-        rest_normals = vertex_normals(atlas.rest[None], atlas.faces)[0]
     for (name, part), items in pieces.items():
         owners = torch.tensor([i for i, _ in items], device=device)
         built = garment_surfaces(modelled[name], vertices.index_select(0, owners), normals.index_select(0, owners),
-                                 atlas.faces, atlas.rest, rest_normals, part)  # fmt: skip
+                                 atlas.faces, part)  # fmt: skip
         surfaces.append((built, owners, add_materials([g.material for _, g in items])))
 
     haired = [i for i, d in enumerate(draws) if d.hairstyle.style != "bald" and not d.hairstyle.asset]

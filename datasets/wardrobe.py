@@ -57,9 +57,13 @@ class BoundGarment:
     lower: torch.Tensor
 
 
-@functools.lru_cache(maxsize=4)
-def wardrobe(device: torch.device | None = None) -> dict[str, BoundGarment]:
+def wardrobe(device: torch.device | str | None = None) -> dict[str, BoundGarment]:
     """The shipped garments by name, on ``device`` (default the CPU; read once per process and device)."""
+    return _wardrobe(torch.device(device or "cpu"))
+
+
+@functools.lru_cache(maxsize=4)
+def _wardrobe(device: torch.device) -> dict[str, BoundGarment]:
     from safetensors import safe_open
 
     path = resources.files("mould.datasets") / "assets" / WARDROBE_FILE
@@ -73,7 +77,7 @@ def wardrobe(device: torch.device | None = None) -> dict[str, BoundGarment]:
 
             def tensor(key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
                 value = handle.get_tensor(f"{name}.{key}")  # noqa: B023 (used at once)
-                return value.to(device=device or "cpu", dtype=dtype or value.dtype)
+                return value.to(device=device, dtype=dtype or value.dtype)
 
             garments[name] = BoundGarment(
                 name=name,
@@ -125,21 +129,30 @@ def wrap(
     )
 
 
+@functools.lru_cache(maxsize=128)
+def rest_texcoords(name: str, device: torch.device) -> torch.Tensor:
+    """(G, 3) float32 the garment ``name`` on the atlas's rest body, where its patterns are evaluated (as
+    the body's are at its rest positions); built once per process, garment and device."""
+    from mould.datasets.atlas import atlas_tensors
+
+    atlas = atlas_tensors(device)
+    body = atlas.rest[None]
+    return wrap(wardrobe(device)[name], body, vertex_normals(body, atlas.faces), atlas.faces)[0]
+
+
 def garment_surfaces(
-    garment: BoundGarment, vertices: torch.Tensor, normals: torch.Tensor, faces: torch.Tensor,
-    rest: torch.Tensor, rest_normals: torch.Tensor, part: str = "whole",
-) -> Surfaces:  # fmt: skip
+    garment: BoundGarment, vertices: torch.Tensor, normals: torch.Tensor, faces: torch.Tensor, part: str = "whole"
+) -> Surfaces:
     """S copies of a garment as :class:`~mould.datasets.shells.Surfaces`, each on its posed body.
 
     Args:
-        vertices, normals, faces: as for :func:`wrap`.
-        rest, rest_normals: (V, 3) the body in its rest pose (the atlas's), where patterns are evaluated.
+        vertices, normals, faces: as for :func:`wrap` (the body's faces: the atlas's).
         part: ``"upper"`` or ``"lower"`` half of the garment's faces, or the ``"whole"`` of it.
     """
     if part not in ("upper", "lower", "whole"):
         raise ValueError(f"part: expected upper, lower or whole, got {part!r}")
     posed = wrap(garment, vertices, normals, faces)
-    texcoords = wrap(garment, rest[None], rest_normals[None], faces).to(posed.dtype)
+    texcoords = rest_texcoords(garment.name, vertices.device).to(posed.dtype)
     keep = torch.ones_like(garment.lower) if part == "whole" else garment.lower == (part == "lower")
     return Surfaces(
         vertices=posed,
