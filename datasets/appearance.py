@@ -51,6 +51,10 @@ GARMENT_PALETTE = np.array(
 )
 """Common garment colours, sRGB 0-255 (chosen by hand; jittered when drawn)."""
 
+DARK_GARMENTS = np.array([[18, 18, 22], [38, 38, 42], [24, 28, 52], [45, 32, 26], [30, 38, 30]])
+"""Black, charcoal, navy, dark brown, dark olive; sRGB 0-255: the clothes of a low-key scene
+(:func:`dark_material`)."""
+
 HAIR_COLOURS = np.array(
     [[15, 12, 10], [45, 30, 20], [90, 60, 35], [150, 110, 60], [210, 180, 120], [140, 50, 25], [170, 170, 170]]
 )
@@ -130,6 +134,15 @@ def garment_material(rng: np.random.Generator) -> Material:
         contrast=float(rng.uniform(0.05, 0.25)),
         seed=int(rng.integers(2**31)),
     )
+
+
+def dark_material(material: Material, rng: np.random.Generator) -> Material:
+    """``material`` recoloured in two of :data:`DARK_GARMENTS` (its base and its pattern's second colour),
+    its pattern kept: black trousers against a black studio backdrop."""
+    colour, colour2 = (
+        _jitter(DARK_GARMENTS[rng.integers(len(DARK_GARMENTS))].astype(float), rng, 0.25) for _ in "ab"
+    )
+    return dataclasses.replace(material, colour=colour, colour2=colour2)
 
 
 # -- solid textures ---------------------------------------------------------------------------------------

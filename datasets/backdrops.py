@@ -14,6 +14,7 @@ generator, so a sample does not depend on the batch it is painted in.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ class BackdropDraw:
         shapes: (S, 7) float64 blurry rectangles: centre u, v, half width, height ratio, RGB.
         objects: (O, 19) float64 clutter objects (see ``_OBJECT_FIELDS``); empty without clutter.
         shading: (2,) brightness slopes across u and v over the clutter; grain: its noise deviation.
+        dim: the factor the whole painted background is multiplied by (< 1: a low-key scene's dark backdrop,
+            :func:`dimmed`).
     """
 
     info: dict
@@ -57,6 +60,12 @@ class BackdropDraw:
     objects: np.ndarray = field(default_factory=lambda: np.zeros((0, _OBJECT_FIELDS)))
     shading: tuple[float, float] = (0.0, 0.0)
     grain: float = 0.0
+    dim: float = 1.0
+
+
+def dimmed(draw: BackdropDraw, factor: float) -> BackdropDraw:
+    """``draw`` painted ``factor`` times as bright (recorded in its info as ``dim``)."""
+    return dataclasses.replace(draw, dim=float(factor), info={**draw.info, "dim": float(factor)})
 
 
 def _muted(colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -269,6 +278,8 @@ def paint_backdrops(
     if photos:
         crops = torch.as_tensor(np.stack([draws[i].photo for i in photos]), device=device).to(torch.float32) / 255
         image[photos] = crops
+    if any(d.dim != 1.0 for d in draws):
+        image = image * column([d.dim for d in draws])[:, None, None, None]
     return image.clamp(0, 1)
 
 

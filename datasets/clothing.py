@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mould.datasets.appearance import Material, garment_material
+from mould.datasets.appearance import Material, dark_material, garment_material
 from mould.datasets.atlas import NOISE_SCALES, NOISE_VARIANTS, AtlasTensors
 from mould.datasets.shells import Surfaces, drape, masked_quantile, offset_shells, vertex_normals
 
@@ -164,6 +164,32 @@ def sample_outfit(rng: np.random.Generator, *, upright: bool) -> list[Garment]:
             )
         )
     return outfit
+
+
+LOW_KEY_DARK = {
+    "trousers": 0.9,
+    "shorts": 0.9,
+    "skirt": 0.9,
+    "shoes": 0.9,
+    "top": 0.5,
+    "jacket": 0.5,
+    "dress": 0.6,
+    "hat": 0.7,
+}
+"""Per garment kind, the probability that a low-key scene's person wears it dark (:func:`low_key_outfit`)."""
+
+
+def low_key_outfit(rng: np.random.Generator, outfit: tuple[Garment, ...]) -> tuple[Garment, ...]:
+    """The outfit of a person photographed against a dark backdrop: each garment recoloured dark
+    (:func:`~mould.datasets.appearance.dark_material`) with its kind's :data:`LOW_KEY_DARK` probability,
+    so that dark trousers meet the dark background nine times in ten while the top is often lit and light
+    (where a network that learnt "dark = background" cuts the legs off)."""
+    return tuple(
+        dataclasses.replace(g, material=dark_material(g.material, rng))
+        if rng.uniform() < LOW_KEY_DARK[g.kind]
+        else g
+        for g in outfit
+    )
 
 
 def wardrobe_outfit(rng: np.random.Generator, outfit: tuple[Garment, ...], share: float) -> tuple[Garment, ...]:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from mould.datasets.appearance import Material, skin_material
-from mould.datasets.backdrops import BackdropDraw, draw_backdrop
-from mould.datasets.clothing import Garment, sample_outfit, wardrobe_outfit
+from mould.datasets.backdrops import BackdropDraw, dimmed, draw_backdrop
+from mould.datasets.clothing import Garment, low_key_outfit, sample_outfit, wardrobe_outfit
 from mould.datasets.hair import Hairstyle, sample_hairstyle, wardrobe_hair
 from mould.datasets.poses import UPRIGHT_FAMILIES, Pose, pose_deltas, sample_pose
 from mould.datasets.render import Lighting, sample_lighting
@@ -103,6 +103,10 @@ def sample_phenotype(rng: np.random.Generator) -> dict[str, float]:
     }
 
 
+LOW_KEY_DIM = (0.04, 0.3)
+"""Range of the factor a low-key scene's background is dimmed by (a photo crop's mean of ~0.4 becomes
+0.016-0.12: a black studio backdrop to a dim room)."""
+
 CANDIDATES_DRAWN = 2
 """Candidate poses drawn with the rest of a sample (by the data workers); about one sample in five needs a
 second, a few in a hundred a third, which :meth:`SceneDraw.candidate` draws when asked."""
@@ -131,6 +135,10 @@ def draw_scene(seed: int, index: int, config) -> SceneDraw:
     box_shift = (float(rng.uniform(-1, 1) * config.box_shift), float(rng.uniform(-1, 1) * config.box_shift))
     lighting = sample_lighting(rng, view_direction(yaw, elevation))
     backdrop = draw_backdrop(config.resolution, rng, list(config.backgrounds), clutter=config.clutter)
+    key_rng = np.random.default_rng([int(seed), int(index), 3])  # its own stream again (low_key 0: unchanged)
+    if config.low_key and key_rng.uniform() < config.low_key:
+        outfits = tuple(low_key_outfit(key_rng, outfit) for outfit in outfits)
+        backdrop = dimmed(backdrop, key_rng.uniform(*LOW_KEY_DIM))
     draw = SceneDraw(
         seed=int(seed),
         index=int(index),

@@ -37,7 +37,8 @@ def folder_stats(folder: str | os.PathLike, limit: int | None = None) -> dict[st
     if not names:
         raise InputError(f"{folder}: no samples found")
     areas, spreads, thickness, yaws, elevations = [], [], [], [], []
-    bands, families, garments, hair, zoomed, modelled = Counter(), Counter(), Counter(), Counter(), 0, Counter()
+    bands, families, garments, hair, modelled = Counter(), Counter(), Counter(), Counter(), Counter()
+    zoomed = low_key = 0
     for name in names:
         mould = Mould.load(folder / f"{name}.npz")
         params = json.loads((folder / f"{name}.json").read_text())
@@ -53,6 +54,7 @@ def folder_stats(folder: str | os.PathLike, limit: int | None = None) -> dict[st
         elevations.append(float(camera.get("elevation_deg", 0.0)))
         bands[view_band(yaw)] += 1
         zoomed += float(camera.get("box_scale", 1.0)) > 1.2
+        low_key += float(params.get("background", {}).get("dim", 1.0)) < 1.0
         families[params.get("pose", {}).get("family", "?")] += 1
         garments.update({g["kind"] for g in params.get("outfit", [])})
         modelled.update({g["kind"] for g in params.get("outfit", []) if g.get("asset")})
@@ -68,6 +70,7 @@ def folder_stats(folder: str | os.PathLike, limit: int | None = None) -> dict[st
         "yaw magnitude, mean (degrees)": float(np.mean(yaws)),
         "elevation, mean +- sd (degrees)": f"{np.mean(elevations):.1f} +- {np.std(elevations):.1f}",
         "zoomed out (box scale > 1.2)": zoomed / count,
+        "low-key scene (dark backdrop)": low_key / count,
     }
     out.update({f"view {band}": bands[band] / count for band in ("front", "side", "back")})
     out.update({f"pose {family}": families[family] / count for family in sorted(families)})

@@ -69,6 +69,7 @@ def _manifest(seed: int, config: SynthConfig) -> dict:
         "resolution": config.resolution,
         "views": config.views,
         "wardrobe": config.wardrobe,
+        "low_key": config.low_key,
         "backgrounds": [str(p) for p in config.backgrounds],
     }
 
@@ -94,8 +95,8 @@ def check_output_folder(outdir: Path, seed: int, config: SynthConfig, *, force: 
         except ValueError:
             raise InputError(f"{manifest_path}: unreadable; use --force to overwrite") from None
         current = _manifest(seed, config)
-        for key in ("generator_version", "seed", "resolution", "views", "wardrobe"):
-            if previous.get(key) != current[key]:
+        for key in ("generator_version", "seed", "resolution", "views", "wardrobe", "low_key"):
+            if previous.get(key, 0.0 if key == "low_key" else None) != current[key]:
                 raise InputError(
                     f"{outdir}: holds samples made with {key} = {previous.get(key)}, not {current[key]}; "
                     "use another folder or --force"
