@@ -135,10 +135,11 @@ def draw_scene(seed: int, index: int, config) -> SceneDraw:
     box_shift = (float(rng.uniform(-1, 1) * config.box_shift), float(rng.uniform(-1, 1) * config.box_shift))
     lighting = sample_lighting(rng, view_direction(yaw, elevation))
     backdrop = draw_backdrop(config.resolution, rng, list(config.backgrounds), clutter=config.clutter)
-    key_rng = np.random.default_rng([int(seed), int(index), 3])  # its own stream again (low_key 0: unchanged)
-    if config.low_key and key_rng.uniform() < config.low_key:
-        outfits = tuple(low_key_outfit(key_rng, outfit) for outfit in outfits)
-        backdrop = dimmed(backdrop, key_rng.uniform(*LOW_KEY_DIM))
+    if config.low_key:  # a stream of its own again: low_key 0 leaves every choice above as it was
+        key_rng = np.random.default_rng([int(seed), int(index), 3])
+        if key_rng.uniform() < config.low_key:
+            outfits = tuple(low_key_outfit(key_rng, outfit) for outfit in outfits)
+            backdrop = dimmed(backdrop, key_rng.uniform(*LOW_KEY_DIM))
     draw = SceneDraw(
         seed=int(seed),
         index=int(index),
