@@ -44,7 +44,7 @@ def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
         "bash", str(ROOT / "tools" / "gpu_stream_train.sh"), "--out", "out", "--time-limit", "300",
         "--bank", str(bank_path()), "--config", "tiny", "--init", "start.safetensors", "--device", "cpu",
         "--resolution", "64", "--batch-size", "2", "--workers", "1", "--bench-seconds", "3", "--synth-count", "3",
-        "--val-count", "2", "--python", sys.executable, "--backgrounds", "photos",
+        "--val-count", "2", "--python", sys.executable, "--backgrounds", "photos", "--negatives", "2",
     ]  # fmt: skip
     out = tmp_path / "out"
     done = subprocess.run(command, cwd=tmp_path, env=blocked_environment(tmp_path), capture_output=True, text=True,
@@ -56,7 +56,11 @@ def test_gpu_recipe_runs_on_the_cpu_from_a_plain_copy(tmp_path):
     assert json.loads((out / "bench.json").read_text())["samples"] > 0
     assert "waiting for data" in (out / "summary.txt").read_text()
     run = json.loads((out / "run.json").read_text())
-    assert run["data"][0]["path"] == "synth" and run["step"] >= 1
+    sources = {Path(source["path"]).name: source for source in run["data"]}
+    assert sources.keys() == {"synth", "nobody"} and sources["synth"]["samples"] == "stream" and run["step"] >= 1
+    # Crops of nobody (2 backgrounds whole, and what the framing search looked at on 2 more) mixed in 1:20.
+    assert sources["nobody"]["weight"] == 0.05 and sources["nobody"]["samples"] >= 2
+    assert "samples of nobody from 4 backgrounds" in (out / "synth.log").read_text()
     # The trainer stopped itself at its time limit (not by the safety net's SIGTERM), decayed, from --init.
     assert run["status"] == "finished" and run["train_config"]["time_limit"] > 0
     assert run["train_config"]["init"] == str(tmp_path / "start.safetensors")
@@ -75,7 +79,7 @@ def test_gpu_recipe_trains_on_the_workers_samples_when_the_generator_fails_on_it
         "bash", str(ROOT / "tools" / "gpu_stream_train.sh"), "--out", str(tmp_path / "out"),
         "--time-limit", "150", "--bank", str(bank_path()), "--config", "tiny", "--device", "cpu",
         "--gen-batch", "0", "--resolution", "64", "--batch-size", "2", "--workers", "1", "--bench-seconds", "3",
-        "--val-count", "2", "--python", sys.executable,
+        "--val-count", "2", "--python", sys.executable, "--negatives", "0",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env=blocked_environment(tmp_path), capture_output=True, text=True,
                           timeout=600)  # fmt: skip
@@ -100,4 +104,18 @@ def test_gpu_recipe_refuses_a_missing_backgrounds_folder(tmp_path):
                            str(tmp_path / "bank.safetensors"), "--backgrounds", str(tmp_path / "nope")],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2 and "--backgrounds: no such folder" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("count", ["-1", "many", "100000"])
+def test_gpu_recipe_refuses_a_bad_count_of_negatives(tmp_path, count):
+    script = ROOT / "tools" / "gpu_stream_train.sh"
+    (tmp_path / "bank.safetensors").write_bytes(b"")  # only its presence is checked before the count
+    done = subprocess.run(["bash", str(script), "--out", str(tmp_path), "--time-limit", "60", "--bank",
+                           str(tmp_path / "bank.safetensors"), "--negatives", count],
+                          capture_output=True, text=True)  # fmt: skip
+    assert (
+        done.returncode == 2
+        and f"--negatives: expected a count of backgrounds from 0 to 99999, got '{count}'" in done.stderr
+    )
     assert len(done.stderr.splitlines()) == 1

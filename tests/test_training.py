@@ -348,9 +348,17 @@ def test_the_nobody_samples_tool_writes_crops_of_nobody(tmp_path):
     from mould.datasets.backdrops import backdrop_image
 
     np.testing.assert_array_equal(moulds[0].image, backdrop_image(3 * 10**6, 256, 0.5))
-    # With --backgrounds, most backgrounds are crops of the photos (a uniform one here: its colour).
+    # --resolution: the same crops, shrunk by area averaging (a network trained at 64² sees them so).
     from PIL import Image
 
+    done = subprocess.run([*command[:2], str(tmp_path / "small"), "--count", "1", "--seed", "3", "--resolution",
+                           "64", "--checkpoint", str(net)], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    small = SampleFolder(tmp_path / "small")
+    assert small.size == folder.size and small.load_mould(0).mask.shape == (64, 64)
+    shrunk = Image.fromarray(moulds[0].image).resize((64, 64), Image.BOX)
+    np.testing.assert_array_equal(small.load_mould(0).image, np.asarray(shrunk))
+    # With --backgrounds, most backgrounds are crops of the photos (a uniform one here: its colour).
     (tmp_path / "photos").mkdir()
     Image.new("RGB", (300, 200), (10, 200, 30)).save(tmp_path / "photos" / "lawn.png")
     photos = ["--backgrounds", str(tmp_path / "photos"), "--checkpoint", str(net)]
@@ -364,3 +372,7 @@ def test_the_nobody_samples_tool_writes_crops_of_nobody(tmp_path):
     bad = subprocess.run(elsewhere, capture_output=True, text=True)
     assert bad.returncode == 2 and "gone.safetensors" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "never").exists()  # no partial output
+    bad = subprocess.run(
+        [*command[:2], str(tmp_path / "large"), "--resolution", "512"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "--resolution 16 to 256" in bad.stderr and not (tmp_path / "large").exists()

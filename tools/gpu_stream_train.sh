@@ -7,11 +7,17 @@
 # metrics.csv, train.log, summary.txt and the last weights (split in two parts if over 15 MB).
 #
 #   tools/gpu_stream_train.sh --out "$OUT" --time-limit 540 --bank body-bank.safetensors \
-#       --config small --init models/weights/small.safetensors [--backgrounds background-photos]
+#       --config small --init models/weights/small.safetensors [--backgrounds background-photos] [--negatives 150]
 #
 # --backgrounds DIR: person-free photos (tools/background_photos.py writes 55, 12 MB) whose crops the streamed
 # training samples stand on, 90 % of them; the validation folder keeps procedural backgrounds, comparable
 # from run to run.
+#
+# --negatives N (default 150; 0: none): crops of nobody made there before training by tools/nobody_samples.py
+# from 2 N procedural backgrounds, half of them cluttered, with --init's weights (the shipped ones without it):
+# each whole background, and every crop that network's framing search looks at. They make 1 sample in 21 of
+# the block, as in the model card's stages 9 and 10, so that it keeps refusing empty scenes while it learns
+# people (stage 8, without them, took 7 of 20 cluttered backgrounds for a person). At --resolution, 256 at most.
 #
 # The default config is `small`, the one the CPU's 0.5 s a photo allows: `medium` widened from it takes
 # 0.72-0.73 s a photo with the framing search, against 0.55-0.56 s for `small` (docs/gpu-recipe.md).
@@ -25,15 +31,15 @@
 set -euo pipefail
 
 usage() { echo "usage: $0 --out DIR --time-limit SECONDS [--bank FILE] [--config small|medium|paper|tiny]" \
-    "[--init CKPT] [--backgrounds DIR] [--lr LR] [--device cuda|cpu] [--resolution N] [--batch-size B] [--gen-batch B] [--workers W]" \
+    "[--init CKPT] [--backgrounds DIR] [--negatives N] [--lr LR] [--device cuda|cpu] [--resolution N] [--batch-size B] [--gen-batch B] [--workers W]" \
     "[--bench-seconds S] [--synth-count N] [--val-count N] [--seed S] [--python PY]" >&2; exit 2; }
 
 OUT="" LIMIT="" BANK="${MOULD_BODY_BANK:-}" CONFIG=small INIT="" BACKGROUNDS="" LR="" DEVICE=cuda RES=256 BATCH=64 GEN_BATCH=""
-WORKERS="" BENCH=30 SYNTH=4000 VAL=200 SEED=0 PYTHON=python3
+WORKERS="" BENCH=30 SYNTH=4000 VAL=200 SEED=0 PYTHON=python3 NEGATIVES=150
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT="$2" ;; --time-limit) LIMIT="$2" ;; --bank) BANK="$2" ;; --config) CONFIG="$2" ;;
-        --init) INIT="$2" ;; --backgrounds) BACKGROUNDS="$2" ;; --lr) LR="$2" ;; --device) DEVICE="$2" ;; --resolution) RES="$2" ;; --batch-size) BATCH="$2" ;;
+        --init) INIT="$2" ;; --backgrounds) BACKGROUNDS="$2" ;; --negatives) NEGATIVES="$2" ;; --lr) LR="$2" ;; --device) DEVICE="$2" ;; --resolution) RES="$2" ;; --batch-size) BATCH="$2" ;;
         --gen-batch) GEN_BATCH="$2" ;; --workers) WORKERS="$2" ;; --bench-seconds) BENCH="$2" ;;
         --synth-count) SYNTH="$2" ;; --val-count) VAL="$2" ;; --seed) SEED="$2" ;; --python) PYTHON="$2" ;;
         *) echo "$0: unknown argument $1" >&2; usage ;;
@@ -44,6 +50,8 @@ done
 [ -n "$BANK" ] && [ -f "$BANK" ] || { echo "$0: --bank: no body bank file '$BANK' (make one with \`mould synth bank FILE\`)" >&2; exit 2; }
 [ -z "$INIT" ] || [ -f "$INIT" ] || { echo "$0: --init: no such checkpoint $INIT" >&2; exit 2; }
 [ -z "$BACKGROUNDS" ] || [ -d "$BACKGROUNDS" ] || { echo "$0: --backgrounds: no such folder $BACKGROUNDS" >&2; exit 2; }
+[[ "$NEGATIVES" =~ ^[0-9]{1,5}$ ]] || { echo "$0: --negatives: expected a count of backgrounds from 0 to 99999, got '$NEGATIVES'" >&2; exit 2; }
+NEGATIVES=$(( 10#$NEGATIVES ))
 START=$(date +%s)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
@@ -91,6 +99,19 @@ mould -q synth "$WORK/val" --count "$VAL" --seed 2 --device "$GEN_DEVICE" --batc
         >> "$OUT/synth.log" 2>&1
 }
 
+# Crops of nobody (see --negatives above); should they fail, the block trains on people alone.
+DATA="synth@$RES"
+if [ "$NEGATIVES" -gt 0 ] && [ "$RES" -gt 256 ]; then
+    echo "crops of nobody are at most 256², the framing search's: none at --resolution $RES" | tee -a "$OUT/synth.log" >&2
+elif [ "$NEGATIVES" -gt 0 ]; then
+    if "$PYTHON" "$ROOT/tools/nobody_samples.py" "$WORK/nobody" --count "$NEGATIVES" --seed $(( SEED + 12 )) \
+            --resolution "$RES" ${INIT:+--checkpoint "$INIT"} >> "$OUT/synth.log" 2>&1; then
+        DATA="synth@$RES:1,$WORK/nobody:0.05"
+    else
+        echo "crops of nobody failed: the block trains on people alone" | tee -a "$OUT/synth.log" >&2
+    fi
+fi
+
 # Train until the time limit, keeping a margin for the copies and the transfer back. The trainer stops itself
 # at its own limit, STARTUP seconds short of the budget (its start: imports, CUDA, data workers; its end: the
 # last validation and checkpoint); `timeout` is only the safety net, half the margin later. Whatever ends
@@ -105,7 +126,7 @@ train() {  # train RENDER: returns the trainer's exit status
     rm -rf "$WORK/run"
     timeout --preserve-status --signal=TERM --kill-after=30 "$(( budget + MARGIN / 2 ))" "${MOULD[@]}" \
         -q train --config "$CONFIG" \
-        --data "synth@$RES" --stream-render "$1" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" \
+        --data "$DATA" --stream-render "$1" --val "$WORK/val" --val-meshes 0 --out "$WORK/run" \
         --device "$DEVICE" --batch-size "$BATCH" --workers "$WORKERS" --steps 200000 \
         --time-limit "$(( budget - startup ))" --lr "$LR" --warmup-steps 200 --ckpt-every "$EVERY" \
         --val-every "$EVERY" --seed "$SEED" ${INIT:+--init "$INIT"} ${BACKGROUNDS:+--backgrounds "$BACKGROUNDS"} \

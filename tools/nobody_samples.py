@@ -6,11 +6,13 @@ with ``--backgrounds DIR``, 90 % of them crops of DIR's person-free photos inste
 the whole background at 256², then every crop the framing search predicts on another, 512² background
 with the given network: the zoomed-in, magnified places where a network trained on people only paints
 one. Samples are named ``nNNNNNN`` and written as they are made, in the usual sample format, with the
-camera of an empty framing at 256².
+camera of an empty framing; at 256² (the framing search's crops), or shrunk to ``--resolution`` for a
+network trained at another size.
 
 Usage::
 
     python tools/nobody_samples.py OUTDIR --count 300 --seed 11 [--checkpoint CKPT] [--backgrounds DIR]
+        [--resolution 256]
 """
 
 from __future__ import annotations
@@ -54,20 +56,24 @@ def nobody_crops(predictor, count: int, seed: int, images: tuple[Path, ...] = ()
         seen.clear()
 
 
-def write_nobody(outdir: Path, crops: Iterable[np.ndarray], seed: int) -> int:
-    """Write ``crops`` as samples of nobody into ``outdir``, each as it comes; returns how many."""
+def write_nobody(outdir: Path, crops: Iterable[np.ndarray], seed: int, side: int = SIDE) -> int:
+    """Write ``crops`` as samples of nobody into ``outdir``, each as it comes, shrunk to ``side`` pixels
+    (area averaging) when it is not :data:`SIDE`; returns how many."""
     from mould.datasets.samples import write_sample
+    from PIL import Image
 
     from mould.camera import Camera
     from mould.container import Mould
 
-    zeros = np.zeros((SIDE, SIDE), np.float32)
-    camera = Camera("perspective", SIDE, 2.0 * SIDE, (SIDE - 1) / 2, (SIDE - 1) / 2, np.eye(4))
-    black = np.zeros((SIDE, SIDE, 3), np.uint8)
-    empty = Mould(zeros, zeros, np.zeros((SIDE, SIDE), bool), camera, back_image=black)
+    zeros = np.zeros((side, side), np.float32)
+    camera = Camera("perspective", side, 2.0 * side, (side - 1) / 2, (side - 1) / 2, np.eye(4))
+    black = np.zeros((side, side, 3), np.uint8)
+    empty = Mould(zeros, zeros, np.zeros((side, side), bool), camera, back_image=black)
     outdir.mkdir(parents=True, exist_ok=True)
     written = 0
     for crop in crops:
+        if side != SIDE:
+            crop = np.asarray(Image.fromarray(crop).resize((side, side), Image.BOX))
         params = {"source": "nobody", "seed": seed}
         write_sample(outdir, f"n{written:06d}", empty, np.ascontiguousarray(crop), params)
         written += 1
@@ -83,11 +89,17 @@ def main(argv: list[str] | None = None) -> int:
         "--checkpoint", type=Path, help="the network whose framing search picks the crops (default: shipped)"
     )
     parser.add_argument("--backgrounds", type=Path, help="a folder of person-free photos to crop from")
+    parser.add_argument(
+        "--resolution", type=int, default=SIDE, help=f"side of the samples written, 16 to {SIDE} (default {SIDE})"
+    )
     args = parser.parse_args(argv)
     from mould.errors import InputError
 
-    if not 1 <= args.count <= 10**6 or not 0 <= args.seed < 2**31:
-        print("nobody_samples: --count 1 to 1,000,000 and --seed 0 to 2^31 - 1 expected", file=sys.stderr)
+    if not 1 <= args.count <= 10**6 or not 0 <= args.seed < 2**31 or not 16 <= args.resolution <= SIDE:
+        print(
+            f"nobody_samples: --count 1 to 1,000,000, --seed 0 to 2^31 - 1 and --resolution 16 to {SIDE} expected",
+            file=sys.stderr,
+        )
         return 2
     from mould.datasets.backdrops import background_images
     from mould.models.checkpoint import load_checkpoint, resolve_checkpoint
@@ -97,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor = TorchPredictor(load_checkpoint(resolve_checkpoint(args.checkpoint))[0])
         images = background_images(args.backgrounds) if args.backgrounds is not None else ()
         crops = nobody_crops(predictor, args.count, args.seed, images)
-        written = write_nobody(args.outdir, crops, args.seed)
+        written = write_nobody(args.outdir, crops, args.seed, args.resolution)
     except InputError as error:
         print(f"nobody_samples: {error}", file=sys.stderr)
         return 2
