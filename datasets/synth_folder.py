@@ -96,7 +96,7 @@ def check_output_folder(outdir: Path, seed: int, config: SynthConfig, *, force: 
             raise InputError(f"{manifest_path}: unreadable; use --force to overwrite") from None
         current = _manifest(seed, config)
         for key in ("generator_version", "seed", "resolution", "views", "wardrobe", "low_key"):
-            if previous.get(key, 0.0 if key == "low_key" else None) != current[key]:
+            if previous.get(key) != current[key]:
                 raise InputError(
                     f"{outdir}: holds samples made with {key} = {previous.get(key)}, not {current[key]}; "
                     "use another folder or --force"
