@@ -140,7 +140,7 @@ def dark_material(material: Material, rng: np.random.Generator) -> Material:
     """``material`` recoloured in two of :data:`DARK_GARMENTS` (its base and its pattern's second colour),
     its pattern kept: black trousers against a black studio backdrop."""
     colour, colour2 = (
-        _jitter(DARK_GARMENTS[rng.integers(len(DARK_GARMENTS))].astype(float), rng, 0.25) for _ in "ab"
+        _jitter(DARK_GARMENTS[rng.integers(len(DARK_GARMENTS))].astype(float), rng, 0.25) for _ in range(2)
     )
     return dataclasses.replace(material, colour=colour, colour2=colour2)
 
