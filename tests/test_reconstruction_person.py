@@ -113,6 +113,33 @@ def test_a_partial_first_silhouette_still_frames_the_whole_person():
     assert result.silhouette.thickness > CropConfig().min_thickness  # the body, not the strip
 
 
+def _seen_only_from_afar(crops: np.ndarray) -> np.ndarray:
+    """A silhouette head that paints a person on a texture only while it is a speck: it sees the bright pixels
+    where they span under a third of the crop, and nothing on a closer crop."""
+    out = []
+    for bright in crops.mean(axis=3) > 128:
+        rows, cols = np.nonzero(bright)
+        small = len(rows) > 0 and max(np.ptp(rows), np.ptp(cols)) + 1 < bright.shape[0] / 3
+        out.append(bright if small else np.zeros_like(bright))
+    return np.stack(out).astype(np.float32)
+
+
+def test_a_small_person_is_framed_close_up():
+    # 150 pixels tall in a 1000-pixel photo: a speck of 15 % in the whole-photo crop, confirmed at the training
+    # framing, where it fills the crop.
+    rgb, person = _photo_with_person(1000, 1000, centre=(700, 400), size=150)
+    result = find_person(rgb, _brightness_predictor)
+    expected = mask_box(person, CropConfig().margin)
+    assert abs(result.box.side - expected.side) < 0.05 * expected.side
+    assert result.silhouette.extent > CropConfig().min_extent
+
+
+def test_a_speck_no_closer_crop_confirms_is_no_person():
+    rgb, _ = _photo_with_person(1000, 1000, centre=(700, 400), size=150)
+    with pytest.raises(NoPersonFound, match="no closer crop confirms"):
+        find_person(rgb, _seen_only_from_afar)
+
+
 def test_given_mask_frames_the_largest_person_only():
     rgb, _ = _photo_with_person()
     person = np.zeros(rgb.shape[:2], bool)
@@ -163,6 +190,7 @@ def _box(rows=(30, 226), cols=(100, 156), n=256):
 
 FIGURE, POLE, FILL = person_figure(256), _box(cols=(126, 130)), _box(rows=(8, 248), cols=(8, 248))
 DISC = _ellipse(256, 256, (128, 128), (50, 90))
+SPECK = _person(256, 256, (128, 128), 80)
 
 
 @pytest.mark.parametrize(
@@ -177,8 +205,10 @@ DISC = _ellipse(256, 256, (128, 128), (50, 90))
         # The same figure (77 % of its crop) in a crop of 80 photo pixels: 62 pixels tall; of 90: 69.
         (FIGURE * 1.0, _painted(FIGURE), 80, "too small"),
         (FIGURE * 1.0, _painted(FIGURE), 90, None),
+        # A figure spanning 31 % of a crop of 1024 photo pixels: 320 pixels tall, but never seen close up.
+        (SPECK * 1.0, _painted(SPECK), 1024, "no closer crop confirms"),
     ],
-    ids=["figure", "pole", "flat", "unsure", "fills", "disc", "small", "small-enough"],
+    ids=["figure", "pole", "flat", "unsure", "fills", "disc", "small", "small-enough", "speck"],
 )
 def test_refusals_name_their_reason(probability, image, side, reason):
     from mould.framing import CropWindow

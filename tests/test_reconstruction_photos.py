@@ -37,10 +37,11 @@ EMPTY_REGIONS = {
     "cobbles below the feet": ("mediapipe_pose_test_image.jpg", 260, 510, 960, 640),
     "street, cars and trees, left of the foot": ("mediapipe_pose_test_image.jpg", 0, 0, 140, 640),
 }
-STILL_TAKEN = {"houses, hedge and lamp post"}
-"""Regions the shipped network still frames as a person (measured 2026-12-01, stage 10; the model before it
-took four: these three more were the street and shadows left of the knee, the trees, houses and cars right
-of the arm, and the cobbles below the feet)."""
+STILL_TAKEN: set[str] = set()
+"""Regions the shipped network still frames as a person. None since 2026-12-01 (stage 10 and
+``CropConfig.min_extent``): stage 10 alone took the houses, hedge and lamp post; the model before it took
+three more, the street and shadows left of the knee, the trees, houses and cars right of the arm, and the
+cobbles below the feet."""
 
 PERSON_EXTENTS = {
     # photos without a mask: the person's extent (x0, y0, x1, y1), head to feet, read by eye on a 50-pixel grid

@@ -238,6 +238,11 @@ def refusal(silhouette: Silhouette, config: CropConfig) -> str | None:
         return "the predicted silhouette is empty"
     if silhouette.size < config.min_size:
         return f"the figure is too small to reconstruct: {silhouette.size:.0f} < {config.min_size:.0f} pixels"
+    if silhouette.extent < config.min_extent:
+        return (
+            f"no closer crop confirms the figure: it spans {silhouette.extent:.0%} of its crop "
+            f"< {config.min_extent:.0%}"
+        )
     if silhouette.contrast < config.min_contrast:
         return f"the silhouette is unsure: contrast {silhouette.contrast:.2f} < {config.min_contrast}"
     if silhouette.thickness < config.min_thickness:
