@@ -87,3 +87,32 @@ def test_an_unreasonable_size_is_refused(tmp_path, capsys, longest):
     tool = load_tool("background_photos")
     assert tool.main([str(tmp_path / "out"), "--packages", str(tmp_path), "--longest", longest]) == 2
     assert "--longest 64 to 8192" in capsys.readouterr().err
+
+
+def test_the_held_out_set_is_gathered_alone_and_shares_nothing_with_the_training_set(tmp_path):
+    tool = load_tool("background_photos")
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    with zipfile.ZipFile(packages / "scikit_image-0.26.0-cp311-none-any.whl", "w") as wheel:
+        wheel.writestr("skimage/data/brick.png", png(64, 64))  # a training image: not gathered with --held-out
+    write_deb(
+        packages / "lomiri-wallpapers-16.04_20.04.0-2_all.deb",
+        {"usr/share/backgrounds/Bridge_by_Sander_Klootwijk.jpg": png(2000, 1000)},
+        {},
+    )
+    write_deb(
+        packages / "lomiri-wallpapers_20.04.0-2_all.deb",
+        {"usr/share/backgrounds/warty-final-ubuntu.png": png(80, 60)},
+        {},
+    )
+    out = tmp_path / "held-out"
+    assert tool.main([str(out), "--held-out", "--packages", str(packages), "--longest", "1000"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "deb-Bridge_by_Sander_Klootwijk.jpg",
+        "deb-warty-final-ubuntu.jpg",
+    ]
+    assert Image.open(out / "deb-Bridge_by_Sander_Klootwijk.jpg").size == (1000, 500)
+    held_out = {Path(m).name for members in tool.HELD_OUT.values() for m in members}
+    training = {Path(m).name for members in [tool.SKIMAGE, *tool.DEBIAN.values()] for m in members}
+    assert not held_out & training
+    assert sum(len(members) for members in tool.HELD_OUT.values()) == 19

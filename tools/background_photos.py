@@ -7,6 +7,11 @@ CC0 or public domain, see ``skimage/data/_fetchers.py``) and desktop wallpapers 
 own free licences, ``/usr/share/doc/PACKAGE/copyright``). Each image listed below was checked by eye to hold
 nobody. They are training inputs only: mould ships none of them.
 
+``--held-out`` gathers a second set instead, never to be trained on: 19 photographs of the Lomiri (Ubuntu
+Touch) wallpapers, checked by eye to hold nobody, to measure on real photos how often the framing search takes
+an empty scene for a person (``mould bench photos DIR`` lists each refusal). They were first used on
+2026-12-01, after the first set had served to design the search's tests.
+
 Each is written in RGB, scikit-image's as ``NAME.png`` and the wallpapers as ``deb-NAME.jpg`` (quality 92),
 its longest side at most ``--longest`` pixels
 (loading a 5120-pixel wallpaper for each 256-pixel sample would cost more than rendering the sample). The
@@ -15,7 +20,7 @@ packages are downloaded with ``pip download`` and ``apt-get download`` into a te
 
 Usage::
 
-    python tools/background_photos.py OUTDIR [--packages DIR] [--longest 1280]
+    python tools/background_photos.py OUTDIR [--held-out] [--packages DIR] [--longest 1280]
 """
 
 from __future__ import annotations
@@ -60,6 +65,23 @@ DEBIAN = {
     "gnome-backgrounds": ["usr/share/backgrounds/gnome/wood-l.webp"],
 }  # fmt: skip
 """Members of Debian packages, by package."""
+
+LOMIRI = "usr/share/backgrounds/"
+HELD_OUT = {
+    "lomiri-wallpapers-16.04": [LOMIRI + name for name in (
+        "Bridge_by_Sander_Klootwijk.jpg", "Dragonfly_by_Bolly.jpg", "Picture_0B_by_freespace.jpg",
+        "Picture_1A_by_freespace.jpg", "Wine_by_Jakkub_Mede.jpg", "aitzgorri_by_Aitzol_Berasategi.jpg",
+        "analogpattern_by_Peter_Nerlich.jpg", "free_by_Peter_Nerlich.jpg", "friends_by_Aitzol_Berasategi.jpg",
+        "greentock_by_Peter_Nerlich.jpg", "life_by_Aitzol_Berasategi.jpg",
+        "picosdeeuropa_by_Aitzol_Berasategi.jpg", "seeding_by_Clements_Engelhardt.jpg",
+        "sunset_by_Aitzol_Berasategi.jpg", "umang_by_Abhishek_Mudgal.jpg",
+    )],
+    "lomiri-wallpapers": [LOMIRI + "warty-final-ubuntu.png"],
+    "lomiri-wallpapers-20.04": [LOMIRI + name for name in (
+        "Fossa_by_Jasper_Roks.jpg", "Infinite-Sea_by_Aury88.jpg", "Painting-Colors_by__herobrine7gamer.jpg",
+    )],  # Kleiber_by_Lukas_Baubkus.jpg (a blurred figure behind the bird, perhaps a person) is left out
+}  # fmt: skip
+"""The held-out set's members of Debian packages, by package (``--held-out``)."""
 
 
 def wheel_members(path: Path, members: list[str]) -> dict[str, bytes]:
@@ -108,21 +130,24 @@ def write_image(blob: bytes, target: Path, longest: int) -> None:
         write_atomic(target, lambda handle: image.save(handle, format=kind, quality=92))
 
 
-def download(packages: Path) -> None:
-    """Fetch the scikit-image wheel and the Debian packages into ``packages``."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(packages), "scikit-image"],
-        check=True,
-    )
-    subprocess.run(["apt-get", "download", "-q", *DEBIAN], cwd=packages, check=True)
+def download(packages: Path, held_out: bool = False) -> None:
+    """Fetch the scikit-image wheel and the Debian packages into ``packages`` (``held_out``: the held-out set's
+    packages only)."""
+    if not held_out:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(packages), "scikit-image"],
+            check=True,
+        )
+    subprocess.run(["apt-get", "download", "-q", *(HELD_OUT if held_out else DEBIAN)], cwd=packages, check=True)
 
 
-def gather(packages: Path, outdir: Path, longest: int) -> int:
-    """Write every listed image found among the packages in ``packages``; returns how many were written."""
+def gather(packages: Path, outdir: Path, longest: int, held_out: bool = False) -> int:
+    """Write every listed image found among the packages in ``packages`` (``held_out``: those of
+    :data:`HELD_OUT` instead); returns how many were written."""
     sources: list[tuple[str, dict[str, bytes], list[str]]] = []
-    for wheel in sorted(packages.glob("scikit_image-*.whl"))[-1:]:
+    for wheel in sorted(packages.glob("scikit_image-*.whl"))[-1:] if not held_out else []:
         sources.append(("scikit-image", wheel_members(wheel, SKIMAGE), SKIMAGE))
-    for package, members in DEBIAN.items():
+    for package, members in (HELD_OUT if held_out else DEBIAN).items():
         for deb in sorted(packages.glob(f"{package}_*.deb"))[-1:]:
             sources.append((package, deb_members(deb, members), members))
     written = 0
@@ -143,6 +168,9 @@ def gather(packages: Path, outdir: Path, longest: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path, help="the folder to write the photographs into")
+    parser.add_argument(
+        "--held-out", action="store_true", help="gather the held-out test set (19 Lomiri wallpapers) instead"
+    )
     parser.add_argument("--packages", type=Path, help="a folder already holding the wheel and .deb files")
     parser.add_argument("--longest", type=int, default=1280, help="longest side in pixels (default 1280)")
     args = parser.parse_args(argv)
@@ -156,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             packages = args.packages or Path(scratch)
             if args.packages is None:
-                download(packages)
-            written = gather(packages, args.outdir, args.longest)
+                download(packages, args.held_out)
+            written = gather(packages, args.outdir, args.longest, args.held_out)
     except (InputError, OSError, ValueError, subprocess.CalledProcessError, tarfile.TarError,
             zipfile.BadZipFile) as error:  # fmt: skip
         print(f"background_photos: {error}", file=sys.stderr)
