@@ -130,24 +130,30 @@ def write_image(blob: bytes, target: Path, longest: int) -> None:
         write_atomic(target, lambda handle: image.save(handle, format=kind, quality=92))
 
 
-def download(packages: Path, held_out: bool = False) -> None:
-    """Fetch the scikit-image wheel and the Debian packages into ``packages`` (``held_out``: the held-out set's
-    packages only)."""
-    if not held_out:
+def download(packages: Path, skimage: list[str], debian: dict[str, list[str]]) -> None:
+    """Fetch the scikit-image wheel (when ``skimage`` lists members of it) and the Debian packages of
+    ``debian`` into ``packages``."""
+    if skimage:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(packages), "scikit-image"],
             check=True,
         )
-    subprocess.run(["apt-get", "download", "-q", *(HELD_OUT if held_out else DEBIAN)], cwd=packages, check=True)
+    subprocess.run(["apt-get", "download", "-q", *debian], cwd=packages, check=True)
 
 
-def gather(packages: Path, outdir: Path, longest: int, held_out: bool = False) -> int:
-    """Write every listed image found among the packages in ``packages`` (``held_out``: those of
-    :data:`HELD_OUT` instead); returns how many were written."""
+def gather(
+    packages: Path,
+    outdir: Path,
+    longest: int,
+    skimage: list[str] = SKIMAGE,
+    debian: dict[str, list[str]] = DEBIAN,
+) -> int:
+    """Write every image of ``skimage`` and ``debian`` (the training set by default) found among the packages
+    in ``packages``; returns how many were written."""
     sources: list[tuple[str, dict[str, bytes], list[str]]] = []
-    for wheel in sorted(packages.glob("scikit_image-*.whl"))[-1:] if not held_out else []:
-        sources.append(("scikit-image", wheel_members(wheel, SKIMAGE), SKIMAGE))
-    for package, members in (HELD_OUT if held_out else DEBIAN).items():
+    for wheel in sorted(packages.glob("scikit_image-*.whl"))[-1:] if skimage else []:
+        sources.append(("scikit-image", wheel_members(wheel, skimage), skimage))
+    for package, members in debian.items():
         for deb in sorted(packages.glob(f"{package}_*.deb"))[-1:]:
             sources.append((package, deb_members(deb, members), members))
     written = 0
@@ -183,9 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as scratch:
             packages = args.packages or Path(scratch)
+            skimage, debian = ([], HELD_OUT) if args.held_out else (SKIMAGE, DEBIAN)
             if args.packages is None:
-                download(packages, args.held_out)
-            written = gather(packages, args.outdir, args.longest, args.held_out)
+                download(packages, skimage, debian)
+            written = gather(packages, args.outdir, args.longest, skimage, debian)
     except (InputError, OSError, ValueError, subprocess.CalledProcessError, tarfile.TarError,
             zipfile.BadZipFile) as error:  # fmt: skip
         print(f"background_photos: {error}", file=sys.stderr)
