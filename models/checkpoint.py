@@ -227,6 +227,43 @@ def convert_checkpoint(
     return save_checkpoint(target, model, config, metadata, precision=precision)
 
 
+def average_checkpoints(sources: list[str | os.PathLike], target: str | os.PathLike) -> Path:
+    """Write at ``target`` the uniform average of checkpoints of one network (a "model soup", Wortsman et
+    al. 2022): each floating-point tensor, BatchNorm running statistics included, averaged in float64 and
+    stored as float32; integer tensors (BatchNorm's batch counters) taken from the first source. Meaningful
+    for checkpoints fine-tuned from the same weights, which lie in one basin of the loss.
+
+    The metadata records the sources' file names as ``averaged_from`` (JSON); their own metadata (steps,
+    training configs) describes none of the average and is dropped.
+
+    Raises:
+        InputError: fewer than two sources, one that is not a readable checkpoint, or one holding another
+            network than the first (both named).
+    """
+    import torch
+
+    if len(sources) < 2:
+        raise InputError(f"averaging needs two checkpoints or more, got {len(sources)}")
+    model, config, _ = load_checkpoint(sources[0])
+    total = {key: value.double() for key, value in model.state_dict().items() if value.is_floating_point()}
+    for source in sources[1:]:
+        other, other_config, _ = load_checkpoint(source)
+        if other_config != config:
+            raise InputError(
+                f"{source}: holds model config {other_config.name!r}, {sources[0]} holds {config.name!r}: "
+                "only checkpoints of one network can be averaged"
+            )
+        for key, value in other.state_dict().items():
+            if key in total:
+                total[key] += value.double()
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            if key in total:
+                value.copy_(total[key] / len(sources))
+    names = json.dumps([Path(source).name for source in sources])
+    return save_checkpoint(target, model, config, {"averaged_from": names})
+
+
 def load_weights_for(
     path: str | os.PathLike, config: ModelConfig, purpose: str = "", *, widen: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -302,3 +302,75 @@ def test_convert_checkpoint_tool(tmp_path):
         text=True,
     )
     assert done.returncode == 2 and "bad.safetensors" in done.stderr
+
+
+def test_averaged_checkpoints_hold_the_mean_of_every_float_tensor(tmp_path):
+    from mould.models.checkpoint import average_checkpoints
+
+    first, second = trained_looking(seed=1), trained_looking(seed=2)
+    with torch.no_grad():
+        for value in second.state_dict().values():  # every tensor differs from the first's (biases start at 0)
+            value.add_(torch.rand_like(value) + 0.1) if value.is_floating_point() else value.fill_(99)
+    paths = [
+        save_checkpoint(tmp_path / f"{k}.safetensors", model, model.config, {"step": str(k)})
+        for k, model in enumerate((first, second))
+    ]
+    averaged, config, metadata = load_checkpoint(average_checkpoints(paths, tmp_path / "soup.safetensors"))
+    assert config == first.config
+    assert metadata == {"averaged_from": '["0.safetensors", "1.safetensors"]'}
+    a, b = first.state_dict(), second.state_dict()
+    for key, value in averaged.state_dict().items():
+        if value.is_floating_point():  # weights and BatchNorm statistics alike
+            expected = ((a[key].double() + b[key].double()) / 2).float()
+            assert not torch.equal(a[key], b[key]), key  # the two networks differ everywhere...
+            assert torch.equal(value, expected), key  # ...and the average is their midpoint
+        else:
+            assert torch.equal(value, a[key]) and int(value) == 17, key  # batch counters: the first's
+
+
+def test_a_checkpoint_averaged_with_itself_is_unchanged(tmp_path):
+    from mould.models.checkpoint import average_checkpoints
+
+    model = trained_looking()
+    path = save_checkpoint(tmp_path / "a.safetensors", model, model.config)
+    averaged, _, _ = load_checkpoint(average_checkpoints([path, path, path], tmp_path / "aaa.safetensors"))
+    for key, value in model.state_dict().items():
+        assert torch.equal(averaged.state_dict()[key], value), key
+
+
+def test_averaging_refuses_one_checkpoint_or_two_networks(tmp_path):
+    from mould.models.checkpoint import average_checkpoints
+
+    tiny = save_checkpoint(tmp_path / "tiny.safetensors", trained_looking(), CONFIGS["tiny"])
+    small = build_model("small")
+    other = save_checkpoint(tmp_path / "small.safetensors", small, small.config)
+    with pytest.raises(InputError, match="two checkpoints or more"):
+        average_checkpoints([tiny], tmp_path / "out.safetensors")
+    with pytest.raises(InputError, match=r"small\.safetensors: holds model config 'small'.*tiny\.safetensors"):
+        average_checkpoints([tiny, other], tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_average_checkpoints_tool(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "average_checkpoints.py"
+    paths = [
+        str(save_checkpoint(tmp_path / f"{seed}.safetensors", trained_looking(seed=seed), CONFIGS["tiny"]))
+        for seed in (1, 2)
+    ]
+    done = subprocess.run(
+        [sys.executable, str(tool), str(tmp_path / "soup.safetensors"), *paths], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "average of 2 checkpoints" in done.stdout and (tmp_path / "soup.safetensors").is_file()
+    (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint at all")
+    done = subprocess.run(
+        [sys.executable, str(tool), str(tmp_path / "x.safetensors"), paths[0], str(tmp_path / "bad.safetensors")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "bad.safetensors" in done.stderr and done.stderr.count("\n") == 1
+    assert not (tmp_path / "x.safetensors").exists()
