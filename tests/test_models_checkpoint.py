@@ -310,7 +310,10 @@ def test_averaged_checkpoints_hold_the_mean_of_every_float_tensor(tmp_path):
     first, second = trained_looking(seed=1), trained_looking(seed=2)
     with torch.no_grad():
         for value in second.state_dict().values():  # every tensor differs from the first's (biases start at 0)
-            value.add_(torch.rand_like(value) + 0.1) if value.is_floating_point() else value.fill_(99)
+            if value.is_floating_point():
+                value.add_(torch.rand_like(value) + 0.1)
+            else:
+                value.fill_(99)
     paths = [
         save_checkpoint(tmp_path / f"{k}.safetensors", model, model.config, {"step": str(k)})
         for k, model in enumerate((first, second))
