@@ -139,3 +139,18 @@ def test_a_killed_run_streaming_synthetic_samples_resumes_to_the_same_weights(tm
     ours = load_file(run / "checkpoints" / "step_000006.safetensors")
     theirs = load_file(reference / "checkpoints" / "step_000006.safetensors")
     assert all(torch.equal(ours[key], theirs[key]) for key in theirs)
+
+
+def checkpoint_steps(run: Path) -> list[int]:
+    return sorted(int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.safetensors"))
+
+
+def test_older_checkpoints_are_deleted_unless_asked_to_keep_them(tmp_path, data, reference):
+    assert checkpoint_steps(reference) == [16, 20, 24]  # every 4 steps, the newest three by default
+    run = tmp_path / "run"
+    options = [*TINY, "--steps", "8", "--ckpt-every", "2", "--keep-checkpoints", "10", "--seed", "3"]
+    assert main(["-q", "train", *options, "--data", str(data), "--out", str(run)]) == 0
+    assert checkpoint_steps(run) == [2, 4, 6, 8]
+    assert sorted(p.name for p in (run / "checkpoints").glob("*_state.pt")) == [
+        f"step_{step:06d}_state.pt" for step in (2, 4, 6, 8)
+    ]

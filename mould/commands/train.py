@@ -98,6 +98,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"mesher of the validation P2S (default {TrainConfig.val_mesher}: fast)",
     )
     p.add_argument("--ckpt-every", type=int, help="steps between checkpoints (default 500)")
+    p.add_argument(
+        "--keep-checkpoints",
+        type=int,
+        metavar="N",
+        help="newest checkpoints kept, older ones deleted (default 3; keep more to average or compare them later)",
+    )
     p.add_argument("--log-every", type=int, help="steps between loss records (default 10)")
     p.add_argument("--seed", type=int, help="seed of weights, data order and augmentation (default 0)")
     p.add_argument(
@@ -147,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         val_meshes=args.val_meshes,
         val_mesher=args.val_mesher,
         ckpt_every=args.ckpt_every,
+        keep_checkpoints=args.keep_checkpoints,
         log_every=args.log_every,
         seed=args.seed,
         workers=args.workers,
