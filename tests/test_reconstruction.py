@@ -24,6 +24,14 @@ from mould.cli import main
 FAST = ["--mesher", "stitch"]
 
 
+def _no_detector():
+    """Framing without the person detector: the tests that replace the network's silhouette paint figures
+    that are no person to a detector trained on photographs."""
+    from mould.reconstruction.config import CropConfig
+
+    return CropConfig(min_person_score=0.0)
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     import torch
@@ -222,7 +230,7 @@ def test_framing_and_prediction_share_the_network_passes(tmp_path, monkeypatch):
     rgb = np.full((300, 400, 3), 90, np.uint8)
     rgb[20:280, 100:360][person_figure(260)] = 230  # a bright figure for the fake silhouette
     model = SimpleNamespace(config=CONFIGS["tiny"])  # the fake prediction needs only its depth scale
-    reconstructor = Reconstructor(model, ReconstructConfig(outdir=tmp_path, mesher="stitch"))
+    reconstructor = Reconstructor(model, ReconstructConfig(outdir=tmp_path, mesher="stitch", crop=_no_detector()))
     timings = {}
     _, mesh, crop = reconstructor.reconstruct(Photo(rgb, None, Path("figure.png")), None, timings)
     assert crop.source == "network" and 2 <= crop.iterations
@@ -273,7 +281,9 @@ def test_the_silhouette_is_snapped_to_the_photos_edges(tmp_path, monkeypatch):
     model = SimpleNamespace(config=CONFIGS["tiny"])
     ious = {}
     for radius in (0, ReconstructConfig.snap_radius):
-        reconstructor = Reconstructor(model, ReconstructConfig(outdir=tmp_path, snap_radius=radius))
+        reconstructor = Reconstructor(
+            model, ReconstructConfig(outdir=tmp_path, snap_radius=radius, crop=_no_detector())
+        )
         mould, _, crop = reconstructor.reconstruct(Photo(rgb, None, Path("figure.png")), None, {})
         truth = crop_image(figure, CropWindow.square(crop.box, 256)) > 0.5
         ious[radius] = (mould.mask & truth).sum() / (mould.mask | truth).sum()
@@ -311,7 +321,7 @@ def test_grabcut_gives_back_an_arm_the_network_was_unsure_of(tmp_path, monkeypat
     model = SimpleNamespace(config=CONFIGS["tiny"])
     ious = {}
     for iterations in (0, ReconstructConfig.grabcut_iterations):
-        config = ReconstructConfig(outdir=tmp_path, grabcut_iterations=iterations)
+        config = ReconstructConfig(outdir=tmp_path, grabcut_iterations=iterations, crop=_no_detector())
         mould, _, crop = Reconstructor(model, config).reconstruct(Photo(rgb, None, Path("f.png")), None, {})
         truth = crop_image(figure, CropWindow.square(crop.box, 256)) > 0.5
         ious[iterations] = (mould.mask & truth).sum() / (mould.mask | truth).sum()

@@ -165,6 +165,47 @@ def test_empty_silhouette_is_no_person():
         find_person(rgb, _brightness_predictor, mask=np.zeros((100, 100), bool))
 
 
+def _detector(*people):
+    """A fake person detector: the given (hips (x, y), in photo pixels) on photos, and on 256-pixel crops
+    only when ``crop`` is among them; records each image it was given."""
+    from mould.reconstruction.person_detector import PersonDetection
+
+    seen = []
+
+    def detect(image):
+        seen.append(image.shape)
+        on_crop = image.shape[:2] == (256, 256)
+        found = [p for p in people if (p == "crop") == on_crop]
+        return [PersonDetection(0.9, np.array(p if p != "crop" else (128, 128)), 50.0, np.zeros(4)) for p in found]
+
+    detect.seen = seen
+    return detect
+
+
+def test_a_figure_the_detector_confirms_in_the_crop_is_framed():
+    rgb, _ = _photo_with_person()
+    detect = _detector("crop")
+    assert find_person(rgb, _brightness_predictor, detect_people=detect).source == "network"
+    assert detect.seen == [(256, 256, 3)]  # the crop was enough: the whole photo is not looked at
+
+
+def test_a_person_found_on_the_whole_photo_confirms_the_crop_around_its_hips():
+    rgb, _ = _photo_with_person()  # the figure spans columns 210-470, rows 30-290
+    detect = _detector((340, 200))
+    assert find_person(rgb, _brightness_predictor, detect_people=detect).source == "network"
+    assert detect.seen == [(256, 256, 3), rgb.shape]
+
+
+@pytest.mark.parametrize("people", [(), ((60, 150),)], ids=["nobody", "someone outside the crop"])
+def test_a_figure_the_detector_does_not_see_is_no_person(people):
+    rgb, person = _photo_with_person()
+    with pytest.raises(NoPersonFound, match="the person detector sees nobody there"):
+        find_person(rgb, _brightness_predictor, detect_people=_detector(*people))
+    detect = _detector()
+    assert find_person(rgb, _brightness_predictor, mask=person, detect_people=detect).source == "mask-file"
+    assert detect.seen == []  # a given mask is not second-guessed
+
+
 def test_largest_region_of_a_mask():
     mask = np.zeros((10, 10), bool)
     mask[0:2, 0:2] = True

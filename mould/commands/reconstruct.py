@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from mould.models.runtime import RUNTIMES
     from mould.recon.mesh import MESHERS
     from mould.recon.texture import BACK_TEXTURES
-    from mould.reconstruction.config import MESH_FORMATS, ReconstructConfig
+    from mould.reconstruction.config import MESH_FORMATS, CropConfig, ReconstructConfig
 
     p = subparsers.add_parser(
         "reconstruct",
@@ -85,6 +85,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="rounds of GrabCut that re-cut the snapped silhouette from the photo's colours; 0 keeps the "
         "snapped outline (default %(default)s; unused with a mask)",
     )
+    p.add_argument(
+        "--min-person-score",
+        type=float,
+        default=CropConfig.min_person_score,
+        help="confidence at which the packaged person detector (MediaPipe's BlazePose) must see the person "
+        "the network frames, or the photo is refused as holding nobody; 0 turns the check off "
+        "(default %(default)s; unused with a mask)",
+    )
     p.add_argument("--save-mould", action="store_true", help="also write the predicted mould (.npz)")
     p.add_argument("--no-preview", dest="preview", action="store_false", help="skip the preview PNG")
     p.add_argument(
@@ -104,7 +112,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mould.files import output_folder, write_atomic
-    from mould.reconstruction.config import ReconstructConfig
+    from mould.reconstruction.config import CropConfig, ReconstructConfig
     from mould.reconstruction.pipeline import REPORT_NAME, Reconstructor, collect_inputs, run_batch
 
     config = ReconstructConfig(
@@ -120,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         snap_radius=args.snap_radius,
         grabcut_iterations=args.grabcut_iterations,
+        crop=CropConfig(min_person_score=args.min_person_score),
     )
     inputs = collect_inputs(args.inputs)
     if args.mask is not None and len(inputs) > 1:

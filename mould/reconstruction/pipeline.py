@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,6 +121,11 @@ class Reconstructor:
         self.config = config
         self._seen: dict[bytes, tuple[np.ndarray, ...]] = {}
         self._warned_back = False
+        self.detect_people = None
+        if config.crop.min_person_score > 0:
+            from mould.reconstruction.person_detector import detect_people
+
+            self.detect_people = partial(detect_people, min_score=config.crop.min_person_score)
 
     # -- network ------------------------------------------------------------------------------------------
     def _forward(self, crop: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -169,7 +175,14 @@ class Reconstructor:
         if mask is None:
             mask = photo.alpha_mask()
             source = "alpha"
-        crop = find_person(photo.rgb, self.silhouettes, mask=mask, mask_source=source, config=self.config.crop)
+        crop = find_person(
+            photo.rgb,
+            self.silhouettes,
+            mask=mask,
+            mask_source=source,
+            config=self.config.crop,
+            detect_people=self.detect_people,
+        )
         timings["crop"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
