@@ -338,3 +338,21 @@ def test_outline_options_out_of_range_are_refused(tmp_path, option, value):
 
     with pytest.raises(InputError, match=f"--{option.replace('_', '-')}: expected"):
         ReconstructConfig(outdir=tmp_path, **{option: value})
+
+
+@pytest.mark.parametrize("score", [-0.1, 1.5, float("nan")])
+def test_a_person_score_out_of_range_is_refused(capsys, tmp_path, score):
+    Image.fromarray(_person_rgba()).save(tmp_path / "person.png")
+    code = main(
+        [
+            "reconstruct",
+            str(tmp_path / "person.png"),
+            "-o",
+            str(tmp_path / "out"),
+            "--min-person-score",
+            str(score),
+        ]
+    )
+    assert code == 2
+    assert "--min-person-score: expected 0 to 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -33,6 +33,7 @@ from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
 from mould.reconstruction.config import ReconstructConfig
 from mould.reconstruction.person import NoPersonFound, crop_silhouette, find_person
+from mould.reconstruction.person_detector import detect_people
 
 if TYPE_CHECKING:
     from mould.models.maps import Predictor
@@ -123,8 +124,6 @@ class Reconstructor:
         self._warned_back = False
         self.detect_people = None
         if config.crop.min_person_score > 0:
-            from mould.reconstruction.person_detector import detect_people
-
             self.detect_people = partial(detect_people, min_score=config.crop.min_person_score)
 
     # -- network ------------------------------------------------------------------------------------------
