@@ -33,6 +33,22 @@ def anny_body() -> tuple[np.ndarray, np.ndarray]:
     return make_body()
 
 
+@pytest.fixture(scope="session")
+def generated_people(tmp_path_factory) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Three of the generator's people (anny bodies, clothed, on its backgrounds): (photo (256, 256, 3) uint8,
+    true mask (256, 256) bool) each."""
+    from mould.datasets.synth_folder import synthesize
+    from mould.datasets.synthetic import SynthConfig
+
+    from mould.container import Mould
+    from mould.images import load_photo
+
+    folder = tmp_path_factory.mktemp("people")
+    synthesize(folder, 3, seed=123, config=SynthConfig(), progress=False)
+    pngs = sorted(folder.glob("*.png"))
+    return [(load_photo(png).rgb, Mould.load(png.with_suffix(".npz")).mask) for png in pngs]
+
+
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """(3, 3) uniformly random proper rotation (QR of a Gaussian matrix, signs fixed)."""
     q, r = np.linalg.qr(rng.normal(size=(3, 3)))

@@ -330,7 +330,8 @@ def test_grabcut_gives_back_an_arm_the_network_was_unsure_of(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("grabcut_iterations", -1), ("grabcut_iterations", 21), ("snap_radius", 65)]
+    ("option", "value"),
+    [("grabcut_iterations", -1), ("grabcut_iterations", 21), ("snap_radius", 65), ("outline", "sam")],
 )
 def test_outline_options_out_of_range_are_refused(tmp_path, option, value):
     from mould.errors import InputError

@@ -176,7 +176,8 @@ def _detector(*people):
         seen.append(image.shape)
         on_crop = image.shape[:2] == (256, 256)
         found = [p for p in people if (p == "crop") == on_crop]
-        return [PersonDetection(0.9, np.array(p if p != "crop" else (128, 128)), 50.0, np.zeros(4)) for p in found]
+        hips = [np.array(p if p != "crop" else (128, 128), float) for p in found]
+        return [PersonDetection(0.9, h, h - (0, 50), np.zeros(4)) for h in hips]
 
     detect.seen = seen
     return detect

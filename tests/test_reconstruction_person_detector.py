@@ -1,10 +1,8 @@
-"""The packaged person detector (MediaPipe's BlazePose detector run in numpy): the same outputs as MediaPipe's
-own runtime, anchors and decoding as MediaPipe's, photo coordinates that follow the photo, and people found
-on the generator's bodies but not on empty images."""
+"""The packaged person detector (MediaPipe's BlazePose detector run in numpy; its graph against MediaPipe's
+runtime in ``test_reconstruction_graph.py``): anchors and decoding as MediaPipe's, photo coordinates that
+follow the photo, and people found on the generator's bodies but not on empty images."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,23 +12,7 @@ from mould.reconstruction.person_detector import (
     anchor_centres,
     decode,
     detect_people,
-    run_graph,
 )
-
-REFERENCE = Path(__file__).parent / "data" / "pose_detection_reference.npz"
-
-
-@pytest.mark.parametrize("case", ["noise", "grey"])
-def test_numpy_graph_matches_litert(case):
-    # tools/pose_detector_weights.py ran the .tflite model in LiteRT (Google's runtime) on these inputs; the
-    # numpy interpreter runs the converted graph. Measured: max error 2.8e-4 (noise) and 2.6e-3 (grey) on
-    # outputs up to 222 and 481 (float32 sums in another order).
-    reference = np.load(REFERENCE)
-    regressions, logits = run_graph(reference[f"{case}_input"].astype(np.float32))
-    expected_regressions, expected_logits = reference[f"{case}_output0"], reference[f"{case}_output1"][:, 0]
-    assert regressions.shape == (2254, 12) and logits.shape == (2254,)
-    np.testing.assert_allclose(regressions, expected_regressions, atol=1e-4 * np.abs(expected_regressions).max())
-    np.testing.assert_allclose(logits, expected_logits, atol=1e-4 * np.abs(expected_logits).max())
 
 
 def test_anchors_follow_mediapipes_layout():
@@ -114,21 +96,6 @@ def _figure_photo(rng, width, height):
 )
 def test_flat_images_hold_nobody(image):
     assert detect_people(image) == []
-
-
-@pytest.fixture(scope="module")
-def generated_people(tmp_path_factory):
-    """Three of the generator's people (anny bodies, clothed, on its backgrounds) with their true masks."""
-    from mould.datasets.synth_folder import synthesize
-    from mould.datasets.synthetic import SynthConfig
-
-    from mould.container import Mould
-    from mould.images import load_photo
-
-    folder = tmp_path_factory.mktemp("people")
-    synthesize(folder, 3, seed=123, config=SynthConfig(), progress=False)
-    pngs = sorted(folder.glob("*.png"))
-    return [(load_photo(png).rgb, Mould.load(png.with_suffix(".npz")).mask) for png in pngs]
 
 
 def test_generated_people_are_found_around_their_bodies(generated_people):

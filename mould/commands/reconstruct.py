@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from mould.models.runtime import RUNTIMES
     from mould.recon.mesh import MESHERS
     from mould.recon.texture import BACK_TEXTURES
-    from mould.reconstruction.config import MESH_FORMATS, CropConfig, ReconstructConfig
+    from mould.reconstruction.config import MESH_FORMATS, OUTLINES, CropConfig, ReconstructConfig
 
     p = subparsers.add_parser(
         "reconstruct",
@@ -72,18 +72,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mask", type=Path, default=None, help="person mask image for a single INPUT (white = person)")
     p.add_argument(
+        "--outline",
+        choices=OUTLINES,
+        default=ReconstructConfig.outline,
+        help="where the person's outline comes from without a mask: segmenter, MediaPipe's pose landmark model "
+        "(packaged, trained on real photographs) on the person the detector confirmed, or network, our "
+        "network's silhouette snapped and re-cut, which segmenter falls back to where it sees nobody "
+        "(default %(default)s)",
+    )
+    p.add_argument(
         "--snap-radius",
         type=int,
         default=ReconstructConfig.snap_radius,
         help="radius in crop pixels of the guided filter that snaps the network's silhouette to the photo's "
-        "colour edges; 0 keeps the network's outline (default %(default)s; unused with a mask)",
+        "colour edges; 0 keeps the network's outline (default %(default)s; for --outline network)",
     )
     p.add_argument(
         "--grabcut-iterations",
         type=int,
         default=ReconstructConfig.grabcut_iterations,
         help="rounds of GrabCut that re-cut the snapped silhouette from the photo's colours; 0 keeps the "
-        "snapped outline (default %(default)s; unused with a mask)",
+        "snapped outline (default %(default)s; for --outline network)",
     )
     p.add_argument(
         "--min-person-score",
@@ -126,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         distance=args.distance,
         device=args.device,
         runtime=args.runtime,
+        outline=args.outline,
         snap_radius=args.snap_radius,
         grabcut_iterations=args.grabcut_iterations,
         crop=CropConfig(min_person_score=args.min_person_score),

@@ -90,6 +90,9 @@ class CropConfig:
             raise ValueError("seeds >= 1, refinements >= 0 and positive zooms expected")
 
 
+OUTLINES = ("segmenter", "network")
+"""``--outline`` choices: where the mould's mask comes from without a mask file."""
+
 MESH_FORMATS = tuple(extension.lstrip(".") for extension in MESH_EXTENSIONS)
 """``--format`` choices: what :func:`mould.recon.export.write_mesh` writes."""
 
@@ -130,6 +133,12 @@ class ReconstructConfig:
     snap_eps: float = 1e-4
     """The guided filter's regularisation, squared colour units in [0, 1]: colour steps much larger than 0.01
     count as edges. 1e-4 was chosen among 1e-4 to 1e-2 with the radius (1e-2 follows the network's blur)."""
+    outline: str = "segmenter"
+    """Where the person's outline comes from without a mask: ``segmenter``, MediaPipe's pose landmark model
+    (trained on real photographs; :mod:`mould.reconstruction.person_segmenter`) on the person the detector
+    confirmed, or ``network``, our network's silhouette snapped and re-cut (``snap_radius``,
+    ``grabcut_iterations``), which ``segmenter`` falls back to where the landmark model sees no person in its
+    square (presence under 0.5) or no detection confirmed the framing (``--min-person-score 0``)."""
     grabcut_iterations: int = 1
     """Rounds of GrabCut that re-cut the snapped silhouette from the crop's colours
     (:mod:`mould.reconstruction.grabcut`); 0 keeps the snapped outline. 1 was chosen among 1, 3 and 5 (as
@@ -152,6 +161,8 @@ class ReconstructConfig:
             )
         if not (0 <= self.snap_radius <= 64 and self.snap_eps > 0):
             raise InputError(f"--snap-radius: expected 0 to 64, got {self.snap_radius} (eps {self.snap_eps})")
+        if self.outline not in OUTLINES:
+            raise InputError(f"--outline: expected one of {', '.join(OUTLINES)}, got {self.outline}")
         if not 0 <= self.grabcut_iterations <= 20:
             raise InputError(f"--grabcut-iterations: expected 0 to 20, got {self.grabcut_iterations}")
         check_option("--focal-factor", self.focal_factor, 0, 1000)

@@ -32,8 +32,9 @@ from mould.files import path_inside
 from mould.framing import CropWindow
 from mould.images import IMAGE_SUFFIXES, Photo, load_mask, load_photo
 from mould.reconstruction.config import ReconstructConfig
-from mould.reconstruction.person import NoPersonFound, crop_silhouette, find_person
+from mould.reconstruction.person import NoPersonFound, PersonCrop, crop_silhouette, find_person, inside_photo
 from mould.reconstruction.person_detector import detect_people
+from mould.reconstruction.person_segmenter import MIN_PRESENCE, segment_person
 
 if TYPE_CHECKING:
     from mould.models.maps import Predictor
@@ -189,9 +190,7 @@ class Reconstructor:
         focal = self.config.focal_factor * max(photo.rgb.shape[:2])
         height, width = photo.rgb.shape[:2]
         window = CropWindow.square(crop.box, self.config.crop.size)
-        silhouette = crop_silhouette(
-            crop, height, width, self.config.snap_radius, self.config.snap_eps, self.config.grabcut_iterations
-        )
+        silhouette = self.outline(photo.rgb, crop)
         camera = window.camera(focal, focal, (width - 1) / 2, (height - 1) / 2)
         mould = maps_to_mould(
             visible,
@@ -215,6 +214,18 @@ class Reconstructor:
         mesh = camera_to_upright(mesh)
         timings["texture"] = time.perf_counter() - clock
         return mould, mesh, crop
+
+    def outline(self, rgb: np.ndarray, crop: PersonCrop) -> np.ndarray:
+        """(N, N) bool: the person's silhouette in the final crop, the mould's mask (``config.outline``)."""
+        height, width = rgb.shape[:2]
+        if self.config.outline == "segmenter" and crop.mask is None and crop.person is not None:
+            segmentation = segment_person(rgb, crop.person)
+            if segmentation.presence >= MIN_PRESENCE:
+                window = CropWindow.square(crop.box, len(crop.image))
+                return (segmentation.in_window(window) > 0.5) & inside_photo(window, height, width)
+            log.info("the landmark model sees nobody (presence %.2f): network outline", segmentation.presence)
+        config = self.config
+        return crop_silhouette(crop, height, width, config.snap_radius, config.snap_eps, config.grabcut_iterations)
 
     def run_one(self, path: Path, stem: str, mask_path: Path | None) -> ImageReport:
         """Reconstruct one photo and write its outputs; errors are reported, never raised."""

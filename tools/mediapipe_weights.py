@@ -1,23 +1,28 @@
-"""Convert MediaPipe's BlazePose person detector into the file ``mould.reconstruction.person_detector`` reads.
+"""Convert MediaPipe's BlazePose models into the files ``mould.reconstruction.graph`` runs.
 
-MediaPipe (Google, Apache-2.0) ships its pose detector, ``mediapipe/modules/pose_detection/pose_detection.tflite``,
-inside the ``mediapipe`` wheels up to 0.10.14: a MobileNet-style network trained on real photographs of
-people that, from a 224x224 image, scores 2,254 anchors and regresses for each a box and four keypoints
-(the hips' middle and a point whose distance from it is the radius of a circle around the whole body, the
-same two for the upper body). Its weights are stored sparse and in float16 behind DENSIFY and DEQUANTIZE
-operators that a plain interpreter would have to decode; this tool runs the model once in LiteRT with every
-tensor kept, reads each constant as the operator that uses it sees it (dense), and writes:
+MediaPipe (Google, Apache-2.0) ships, inside the ``mediapipe`` wheels up to 0.10.14, the two stages of its
+pose tracker, both trained on real photographs of people:
 
-- the constants, in float16 (as the model stores them: lossless), to a safetensors file whose metadata holds
-  the graph as JSON: the operators in order (CONV_2D, DEPTHWISE_CONV_2D, ADD, PAD, RESHAPE, DEPTH_TO_SPACE,
-  RESIZE_BILINEAR, CONCATENATION) with their options and tensor names;
-- ``reference.npz`` beside it: LiteRT's raw outputs on a few inputs, for the cross-check test.
+- ``mediapipe/modules/pose_detection/pose_detection.tflite``, the person detector: a MobileNet-style network
+  that, from a 224x224 image, scores 2,254 anchors and regresses for each a box and four keypoints (the hips'
+  middle and a point whose distance from it is the radius of a circle around the whole body, the same two
+  for the upper body);
+- ``mediapipe/modules/pose_landmark/pose_landmark_full.tflite``, the landmark model run on the detector's
+  rotated square around the body: 39 landmarks, a presence score and a 256x256 person segmentation.
+
+Their weights are stored sparse and in float16 behind DENSIFY and DEQUANTIZE operators that a plain
+interpreter would have to decode; this tool runs each model once in LiteRT with every tensor kept, reads
+each constant as the operator that uses it sees it (dense), and writes:
+
+- the constants, in float16 (as the model stores them: lossless), to ``NAME.safetensors`` whose metadata
+  holds the graph as JSON: the operators in order with their options and tensor names;
+- ``NAME_reference.npz`` in ``--references``: LiteRT's raw outputs on fixed inputs, for the cross-check tests.
 
 It needs a scratch environment with ``mediapipe==0.10.14``, ``tflite`` and ``ai-edge-litert`` (the package
 itself does not)::
 
     python -m venv /tmp/mp && /tmp/mp/bin/pip install mediapipe==0.10.14 tflite ai-edge-litert
-    /tmp/mp/bin/python tools/pose_detector_weights.py mould/reconstruction/assets
+    /tmp/mp/bin/python tools/mediapipe_weights.py mould/reconstruction/assets --references tests/data
 """
 
 from __future__ import annotations
@@ -65,12 +70,34 @@ def _options(op, name: str, tflite) -> dict:
         o = tflite.ResizeBilinearOptions()
         o.Init(table.Bytes, table.Pos)
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
-    if name in ("PAD", "RESHAPE"):
+    if name == "MAX_POOL_2D":
+        o = tflite.Pool2DOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {
+            "stride": [o.StrideH(), o.StrideW()],
+            "filter": [o.FilterHeight(), o.FilterWidth()],
+            "padding": "same" if o.Padding() == 0 else "valid",
+            "activation": activation[o.FusedActivationFunction()],
+        }
+    if name in ("PAD", "RESHAPE", "LOGISTIC"):
         return {}
     raise ValueError(f"operator {name} is not supported")
 
 
-def convert(model_path: Path, outdir: Path) -> None:
+MODELS = {
+    # name: (path in the wheel, reference inputs (H, W, 3) in the model's range, outputs kept for the check)
+    "pose_detection": ("modules/pose_detection/pose_detection.tflite", (224, -1.0, 1.0), None),
+    # the segmentation is kept at every 4th pixel, the 64x64x39 heatmaps not at all: the file stays small
+    "pose_landmark": (
+        "modules/pose_landmark/pose_landmark_full.tflite",
+        (256, 0.0, 1.0),
+        {0: (), 1: (), 2: (slice(None, None, 4), slice(None, None, 4)), 4: ()},
+    ),
+}
+
+
+def convert(model_path: Path, name: str, outdir: Path, references: Path) -> None:
+    """Write ``outdir/NAME.safetensors`` and ``references/NAME_reference.npz`` for one model of :data:`MODELS`."""
     import tflite
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
     from safetensors.numpy import save_file
@@ -95,8 +122,8 @@ def convert(model_path: Path, outdir: Path) -> None:
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         code = model.OperatorCodes(op.OpcodeIndex())
-        name = names[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
-        if name in SKIPPED:
+        kind = names[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
+        if kind in SKIPPED:
             continue
         inputs = [int(t) for t in op.InputsAsNumpy()]
         outputs = [int(t) for t in op.OutputsAsNumpy()]
@@ -107,49 +134,55 @@ def convert(model_path: Path, outdir: Path) -> None:
                 constants[str(t)] = value.astype(np.int64 if is_index else np.float16)
         ops.append(
             {
-                "op": name,
+                "op": kind,
                 "inputs": [str(t) for t in inputs],
                 "outputs": [str(t) for t in outputs],
-                **_options(op, name, tflite),
+                **_options(op, kind, tflite),
             }
         )
         produced.update(outputs)
+    wheel_path, (size, low, high), kept = MODELS[name]
     spec = {
-        "source": "mediapipe 0.10.14, mediapipe/modules/pose_detection/pose_detection.tflite (Apache-2.0)",
+        "source": f"mediapipe 0.10.14, mediapipe/{wheel_path} (Apache-2.0)",
         "input": str(int(graph.Inputs(0))),
         "outputs": [str(int(graph.Outputs(i))) for i in range(graph.OutputsLength())],
         "ops": ops,
     }
     outdir.mkdir(parents=True, exist_ok=True)
-    save_file(constants, str(outdir / "pose_detection.safetensors"), metadata={"graph": json.dumps(spec)})
+    save_file(constants, str(outdir / f"{name}.safetensors"), metadata={"graph": json.dumps(spec)})
 
     # LiteRT's raw outputs on a few inputs, for the numpy interpreter's cross-check.
-    inputs = {
-        "noise": rng.uniform(-1, 1, (224, 224, 3)).astype(np.float16),
-        "grey": np.zeros((224, 224, 3), np.float16),
-    }
+    if name == "pose_detection":  # as first written (2026-12-02): per-pixel noise
+        noise = rng.uniform(low, high, (size, size, 3))
+    else:  # noise in 8-pixel blocks: the file compresses
+        noise = np.kron(rng.uniform(low, high, (size // 8, size // 8, 3)), np.ones((8, 8, 1)))
+    inputs = {"noise": noise.astype(np.float16), "grey": np.full((size, size, 3), (low + high) / 2, np.float16)}
     reference = {}
     for key, x in inputs.items():
         interpreter.set_tensor(inp["index"], x[None].astype(np.float32))
         interpreter.invoke()
         reference[f"{key}_input"] = x
         for j, out in enumerate(interpreter.get_output_details()):
-            reference[f"{key}_output{j}"] = interpreter.get_tensor(out["index"])[0]
-    np.savez_compressed(outdir / "reference.npz", **reference)
-    print(f"{len(ops)} operators, {sum(v.size for v in constants.values()):,} constants -> {outdir}")
+            if kept is None or j in kept:
+                reference[f"{key}_output{j}"] = interpreter.get_tensor(out["index"])[0][kept[j] if kept else ()]
+    references.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(references / f"{name}_reference.npz", **reference)
+    print(f"{name}: {len(ops)} operators, {sum(v.size for v in constants.values()):,} constants -> {outdir}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("outdir", type=Path, help="folder to write pose_detection.safetensors into")
-    parser.add_argument("--model", type=Path, help="the .tflite file (default: the installed mediapipe's)")
+    parser.add_argument("outdir", type=Path, help="folder to write NAME.safetensors into")
+    parser.add_argument("--references", type=Path, required=True, help="folder to write NAME_reference.npz into")
+    parser.add_argument("--wheel", type=Path, help="the mediapipe package folder (default: the installed one's)")
     args = parser.parse_args(argv)
-    model = args.model
-    if model is None:
+    root = args.wheel
+    if root is None:
         import mediapipe
 
-        model = Path(mediapipe.__file__).parent / "modules" / "pose_detection" / "pose_detection.tflite"
-    convert(model, args.outdir)
+        root = Path(mediapipe.__file__).parent
+    for name, (path, _, _) in MODELS.items():
+        convert(root / path, name, args.outdir, args.references)
     return 0
 
 
