@@ -357,3 +357,53 @@ def test_a_person_score_out_of_range_is_refused(capsys, tmp_path, score):
     assert code == 2
     assert "--min-person-score: expected 0 to 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_outline_is_the_segmenters_where_it_sees_the_person(tmp_path, monkeypatch, generated_people):
+    """A generated person framed with its true mask as the network's silhouette: the segmenter's outline is
+    the mould's mask; with ``--outline network``, or where the landmark model sees nobody, the network's
+    (snapped and re-cut) is."""
+    from dataclasses import replace
+
+    from mould.models.configs import CONFIGS
+
+    from mould.framing import CropWindow, SquareBox, crop_image
+    from mould.reconstruction import pipeline
+    from mould.reconstruction.config import ReconstructConfig
+    from mould.reconstruction.person import PersonCrop, crop_silhouette, inside_photo
+    from mould.reconstruction.person_detector import detect_people
+    from mould.reconstruction.silhouettes import measure_silhouette
+
+    rgb, truth = generated_people[0]
+    photo = np.zeros((400, 400, 3), np.uint8)  # the person inside a larger photo: the crop is not the photo
+    photo[100:356, 60:316] = rgb
+    figure = np.zeros((400, 400), bool)
+    figure[100:356, 60:316] = truth
+    window = CropWindow.square(SquareBox(187.5, 227.5, 256), 256)
+    image, true_crop = crop_image(photo, window), crop_image(figure, window)
+    inside = inside_photo(window, 400, 400)
+    measured = measure_silhouette(true_crop.astype(np.float32), image, inside, window, 0.1)
+    crop = PersonCrop(window.box, image, None, "network", 1, measured, detect_people(photo)[0])
+
+    def outline(person=crop.person, **options):
+        config = ReconstructConfig(outdir=tmp_path, **options)
+        reconstructor = pipeline.Reconstructor(SimpleNamespace(config=CONFIGS["tiny"]), config)
+        return reconstructor.outline(photo, replace(crop, person=person))
+
+    def iou(a, b):
+        return (a & b).sum() / (a | b).sum()
+
+    network = crop_silhouette(crop, 400, 400, 8, 1e-4, 1)
+    assert np.array_equal(outline(outline="network"), network)
+    segmenter = outline()
+    assert iou(segmenter, true_crop) > 0.85 and not np.array_equal(segmenter, network)  # measured: 0.93
+    assert np.array_equal(outline(), outline(outline="segmenter"))  # the default
+    assert np.array_equal(outline(person=None), network)  # no detection confirmed the framing
+
+    def sees_nobody(rgb, person):
+        from mould.reconstruction.person_segmenter import segment_person
+
+        return replace(segment_person(rgb, person), presence=0.1)
+
+    monkeypatch.setattr(pipeline, "segment_person", sees_nobody)
+    assert np.array_equal(outline(), network)

@@ -222,5 +222,6 @@ def test_synthetic_people_are_framed_whole(tmp_path):
     rows = bench_photos(BenchPhotosConfig(folder, tmp_path / "out"), lambda line: None)
     assert len(rows) == 50 and all(row.status == "ok" for row in rows)
     assert min(row.framed for row in rows) > 0.98  # measured: 0.997 at worst (the chain of crops: 0.61)
-    # measured: 0.914 as predicted, 0.931 snapped (tools/outline_scores.py); the chain of crops: 0.900
+    # measured: 0.955 with the segmenter's outline (the default since 2026-12-02), 0.937 with the network's
+    # snapped and re-cut, 0.914 as predicted; the chain of crops: 0.900
     assert np.mean([row.iou for row in rows]) > 0.88
