@@ -218,8 +218,9 @@ class Reconstructor:
     def outline(self, rgb: np.ndarray, crop: PersonCrop) -> np.ndarray:
         """(N, N) bool: the person's silhouette in the final crop, the mould's mask (``config.outline``)."""
         height, width = rgb.shape[:2]
-        if self.config.outline == "segmenter" and crop.mask is None and crop.person is not None:
-            segmentation = segment_person(rgb, crop.person)
+        person = crop.person
+        if self.config.outline == "segmenter" and crop.mask is None and person is not None and person.radius >= 1:
+            segmentation = segment_person(rgb, person)
             if segmentation.presence >= MIN_PRESENCE:
                 window = CropWindow.square(crop.box, len(crop.image))
                 return (segmentation.in_window(window) > 0.5) & inside_photo(window, height, width)
