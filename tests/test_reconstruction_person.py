@@ -207,6 +207,28 @@ def test_a_figure_the_detector_does_not_see_is_no_person(people):
     assert detect.seen == []  # a given mask is not second-guessed
 
 
+def test_of_two_people_the_detector_sees_the_one_framed_confirms():
+    # A second, more confident person at the crop's edge is not the framed figure: the detection kept (for
+    # the outline) is the one whose body circle holds the silhouette.
+    from mould.framing import CropWindow
+    from mould.reconstruction.person_detector import PersonDetection
+
+    rgb, _ = _photo_with_person()
+    hips = {"framed": np.array([128.0, 150.0]), "edge": np.array([20.0, 40.0])}
+
+    def detect(image):
+        return [
+            PersonDetection(0.95, hips["edge"], hips["edge"] - (0, 15), np.zeros(4)),
+            PersonDetection(0.6, hips["framed"], hips["framed"] - (0, 110), np.zeros(4)),
+        ]
+
+    result = find_person(rgb, _brightness_predictor, detect_people=detect)
+    window = CropWindow.square(result.box, 256)
+    expected = np.stack(window.to_frame(np.array([128.0]), np.array([150.0])), axis=1)[0]
+    assert result.person.score == 0.6
+    np.testing.assert_allclose(result.person.hips, expected)
+
+
 def test_largest_region_of_a_mask():
     mask = np.zeros((10, 10), bool)
     mask[0:2, 0:2] = True
