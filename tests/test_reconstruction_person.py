@@ -207,6 +207,23 @@ def test_a_figure_the_detector_does_not_see_is_no_person(people):
     assert detect.seen == []  # a given mask is not second-guessed
 
 
+def test_a_detection_with_its_hips_beyond_the_crop_confirms_nothing():
+    # A crop that cuts a person's legs off can make the detector place the hips far above or below it, with a
+    # body circle larger than the crop (seen on a pasted person: hips 240 crop pixels above, radius 346).
+    from mould.reconstruction.person_detector import PersonDetection
+
+    rgb, _ = _photo_with_person()
+
+    def detect(image):
+        if image.shape[:2] != (256, 256):
+            return []
+        hips = np.array([128.0, -240.0])
+        return [PersonDetection(0.9, hips, hips - (0, 346), np.zeros(4))]
+
+    with pytest.raises(NoPersonFound, match="the person detector sees nobody there"):
+        find_person(rgb, _brightness_predictor, detect_people=detect)
+
+
 def test_of_two_people_the_detector_sees_the_one_framed_confirms():
     # A second, more confident person at the crop's edge is not the framed figure: the detection kept (for
     # the outline) is the one whose body circle holds the silhouette.
