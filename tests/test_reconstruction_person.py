@@ -187,7 +187,7 @@ def test_a_figure_the_detector_confirms_in_the_crop_is_framed():
     rgb, _ = _photo_with_person()
     detect = _detector("crop")
     assert find_person(rgb, _brightness_predictor, detect_people=detect).source == "network"
-    assert detect.seen == [(256, 256, 3)]  # the crop was enough: the whole photo is not looked at
+    assert detect.seen == [(256, 256, 3), rgb.shape]  # both views: the outline takes the better detection
 
 
 def test_a_person_found_on_the_whole_photo_confirms_the_crop_around_its_hips():
@@ -207,21 +207,21 @@ def test_a_figure_the_detector_does_not_see_is_no_person(people):
     assert detect.seen == []  # a given mask is not second-guessed
 
 
-def test_a_detection_with_its_hips_beyond_the_crop_confirms_nothing():
-    # A crop that cuts a person's legs off can make the detector place the hips far above or below it, with a
-    # body circle larger than the crop (seen on a pasted person: hips 240 crop pixels above, radius 346).
+def test_a_doubtful_detection_in_the_crop_gives_way_to_the_photos():
+    # A crop that cuts a person's legs off gave the detector's 0.49 with the hips far above the crop and a
+    # circle twice its size; the whole photo's detection of the same person (0.96) is the one kept.
     from mould.reconstruction.person_detector import PersonDetection
 
-    rgb, _ = _photo_with_person()
+    rgb, _ = _photo_with_person()  # the figure spans columns 210-470, rows 30-290
 
     def detect(image):
-        if image.shape[:2] != (256, 256):
-            return []
-        hips = np.array([128.0, -240.0])
-        return [PersonDetection(0.9, hips, hips - (0, 346), np.zeros(4))]
+        if image.shape[:2] == (256, 256):
+            hips = np.array([128.0, -240.0])
+            return [PersonDetection(0.49, hips, hips - (0, 346), np.zeros(4))]
+        return [PersonDetection(0.96, np.array([340.0, 170.0]), np.array([340.0, 20.0]), np.zeros(4))]
 
-    with pytest.raises(NoPersonFound, match="the person detector sees nobody there"):
-        find_person(rgb, _brightness_predictor, detect_people=detect)
+    result = find_person(rgb, _brightness_predictor, detect_people=detect)
+    assert result.person.score == 0.96
 
 
 def test_of_two_people_the_detector_sees_the_one_framed_confirms():
