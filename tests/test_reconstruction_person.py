@@ -187,7 +187,7 @@ def test_a_figure_the_detector_confirms_in_the_crop_is_framed():
     rgb, _ = _photo_with_person()
     detect = _detector("crop")
     assert find_person(rgb, _brightness_predictor, detect_people=detect).source == "network"
-    assert detect.seen == [(256, 256, 3), rgb.shape]  # both views: the outline takes the better detection
+    assert detect.seen == [(256, 256, 3)]  # a sure detection in the crop: the whole photo is not looked at
 
 
 def test_a_person_found_on_the_whole_photo_confirms_the_crop_around_its_hips():

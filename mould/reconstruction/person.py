@@ -87,6 +87,10 @@ class NoPersonFound(ValueError):
     """The silhouette is empty, tiny or no person's: there is nobody to reconstruct."""
 
 
+SURE_IN_CROP = 0.5
+"""A detection in the framed crop at least this confident (MediaPipe's own threshold) spares the detector's
+pass on the whole photo (50-70 ms); under it, the photo's detections join the crop's."""
+
 PredictSilhouettes = Callable[[np.ndarray], np.ndarray]
 """(B, N, N, 3) uint8 crops -> (B, N, N) float person probability: the network's silhouette head."""
 
@@ -146,6 +150,7 @@ def confirming_detection(rgb: np.ndarray, crop: PersonCrop, detect_people: Detec
     pasted into real scenes and photographed: the crop alone misses 4, the whole photo alone 5, both 1;
     ``docs/reconstruction.md``): the crop shows a small person large, the whole photo shows a person cut by
     the crop's edge whole. In the crop the hips may lie beyond its edge (a portrait: the body goes on below).
+    The whole photo is looked at only when the crop holds no detection of :data:`SURE_IN_CROP` or more.
     Of several, the most confident of those whose body circle holds at least half the framed silhouette (else
     the one holding the most): another person at the crop's edge is not the one framed, and a crop that cuts
     a person's legs off can give a doubtful detection whose circle is twice the crop's size (seen at 0.49,
@@ -158,7 +163,8 @@ def confirming_detection(rgb: np.ndarray, crop: PersonCrop, detect_people: Detec
 
     (u, v), half = (crop.box.u, crop.box.v), crop.box.side / 2
     people = [person.moved(to_photo) for person in detect_people(crop.image)]
-    people += [p for p in detect_people(rgb) if abs(p.hips[0] - u) <= half and abs(p.hips[1] - v) <= half]
+    if not any(person.score >= SURE_IN_CROP for person in people):
+        people += [p for p in detect_people(rgb) if abs(p.hips[0] - u) <= half and abs(p.hips[1] - v) <= half]
     if not people or crop.silhouette is None:
         return max(people, key=lambda person: person.score, default=None)
     columns, rows = window.pixels()
