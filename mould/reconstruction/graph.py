@@ -40,11 +40,29 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _pad_for(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], padding: str) -> np.ndarray:
+def _pad_for(
+    x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], padding: str, fill: float = 0.0
+) -> np.ndarray:
+    """``x`` padded with ``fill`` as TFLite pads for a window of ``kernel`` (split as TFLite splits SAME)."""
     if padding == "valid":
         return x
     (top, bottom), (left, right) = (_same_padding(x.shape[i], kernel[i], stride[i]) for i in (0, 1))
-    return np.pad(x, ((top, bottom), (left, right), (0, 0)))
+    return np.pad(x, ((top, bottom), (left, right), (0, 0)), constant_values=fill)
+
+
+def _taps(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]):
+    """For each offset (dy, dx) of a window over padded ``x``: (dy, dx, the (ho, wo, C) view of the pixels
+    at that offset of every output's window)."""
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = (x.shape[0] - kh) // sh + 1, (x.shape[1] - kw) // sw + 1
+    for dy in range(kh):
+        for dx in range(kw):
+            yield dy, dx, x[dy : dy + sh * (ho - 1) + 1 : sh, dx : dx + sw * (wo - 1) + 1 : sw]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, clipped where float32 ``exp`` would overflow."""
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
 
 
 def _activate(x: np.ndarray, activation: str | None) -> np.ndarray:
@@ -74,14 +92,11 @@ def _conv(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, op: dict) -> np.n
 
 def _depthwise(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, op: dict) -> np.ndarray:
     """TFLite DEPTHWISE_CONV_2D (depth multiplier 1) on one (H, W, C) image; weight (1, kh, kw, C)."""
-    _, kh, kw, _ = weight.shape
-    sh, sw = op["stride"]
-    x = _pad_for(x, (kh, kw), (sh, sw), op["padding"])
-    ho, wo = (x.shape[0] - kh) // sh + 1, (x.shape[1] - kw) // sw + 1
-    y = np.zeros((ho, wo, x.shape[2]), np.float32)
-    for dy in range(kh):
-        for dx in range(kw):
-            y += x[dy : dy + sh * (ho - 1) + 1 : sh, dx : dx + sw * (wo - 1) + 1 : sw] * weight[0, dy, dx]
+    kernel, stride = weight.shape[1:3], op["stride"]
+    y = None
+    for dy, dx, tap in _taps(_pad_for(x, kernel, stride, op["padding"]), kernel, stride):
+        term = tap * weight[0, dy, dx]
+        y = term if y is None else y + term
     return _activate(y + bias, op["activation"])
 
 
@@ -112,16 +127,10 @@ def _depth_to_space(x: np.ndarray, block: int) -> np.ndarray:
 
 def _max_pool(x: np.ndarray, op: dict) -> np.ndarray:
     """TFLite MAX_POOL_2D on one (H, W, C) image (SAME padding never wins the maximum)."""
-    kh, kw = op["filter"]
-    sh, sw = op["stride"]
-    if op["padding"] == "same":
-        (top, bottom), (left, right) = (_same_padding(x.shape[i], (kh, kw)[i], (sh, sw)[i]) for i in (0, 1))
-        x = np.pad(x, ((top, bottom), (left, right), (0, 0)), constant_values=-np.inf)
-    ho, wo = (x.shape[0] - kh) // sh + 1, (x.shape[1] - kw) // sw + 1
-    y = np.full((ho, wo, x.shape[2]), -np.inf, np.float32)
-    for dy in range(kh):
-        for dx in range(kw):
-            np.maximum(y, x[dy : dy + sh * (ho - 1) + 1 : sh, dx : dx + sw * (wo - 1) + 1 : sw], out=y)
+    kernel, stride = op["filter"], op["stride"]
+    y = None
+    for _, _, tap in _taps(_pad_for(x, kernel, stride, op["padding"], fill=-np.inf), kernel, stride):
+        y = tap.astype(np.float32) if y is None else np.maximum(y, tap, out=y)
     return _activate(y, op["activation"])
 
 
@@ -166,7 +175,7 @@ def run_graph(name: str, image: np.ndarray) -> list[np.ndarray]:
         elif kind == "MAX_POOL_2D":
             y = _max_pool(get(inputs[0]), op)
         elif kind == "LOGISTIC":
-            y = 1.0 / (1.0 + np.exp(-np.clip(get(inputs[0]), -80.0, 80.0)))
+            y = sigmoid(get(inputs[0]))
         else:
             raise ValueError(f"operator {kind} is not supported")
         values[op["outputs"][0]] = y.astype(np.float32, copy=False)

@@ -61,12 +61,6 @@ class PersonDetection:
         """The radius of the circle around the whole body, centred on ``hips``."""
         return float(np.linalg.norm(self.top - self.hips))
 
-    @property
-    def body_box(self) -> np.ndarray:
-        """(4,) x0, y0, x1, y1 of the square around the body's circle."""
-        (x, y), r = self.hips, self.radius
-        return np.array([x - r, y - r, x + r, y + r])
-
     def moved(self, to_photo) -> PersonDetection:
         """The same detection with every point mapped by ``to_photo`` ((N, 2) -> (N, 2)): from a crop's pixels
         to the photo's, say."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mould.framing import CropWindow
-from mould.reconstruction.graph import run_graph
+from mould.reconstruction.graph import run_graph, sigmoid
 from mould.reconstruction.person_detector import PersonDetection
 
 INPUT_SIZE = 256
@@ -108,5 +108,5 @@ def segment_person(rgb: np.ndarray, person: PersonDetection) -> PersonSegmentati
     )
     outputs = run_graph("pose_landmark", square.astype(np.float32) / 255.0)
     logits = outputs[2].reshape(INPUT_SIZE, INPUT_SIZE)
-    probability = (1.0 / (1.0 + np.exp(-np.clip(logits, -80.0, 80.0)))).astype(np.float32)
+    probability = sigmoid(logits).astype(np.float32)
     return PersonSegmentation(probability, matrix, float(outputs[1].ravel()[0]))
